@@ -1,0 +1,4 @@
+#include "binding_core.h"
+namespace terrafuse::bindings {
+void InitCache(nb::module_& m) {}
+}

@@ -1,0 +1,1 @@
+#include "terrafuse/cache/disk_store.h"

@@ -1,0 +1,1 @@
+#include "terrafuse/tiles/tile_math.h"

@@ -1,0 +1,3 @@
+// Web-mercator XYZ tile math (placeholder: being written).
+#pragma once
+namespace terrafuse::tiles {}

@@ -1,0 +1,3 @@
+#include "terrafuse/tiles/tile_math.h"
+#include <gtest/gtest.h>
+TEST(TileMathTest, Placeholder) {}

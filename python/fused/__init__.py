@@ -1,0 +1,1 @@
+"""fused-compatible SDK of terrafuse."""

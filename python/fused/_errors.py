@@ -1,0 +1,63 @@
+"""Exception classes of the fused SDK, and the one mapping from engine error kinds to them."""
+
+from __future__ import annotations
+
+
+class FusedError(Exception):
+    """Base class of every error raised by terrafuse."""
+
+
+class InvalidArgumentError(FusedError, ValueError):
+    """An argument or input is invalid; the message names it."""
+
+
+class NotFoundError(FusedError, LookupError):
+    """A UDF, file, key or entry does not exist."""
+
+
+class AlreadyExistsError(FusedError, FileExistsError):
+    """Something to be created exists already."""
+
+
+class PermissionDeniedError(FusedError, PermissionError):
+    """The caller may not do this."""
+
+
+class DeadlineExceededError(FusedError, TimeoutError):
+    """An operation did not finish in its time limit."""
+
+
+class EngineIOError(FusedError, OSError):
+    """A file-system or network operation of the engine failed."""
+
+
+class UdfError(FusedError, RuntimeError):
+    """A UDF raised. Carries the UDF's own traceback and captured output."""
+
+    def __init__(self, message: str, *, traceback: str = "", stdout: str = "", stderr: str = ""):
+        super().__init__(message)
+        self.traceback = traceback
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.traceback:
+            text += "\n\n" + self.traceback.rstrip()
+        return text
+
+
+_BY_KIND = {
+    "invalid_argument": InvalidArgumentError,
+    "not_found": NotFoundError,
+    "already_exists": AlreadyExistsError,
+    "permission_denied": PermissionDeniedError,
+    "timeout": DeadlineExceededError,
+    "io_error": EngineIOError,
+    "udf_failed": UdfError,
+}
+
+
+def from_kind(kind: str, message: str) -> Exception:
+    """Build the exception for an engine error kind (called by fused._core's translator)."""
+    return _BY_KIND.get(kind, FusedError)(message)
