@@ -1,1 +1,39 @@
-"""fused-compatible SDK of terrafuse."""
+"""terrafuse's ``fused``-compatible SDK: write, load, cache and run UDFs.
+
+Existing Fused UDF code runs unchanged: ``import fused``, ``@fused.udf``, ``fused.run``,
+``fused.cache``, ``fused.load``. See docs/sdk.md for what is supported.
+"""
+
+from fused import types
+from fused._cache import cache
+from fused._errors import (
+    FusedError,
+    InvalidArgumentError,
+    NotFoundError,
+    UdfError,
+)
+from fused._files import download, file_path
+from fused._load import load
+from fused._options import options
+from fused._run import run
+from fused._secrets import secrets
+from fused._udf import Udf, udf
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FusedError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "Udf",
+    "UdfError",
+    "cache",
+    "download",
+    "file_path",
+    "load",
+    "options",
+    "run",
+    "secrets",
+    "types",
+    "udf",
+]

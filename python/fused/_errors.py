@@ -42,7 +42,7 @@ class UdfError(FusedError, RuntimeError):
 
     def __str__(self) -> str:
         text = super().__str__()
-        if self.traceback:
+        if self.traceback and self.__cause__ is None:  # a local cause prints its own traceback
             text += "\n\n" + self.traceback.rstrip()
         return text
 

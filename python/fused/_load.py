@@ -1,0 +1,217 @@
+"""``fused.load``: a UDF from a folder, a ``.zip``, a ``.py`` file, code, or a GitHub URL.
+
+Folders follow the public catalog's format (``meta.json`` version ``0.0.3`` with one ``udf``
+step; see docs/sdk.md). Canvas sticky notes and widgets load as node templates and are
+never executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+from fused._errors import InvalidArgumentError, NotFoundError
+from fused._udf import Header, Udf, execute_code, find_entrypoint
+
+
+def load(url_or_udf: Any, /, *, cache_key: Any = None) -> Udf:
+    """Load a UDF.
+
+    Parameters
+    ----------
+    url_or_udf : str, path or Udf
+        One of: a folder in the catalog format (``meta.json``), a ``.zip`` of one, a ``.py``
+        file, Python code holding a ``@fused.udf`` function, or a GitHub URL
+        (``https://github.com/<owner>/<repo>/tree/<ref>/<path>`` or ``.../blob/<ref>/<file>.py``,
+        ``<ref>`` a branch, tag or commit). A :class:`Udf` is returned as it is.
+    cache_key : optional
+        Accepted for compatibility.
+
+    Returns
+    -------
+    Udf
+
+    Raises
+    ------
+    NotFoundError
+        When the path, repository, ref or saved name does not exist.
+    InvalidArgumentError
+        When ``meta.json`` or the code is malformed, or the entrypoint is ambiguous.
+    """
+    if isinstance(url_or_udf, Udf):
+        return url_or_udf
+    if isinstance(url_or_udf, os.PathLike):
+        return _load_path(Path(url_or_udf))
+    if not isinstance(url_or_udf, str) or not url_or_udf.strip():
+        raise InvalidArgumentError(f"fused.load expects a path, URL, code or UDF, got {url_or_udf!r}")
+    text = url_or_udf
+    if "\n" in text or text.lstrip().startswith(("@", "def ", "import ", "from ")):
+        return load_code(text)
+    if _is_github(text):
+        from fused import _github
+        from fused._options import data_home, options
+
+        return _load_path(_github.fetch(text, cache_dir=data_home() / "github", mirror=options.github_mirror))
+    if text.startswith(("http://", "https://")):
+        raise InvalidArgumentError(f"Cannot load {text!r}: only GitHub tree/blob URLs are supported")
+    path = Path(os.path.expanduser(text))
+    if path.exists():
+        return _load_path(path)
+    if text.endswith((".py", ".zip", "/")) or text.startswith(("/", "./", "../", "~")):
+        raise NotFoundError(f"Cannot load UDF from '{text}': no such file or directory")
+    raise NotFoundError(
+        f"Cannot load UDF {text!r}: it is not a local path, and saved UDFs, tokens and "
+        "'UDF_<Name>' public names need a terrafuse server (not available in this build)"
+    )
+
+
+def _is_github(text: str) -> bool:
+    return text.startswith(("https://github.com/", "http://github.com/", "github.com/",
+                            "https://raw.githubusercontent.com/"))
+
+
+def _load_path(path: Path) -> Udf:
+    if path.is_dir():
+        return load_directory(path)
+    if path.suffix == ".zip":
+        return load_zip(path)
+    if path.suffix == ".py":
+        return load_code(path.read_text(), name=path.stem, origin=str(path))
+    if not path.exists():
+        raise NotFoundError(f"Cannot load UDF from '{path}': no such file or directory")
+    raise InvalidArgumentError(f"Cannot load UDF from '{path}': expected a folder, a .zip or a .py file")
+
+
+def load_code(code: str, *, name: str | None = None, origin: str = "code") -> Udf:
+    """Load the ``@fused.udf`` function of ``code``, executing its module-level statements."""
+    entrypoint = find_entrypoint(code, origin)
+    name = name or entrypoint
+    return _from_code(code=code, name=name, entrypoint=entrypoint)
+
+
+def _from_code(*, code: str, name: str, entrypoint: str, headers=(), metadata=None, parameters=None) -> Udf:
+    namespace, modules = execute_code(code, name, headers)
+    entry = namespace.get(entrypoint)
+    if entry is None:
+        raise InvalidArgumentError(f"UDF '{name}': its code defines no function named '{entrypoint}'")
+    udf = Udf(
+        name=name,
+        code=code,
+        entrypoint=entrypoint,
+        function=entry.function if isinstance(entry, Udf) else entry,
+        headers=headers,
+        metadata=metadata,
+        parameters=parameters,
+        cache_max_age=getattr(entry, "cache_max_age", None),
+    )
+    udf._namespace, udf._modules = namespace, modules
+    return udf
+
+
+def load_directory(path: Path) -> Udf:
+    """Load a catalog folder: ``meta.json`` + ``<Name>.py`` (+ header modules)."""
+    def read(name: str) -> str | None:
+        file = path / name
+        return file.read_text() if file.is_file() else None
+
+    if (path / "collection.json").is_file() and not (path / "meta.json").is_file():
+        members = sorted(p.name for p in path.iterdir() if (p / "meta.json").is_file())
+        raise InvalidArgumentError(
+            f"'{path}' is a canvas (collection.json): load one of its UDFs: {', '.join(members) or 'none'}"
+        )
+    return _from_folder(read, origin=str(path), default_name=path.name)
+
+
+def load_zip(path: Path) -> Udf:
+    """Load a ``.zip`` holding a catalog folder, flat or under one top folder."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise InvalidArgumentError(f"Cannot load UDF from '{path}': not a valid zip file") from None
+    with archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        meta = [n for n in names if PurePosixPath(n).name == "meta.json"]
+        prefix = str(PurePosixPath(min(meta, key=len)).parent) if meta else ""
+        prefix = "" if prefix == "." else prefix + "/"
+        files = {n[len(prefix):]: n for n in names if n.startswith(prefix)}
+
+        def read(name: str) -> str | None:
+            member = files.get(name)
+            return archive.read(member).decode() if member else None
+
+        return _from_folder(read, origin=str(path), default_name=prefix.rstrip("/") or path.stem)
+
+
+def _from_folder(read: Callable[[str], str | None], *, origin: str, default_name: str) -> Udf:
+    meta_text = read("meta.json")
+    if meta_text is None:
+        code_files = [default_name + ".py"] if read(default_name + ".py") is not None else []
+        if not code_files:
+            raise NotFoundError(f"Cannot load UDF from '{origin}': no meta.json (and no {default_name}.py)")
+        return load_code(read(code_files[0]), name=default_name, origin=f"{origin}/{code_files[0]}")
+    try:
+        meta = json.loads(meta_text)
+    except ValueError as e:
+        raise InvalidArgumentError(f"Invalid meta.json in '{origin}': not JSON ({e})") from None
+    udf_spec = _udf_spec(meta, origin)
+    name = udf_spec.get("name") or default_name
+    metadata = udf_spec.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise InvalidArgumentError(f"Invalid meta.json in '{origin}': udf.metadata must be an object")
+
+    code = udf_spec.get("code")
+    if code is None:
+        source = udf_spec.get("source")
+        if not source:
+            raise InvalidArgumentError(f"Invalid meta.json in '{origin}': the udf has neither 'source' nor 'code'")
+        code = read(source)
+        if code is None:
+            raise NotFoundError(f"Cannot load UDF '{name}' from '{origin}': its source file '{source}' is missing")
+
+    if metadata.get("isNodeTemplate"):
+        # Sticky notes and widgets hold markdown or JSON, not Python: keep, never execute.
+        return Udf(name=name, code=code, entrypoint=udf_spec.get("entrypoint", "udf"), metadata=metadata)
+
+    headers = []
+    for header in udf_spec.get("headers") or []:
+        if not isinstance(header, dict) or "module_name" not in header:
+            raise InvalidArgumentError(f"Invalid meta.json in '{origin}': each header needs a 'module_name'")
+        source_code = header.get("source_code")
+        if source_code is None:
+            source_file = header.get("source_file") or f"{header['module_name']}.py"
+            source_code = read(source_file)
+            if source_code is None:
+                raise NotFoundError(
+                    f"Cannot load UDF '{name}' from '{origin}': header module file '{source_file}' is missing"
+                )
+        headers.append(Header(header["module_name"], source_code, header.get("source_file")))
+
+    entrypoint = find_entrypoint(code, f"'{origin}'")
+    return _from_code(code=code, name=name, entrypoint=entrypoint, headers=headers,
+                      metadata=metadata, parameters=udf_spec.get("parameters") or {})
+
+
+def _udf_spec(meta: Any, origin: str) -> dict:
+    def bad(problem: str) -> InvalidArgumentError:
+        return InvalidArgumentError(f"Invalid meta.json in '{origin}': {problem}")
+
+    if not isinstance(meta, dict) or not isinstance(meta.get("job_config"), dict):
+        raise bad("missing 'job_config'")
+    steps = meta["job_config"].get("steps")
+    if not isinstance(steps, list) or len(steps) != 1:
+        raise bad(f"job_config.steps must hold exactly 1 step, found {len(steps) if isinstance(steps, list) else 0}")
+    step = steps[0]
+    if not isinstance(step, dict) or step.get("type") != "udf":
+        raise bad(f"the step type must be 'udf', got {step.get('type') if isinstance(step, dict) else step!r}")
+    spec = step.get("udf")
+    if not isinstance(spec, dict):
+        raise bad("the step has no 'udf' object")
+    if spec.get("type", "geopandas_v2") != "geopandas_v2":
+        raise bad(f"unsupported UDF type {spec.get('type')!r} (expected 'geopandas_v2')")
+    return spec
+
+
+__all__ = ["load", "load_code", "load_directory", "load_zip"]
