@@ -4,7 +4,7 @@ Existing Fused UDF code runs unchanged: ``import fused``, ``@fused.udf``, ``fuse
 ``fused.cache``, ``fused.load``. See docs/sdk.md for what is supported.
 """
 
-from fused import types
+from fused import tiles, types
 from fused._cache import cache
 from fused._errors import (
     FusedError,
@@ -34,6 +34,7 @@ __all__ = [
     "options",
     "run",
     "secrets",
+    "tiles",
     "types",
     "udf",
 ]

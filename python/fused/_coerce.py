@@ -46,12 +46,16 @@ class _AnnotationNames(dict):
 
 def resolve_annotation(annotation: Any, namespace: dict | None) -> Any:
     """Turn a string annotation (``"fused.types.Bounds"``, ``"int"``) into the object."""
-    if not isinstance(annotation, str):
-        return annotation
-    try:
-        return eval(annotation, dict(namespace or {}), _AnnotationNames())  # noqa: S307 - UDF's own code
-    except Exception:
-        return inspect.Parameter.empty  # unresolvable: treated as untyped
+    # Code compiled with postponed annotations turns `n: "int"` into the string "'int'":
+    # evaluate until an object comes out.
+    for _ in range(2):
+        if not isinstance(annotation, str):
+            return annotation
+        try:
+            annotation = eval(annotation, dict(namespace or {}), _AnnotationNames())  # noqa: S307 - UDF's own code
+        except Exception:
+            return inspect.Parameter.empty  # unresolvable: treated as untyped
+    return annotation if not isinstance(annotation, str) else inspect.Parameter.empty
 
 
 def describe(annotation: Any) -> str:

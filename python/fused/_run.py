@@ -69,7 +69,8 @@ class _Plan:
             annotation = self.specs[self.bounds_param].annotation
             if isinstance(annotation, type) and issubclass(annotation, fused_types._LegacyGeoDataFrame):
                 self.bounds_type = annotation
-        self.xyz_are_params = all(n in self.specs for n in ("x", "y", "z"))
+        # Since Fused 1.15, x/y/z are ordinary parameters of UDFs that declare them.
+        self.xyz_are_params = any(n in self.specs for n in ("x", "y", "z"))
 
     def allowed(self) -> str:
         return ", ".join(self.specs) or "no parameters"

@@ -1,0 +1,125 @@
+"""The ``terrafuse`` command: run UDFs and example UDFs, manage secrets, show settings."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"terrafuse: parameters are name=value, got {pair!r}")
+        params[name] = value
+    return params
+
+
+def _show(result) -> str:
+    import pandas as pd
+
+    data = result.data
+    if isinstance(data, pd.DataFrame):
+        return f"{type(data).__name__} with {len(data)} rows\n{data.head(10).to_string()}"
+    return repr(data)[:2000]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import fused
+
+    result = fused.run(fused.load(args.udf), engine="local", cache=not args.no_cache,
+                       _return_response=True, **_parse_params(args.params))
+    print(_show(result))
+    return 0
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    import fused
+
+    folders = sorted(p for p in Path(args.dir).iterdir() if (p / "meta.json").is_file())
+    if not folders:
+        print(f"terrafuse: no UDF folders (with meta.json) under {args.dir}", file=sys.stderr)
+        return 1
+    failed = 0
+    for folder in folders:
+        print(f"=== {folder.name}")
+        try:
+            result = fused.run(fused.load(folder), engine="local", _return_response=True)
+        except fused.FusedError as e:
+            failed += 1
+            print(f"FAILED: {e}")
+            continue
+        hit = " (cached)" if result.cache_hit else ""
+        print(f"{_show(result)}\n--- {result.seconds * 1000:.1f} ms{hit}")
+    print(f"{len(folders) - failed} of {len(folders)} example UDFs ran")
+    return 1 if failed else 0
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    from fused._secrets import _read_store, write_store
+
+    values = _read_store()
+    if args.action == "list":
+        for name in sorted(values):
+            print(name)
+    elif args.action == "set":
+        value = args.value if args.value is not None else getpass.getpass(f"Value of {args.name}: ")
+        values[args.name] = value
+        write_store(values)
+    elif args.action == "delete":
+        if values.pop(args.name, None) is None:
+            print(f"terrafuse: secret {args.name!r} is not set", file=sys.stderr)
+            return 1
+        write_store(values)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    import fused
+
+    print(repr(fused.options))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="terrafuse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a UDF (folder, .zip, .py or GitHub URL) locally")
+    run.add_argument("udf")
+    run.add_argument("params", nargs="*", help="UDF parameters as name=value")
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
+    run.set_defaults(func=cmd_run)
+
+    examples = sub.add_parser("examples", help="run every example UDF folder and print the results")
+    examples.add_argument("--dir", default=str(Path.cwd() / "examples" / "udfs"))
+    examples.set_defaults(func=cmd_examples)
+
+    secrets = sub.add_parser("secrets", help="manage the local secret store (fused.secrets)")
+    secrets.add_argument("action", choices=["list", "set", "delete"])
+    secrets.add_argument("name", nargs="?")
+    secrets.add_argument("value", nargs="?", help="omit to be prompted")
+    secrets.set_defaults(func=cmd_secrets)
+
+    config = sub.add_parser("config", help="print the effective settings")
+    config.set_defaults(func=cmd_config)
+
+    args = parser.parse_args(argv)
+    if getattr(args, "action", None) in ("set", "delete") and not args.name:
+        parser.error(f"secrets {args.action} needs a NAME")
+    try:
+        return args.func(args)
+    except Exception as e:  # one line for the terminal, not a Python traceback
+        from fused._errors import FusedError
+
+        if not isinstance(e, (FusedError, OSError, ValueError, KeyError)):
+            raise
+        print(f"terrafuse: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
