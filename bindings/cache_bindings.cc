@@ -1,10 +1,23 @@
 #include "binding_core.h"
+#include <nanobind/ndarray.h>
+
 #include "terrafuse/cache/disk_store.h"
 
 namespace terrafuse::bindings {
 
 using cache::DiskStore;
 using cache::KeyLock;
+
+// Exposes an engine buffer to Python as a read-only memoryview without copying it: a
+// capsule owning the buffer backs the view, so the memory lives as long as the view does.
+static nb::object BufferView(std::shared_ptr<arrow::Buffer> buffer) {
+  auto* owner = new std::shared_ptr<arrow::Buffer>(std::move(buffer));
+  nb::capsule keep_alive(owner, [](void* p) noexcept { delete static_cast<std::shared_ptr<arrow::Buffer>*>(p); });
+  using Bytes = nb::ndarray<nb::numpy, const uint8_t, nb::ndim<1>>;
+  Bytes array((*owner)->data(), {static_cast<size_t>((*owner)->size())}, keep_alive);
+  nb::object view = nb::cast(array);
+  return nb::steal(PyMemoryView_FromObject(view.ptr()));
+}
 
 void InitCache(nb::module_& m) {
   nb::class_<KeyLock>(m, "KeyLock", "A held cross-process lock on one cache key.")
@@ -22,16 +35,17 @@ void InitCache(nb::module_& m) {
       .def(
           "get",
           [](DiskStore& self, std::string_view key, double max_age_seconds) -> nb::object {
-            Result<std::optional<std::string>> got;
+            Result<std::shared_ptr<arrow::Buffer>> got;
             {
               nb::gil_scoped_release release;
               got = self.Get(key, max_age_seconds);
             }
-            std::optional<std::string> value = ValueOrThrow(std::move(got));
-            if (!value) return nb::none();
-            return nb::bytes(value->data(), value->size());
+            std::shared_ptr<arrow::Buffer> payload = ValueOrThrow(std::move(got));
+            if (!payload) return nb::none();
+            return BufferView(std::move(payload));
           },
-          "key"_a, "max_age_seconds"_a = -1.0)
+          "key"_a, "max_age_seconds"_a = -1.0,
+          "Return the payload as a read-only memoryview (no copy), or None on a miss.")
       .def(
           "put",
           [](DiskStore& self, std::string_view key, nb::bytes payload) {

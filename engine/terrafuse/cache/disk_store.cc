@@ -41,31 +41,25 @@ int64_t NowUnixMs() {
       .count();
 }
 
-// Reads the whole file at `path`; nullopt when it does not exist.
-Result<std::optional<std::string>> ReadFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    return ErrnoError(errno, "cannot open cache entry", path);
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return ErrnoError(err, "cannot stat cache entry", path);
-  }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+Status ReadExactly(int fd, uint8_t* out, size_t size, const std::string& path, size_t* done) {
+  *done = 0;
+  while (*done < size) {
+    ssize_t n = ::read(fd, out + *done, size - *done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
+    if (n < 0) return ErrnoError(errno, "cannot read cache entry", path);
+    if (n == 0) break;  // truncated: the caller sees *done < size
+    *done += static_cast<size_t>(n);
   }
-  ::close(fd);
-  data.resize(done);
-  return std::optional<std::string>(std::move(data));
+  return Status::OK();
 }
+
+// Closes a file descriptor on every path out of a scope.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
 Status WriteAll(int fd, const char* data, size_t size, const std::string& path) {
   while (size > 0) {
@@ -127,45 +121,54 @@ std::string DiskStore::EntryPath(std::string_view key) const {
   return options_.root + "/" + shard + "/" + name + kEntrySuffix;
 }
 
-Result<std::optional<std::string>> DiskStore::Get(std::string_view key, double max_age_seconds) {
+Result<std::shared_ptr<arrow::Buffer>> DiskStore::Get(std::string_view key, double max_age_seconds) {
   ARROW_RETURN_NOT_OK(ValidateKey(key));
   const std::string path = EntryPath(key);
-  ARROW_ASSIGN_OR_RAISE(auto data, ReadFile(path));
-  auto miss = [&]() -> Result<std::optional<std::string>> {
+  auto count = [&](int64_t DiskStoreStats::*field) {
     std::lock_guard<std::mutex> guard(mutex_);
-    ++stats_.misses;
-    return std::optional<std::string>();
+    ++(stats_.*field);
   };
-  if (!data) return miss();
+  auto miss = [&]() -> Result<std::shared_ptr<arrow::Buffer>> {
+    count(&DiskStoreStats::misses);
+    return nullptr;
+  };
+  auto corrupt = [&]() -> Result<std::shared_ptr<arrow::Buffer>> {
+    ::unlink(path.c_str());
+    count(&DiskStoreStats::corrupt);
+    return miss();
+  };
+
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return miss();
+    return ErrnoError(errno, "cannot open cache entry", path);
+  }
+  FdCloser closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoError(errno, "cannot stat cache entry", path);
 
   EntryHeader header;
-  bool intact = data->size() >= sizeof(header);
-  if (intact) {
-    std::memcpy(&header, data->data(), sizeof(header));
-    intact = std::memcmp(header.magic, kMagic, sizeof(kMagic)) == 0 &&
-             header.payload_size == data->size() - sizeof(header) &&
-             Hash64(std::string_view(*data).substr(sizeof(header))) == header.payload_xxh64;
-  }
-  if (!intact) {
-    ::unlink(path.c_str());
-    {
-      std::lock_guard<std::mutex> guard(mutex_);
-      ++stats_.corrupt;
-    }
-    return miss();
+  size_t got = 0;
+  ARROW_RETURN_NOT_OK(ReadExactly(fd, reinterpret_cast<uint8_t*>(&header), sizeof(header), path, &got));
+  if (got < sizeof(header) || std::memcmp(header.magic, kMagic, sizeof(kMagic)) != 0 ||
+      header.payload_size != static_cast<uint64_t>(st.st_size) - sizeof(header)) {
+    return corrupt();
   }
   if (max_age_seconds >= 0 &&
       static_cast<double>(NowUnixMs() - header.created_unix_ms) > max_age_seconds * 1000.0) {
     return miss();
   }
-  // The file's mtime records the last use, which eviction orders by.
-  ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
-  {
-    std::lock_guard<std::mutex> guard(mutex_);
-    ++stats_.hits;
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> payload,
+                        arrow::AllocateBuffer(static_cast<int64_t>(header.payload_size)));
+  ARROW_RETURN_NOT_OK(ReadExactly(fd, payload->mutable_data(), header.payload_size, path, &got));
+  if (got < header.payload_size ||
+      Hash64(std::string_view(reinterpret_cast<const char*>(payload->data()), got)) != header.payload_xxh64) {
+    return corrupt();
   }
-  data->erase(0, sizeof(header));
-  return data;
+  // The file's mtime records the last use, which eviction orders by.
+  ::futimens(fd, nullptr);
+  count(&DiskStoreStats::hits);
+  return payload;
 }
 
 Status DiskStore::Put(std::string_view key, std::string_view payload) {

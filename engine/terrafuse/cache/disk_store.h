@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include <arrow/buffer.h>
+
 #include "terrafuse/common/status.h"
 
 namespace terrafuse::cache {
@@ -49,8 +51,9 @@ class DiskStore {
 
   /// Returns the payload stored under `key` when present, written at most
   /// `max_age_seconds` ago (negative: any age) and intact. A corrupt or truncated entry
-  /// is deleted and reported as a miss. A hit marks the entry as recently used.
-  Result<std::optional<std::string>> Get(std::string_view key, double max_age_seconds);
+  /// is deleted and reported as a miss (nullptr). A hit marks the entry as recently used.
+  /// The payload is read once into an unzeroed buffer: large values are not copied again.
+  Result<std::shared_ptr<arrow::Buffer>> Get(std::string_view key, double max_age_seconds);
 
   /// Stores `payload` under `key`, replacing any previous entry atomically, then evicts
   /// least recently used entries while the store is over its size bound.
