@@ -52,7 +52,8 @@ Status CheckFinite(const char* name, double value) {
 Status CheckLatitude(const char* name, double value) {
   ARROW_RETURN_NOT_OK(CheckFinite(name, value));
   if (value < -90.0 || value > 90.0) {
-    return InvalidArgument("Invalid ", name, "=", Num(value), ": latitude must be between -90 and 90");
+    return InvalidArgument("Invalid ", name, "=", Num(value),
+                           ": latitude must be between -90 and 90");
   }
   return Status::OK();
 }
@@ -223,9 +224,11 @@ Result<LngLatBounds> Bounds(const Tile& tile) {
   double x1 = static_cast<double>(tile.x + 1);
   LngLatBounds b;
   b.west = x / z2 * 360.0 - 180.0;
-  b.north = std::atan(std::sinh(kPi * (1 - static_cast<double>(2 * tile.y) / z2))) * kRadToDeg;
+  double y2 = static_cast<double>(2 * tile.y);
+  double y2_next = static_cast<double>(2 * (tile.y + 1));
+  b.north = std::atan(std::sinh(kPi * (1 - y2 / z2))) * kRadToDeg;
   b.east = x1 / z2 * 360.0 - 180.0;
-  b.south = std::atan(std::sinh(kPi * (1 - static_cast<double>(2 * (tile.y + 1)) / z2))) * kRadToDeg;
+  b.south = std::atan(std::sinh(kPi * (1 - y2_next / z2))) * kRadToDeg;
   return b;
 }
 

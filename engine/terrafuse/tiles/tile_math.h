@@ -3,8 +3,9 @@
 // Results equal those of the Python package `mercantile` 1.2 (the peer terrafuse is tested
 // against), bit for bit: the same formulas are evaluated in the same order with the same
 // libm. Where mercantile returns an invalid tile or a meaningless answer instead of an error,
-// terrafuse returns an InvalidArgument error naming the value and the valid range; each such
-// difference is listed on the function concerned and in docs/tiles.md.
+// terrafuse returns an InvalidArgument error naming the value and the valid range, or a valid
+// tile; each such difference is listed on the function concerned and in the docstring of
+// python/fused/tiles.py.
 #pragma once
 
 #include <cstdint>
@@ -87,9 +88,10 @@ Result<MercatorBounds> XyBounds(const Tile& tile);
 /// map (+-85.0511) in the first or last row, as in mercantile. A point less than 1e-14 (in
 /// units of the world width) west of a tile edge counts in the next tile, as in mercantile.
 /// Differences: mercantile returns x or y = 2^z (an invalid tile) for points within that
-/// epsilon of the east or south edge of the map; this returns 2^z - 1. A latitude outside
-/// [-90, 90] is an error (mercantile returns a meaningless tile), and so is one within about
-/// 6e-7 degrees of a pole (mercantile raises InvalidLatitudeError).
+/// epsilon of the east or south edge of the map; this returns 2^z - 1. A non-finite value or
+/// a latitude outside [-90, 90] is an error (mercantile clamps infinite longitudes and
+/// returns a meaningless tile for such latitudes). A latitude within about 6e-7 degrees of a
+/// pole is an error in both (mercantile raises InvalidLatitudeError).
 Result<Tile> TileAt(double lng, double lat, int zoom);
 
 /// \brief Return the number of tiles Tiles() yields, without generating them.
@@ -102,8 +104,9 @@ Result<int64_t> CountTiles(const LngLatBounds& bounds, std::span<const int> zoom
 /// [-180, 180] and latitudes to [-85.051129, 85.051129]; east and south are moved inwards by
 /// 1e-11 degrees so the bounds of a tile yield that one tile; for each part, for each zoom
 /// (repeated zooms repeat), tiles are listed column by column (x outer, y inner).
-/// Errors: a NaN coordinate, a latitude outside [-90, 90], south > north, a bad zoom, or
-/// more than max_tiles tiles in all.
+/// Errors: a non-finite coordinate, a latitude outside [-90, 90], south > north, a bad zoom,
+/// south within about 6e-7 degrees of the north pole (mercantile raises there too), or more
+/// than max_tiles tiles in all.
 Result<std::vector<Tile>> Tiles(const LngLatBounds& bounds, std::span<const int> zooms,
                                 int64_t max_tiles = kDefaultMaxTiles);
 
@@ -117,7 +120,7 @@ Result<TileArray> TilesArray(const LngLatBounds& bounds, std::span<const int> zo
 /// that straddle the equator or the prime meridian give 0/0/0 (no smaller tile contains
 /// them). Differences: bounds with west > east cross the antimeridian, which no tile but
 /// 0/0/0 contains, so this returns 0/0/0 (mercantile returns the tile spanning east..west).
-/// A NaN, a latitude outside [-90, 90] or south > north is an error.
+/// A non-finite value, a latitude outside [-90, 90] or south > north is an error.
 Result<Tile> BoundingTile(const LngLatBounds& bounds);
 
 /// \brief Return the parent of a tile one zoom up (mercantile.parent).

@@ -100,7 +100,8 @@ TEST(TileMathTest, TileAtRejectsBadInput) {
 
 TEST(TileMathTest, ValidateTileNamesTheBadCoordinate) {
   EXPECT_TRUE(ValidateTile({1023, 1023, 10}).ok());
-  ExpectInvalid(ValidateTile({0, 0, 31}), "Invalid tile z=31 x=0 y=0: zoom must be between 0 and 30");
+  ExpectInvalid(ValidateTile({0, 0, 31}),
+                "Invalid tile z=31 x=0 y=0: zoom must be between 0 and 30");
   ExpectInvalid(ValidateTile({1024, 0, 10}),
                 "Invalid tile z=10 x=1024 y=0: x must be between 0 and 1023 at zoom 10");
   ExpectInvalid(ValidateTile({0, -1, 10}),
@@ -163,8 +164,10 @@ TEST(TileMathTest, TilesRejectBadInput) {
   ExpectInvalid(Tiles({std::nan(""), 0, 1, 1}, z3), "Invalid west=nan: must be a finite number");
   ExpectInvalid(Tiles({0, 0, std::numeric_limits<double>::infinity(), 1}, z3),
                 "Invalid east=inf: must be a finite number");
-  ExpectInvalid(Tiles({0, -91, 1, 1}, z3), "Invalid south=-91: latitude must be between -90 and 90");
-  ExpectInvalid(Tiles({0, 0, 1, 95.5}, z3), "Invalid north=95.5: latitude must be between -90 and 90");
+  ExpectInvalid(Tiles({0, -91, 1, 1}, z3),
+                "Invalid south=-91: latitude must be between -90 and 90");
+  ExpectInvalid(Tiles({0, 0, 1, 95.5}, z3),
+                "Invalid north=95.5: latitude must be between -90 and 90");
   ExpectInvalid(Tiles({0, 10, 1, 5}, z3),
                 "Invalid bounds south=10 north=5: south must be less than or equal to north");
   ExpectInvalid(Tiles({0, 90, 1, 90}, z3), "web mercator y is infinite at the poles");
@@ -192,8 +195,10 @@ TEST(TileMathTest, BoundingTileOfKnownBoxes) {
 
 TEST(TileMathTest, BoundingTileRejectsBadInput) {
   ExpectInvalid(BoundingTile({0, 5, 1, 4}), "south must be less than or equal to north");
-  ExpectInvalid(BoundingTile({0, 0, 1, 100}), "Invalid north=100: latitude must be between -90 and 90");
-  ExpectInvalid(BoundingTile({0, std::nan(""), 1, 1}), "Invalid south=nan: must be a finite number");
+  ExpectInvalid(BoundingTile({0, 0, 1, 100}),
+                "Invalid north=100: latitude must be between -90 and 90");
+  ExpectInvalid(BoundingTile({0, std::nan(""), 1, 1}),
+                "Invalid south=nan: must be a finite number");
 }
 
 TEST(TileMathTest, ParentAndAncestors) {
@@ -205,7 +210,8 @@ TEST(TileMathTest, ParentAndAncestors) {
 
 TEST(TileMathTest, ParentRejectsBadInput) {
   ExpectInvalid(Parent({0, 0, 0}), "Invalid tile z=0 x=0 y=0: the root tile has no parent");
-  ExpectInvalid(Parent({0, 0, 0}, 0), "Invalid parent zoom=0 for tile 0/0/0: the root tile has no parent");
+  ExpectInvalid(Parent({0, 0, 0}, 0),
+                "Invalid parent zoom=0 for tile 0/0/0: the root tile has no parent");
   ExpectInvalid(Parent({486, 332, 10}, 10),
                 "Invalid parent zoom=10 for tile 10/486/332: zoom must be between 0 and 9");
   ExpectInvalid(Parent({486, 332, 10}, -1), "Invalid parent zoom=-1");
@@ -248,7 +254,8 @@ TEST(TileMathTest, QuadkeyRoundTrips) {
 
 TEST(TileMathTest, QuadkeyRejectsBadInput) {
   ExpectInvalid(QuadkeyToTile("0124"),
-                "Invalid quadkey '0124': character '4' at position 3 is not a quadkey digit (0, 1, 2 or 3)");
+                "Invalid quadkey '0124': character '4' at position 3 is not a quadkey digit "
+                "(0, 1, 2 or 3)");
   ExpectInvalid(QuadkeyToTile("01\n"), "character '\\x0a' at position 2");
   ExpectInvalid(QuadkeyToTile(std::string(31, '0')),
                 "': it has 31 digits, more than the maximum zoom 30");
