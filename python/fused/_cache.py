@@ -157,9 +157,8 @@ def _wrap(func: Callable, settings: dict) -> Callable:
             max_age = parse_duration(kwargs.pop("cache_max_age"))
         reset = bool(kwargs.pop("cache_reset", settings["cache_reset"]))
         verbose = kwargs.pop("cache_verbose", settings["cache_verbose"])
-        folder = settings["folder"]
-        if "cache_storage" in kwargs:
-            folder = cache_folder(settings["folder_path"], kwargs.pop("cache_storage"))
+        # Resolved per call, so changes to fused.options apply to functions decorated earlier.
+        folder = cache_folder(settings["folder_path"], kwargs.pop("cache_storage", settings["storage"]))
         if verbose is None:
             verbose = options.verbose_cached_functions
         if max_age == 0:
@@ -204,6 +203,9 @@ def _call_key(code_hash: str, signature: inspect.Signature, exclude: frozenset, 
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         arguments = {k: v for k, v in bound.arguments.items() if k not in exclude}
+        for name, param in signature.parameters.items():  # names passed through **kwargs too
+            if param.kind is inspect.Parameter.VAR_KEYWORD and name in arguments:
+                arguments[name] = {k: v for k, v in arguments[name].items() if k not in exclude}
     except TypeError:
         arguments = {"args": args, "kwargs": {k: v for k, v in kwargs.items() if k not in exclude}}
     return hash_values(code_hash, arguments)

@@ -27,6 +27,8 @@ def parse_duration(value: str | int | float | timedelta, *, name: str = "cache_m
         seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
     else:
         raise ValueError(f"Invalid {name} {value!r}: use a number of seconds or e.g. '30s', '12h', '90d'")
+    if seconds != seconds:  # NaN: would otherwise compare as neither expired nor fresh
+        raise ValueError(f"Invalid {name} {value!r}: use a number of seconds or e.g. '30s', '12h', '90d'")
     if seconds < 0:
         raise ValueError(f"Invalid {name} {value!r}: must not be negative")
     return seconds

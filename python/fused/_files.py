@@ -104,10 +104,17 @@ def _fetch(url: str, out) -> None:
     if scheme in ("http", "https"):
         import requests
 
-        with requests.get(url, stream=True, timeout=60) as response:
-            response.raise_for_status()
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                out.write(chunk)
+        from fused._errors import EngineIOError, NotFoundError
+
+        try:
+            with requests.get(url, stream=True, timeout=60) as response:
+                if response.status_code == 404:
+                    raise NotFoundError(f"Cannot download {url!r}: HTTP 404 Not Found")
+                response.raise_for_status()
+                for chunk in response.iter_content(chunk_size=1 << 20):
+                    out.write(chunk)
+        except requests.RequestException as e:
+            raise EngineIOError(f"Cannot download {url!r}: {e}") from None
         return
     if scheme == "file":
         url = urllib.parse.unquote(urllib.parse.urlparse(url).path)

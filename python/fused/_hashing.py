@@ -15,6 +15,7 @@ import pathlib
 import pickle
 import struct
 import textwrap
+import types
 import uuid
 from typing import Any
 
@@ -117,11 +118,12 @@ def _feed_pandas(h: "_core.Hasher", value: Any) -> None:
         _tag(h, "pandas-other", repr(value).encode())
         return
     _tag(h, type(value).__name__, repr([(str(c), str(t)) for c, t in value.dtypes.items()]).encode())
-    crs = getattr(getattr(value, "geometry", None), "crs", None) if "geometry" in value else None
-    if crs is not None:
-        _tag(h, "crs", crs.to_string().encode())
     frame = value
     geom_cols = [c for c, t in value.dtypes.items() if str(t) == "geometry"]
+    for c in geom_cols:  # every geometry column's CRS, whatever the column is called
+        crs = getattr(value[c].values, "crs", None)
+        if crs is not None:
+            _tag(h, "crs", f"{c}={crs.to_string()}".encode())
     if geom_cols:
         import shapely
 
@@ -160,4 +162,16 @@ def function_source(fn: Any) -> str:
         code = getattr(fn, "__code__", None)
         if code is None:
             return repr(fn)
-        return repr((code.co_code, code.co_consts, code.co_names))
+        return f"<bytecode {hash_values(_code_fingerprint(code))}>"
+
+
+def _code_fingerprint(code: types.CodeType) -> tuple:
+    """Bytecode, constants and names of ``code``, nested code objects included.
+
+    Not ``repr(code.co_consts)``: that shows nested code objects (comprehensions, lambdas,
+    inner functions) by memory address and frozensets in hash-seed order, which differ
+    between processes.
+    """
+    consts = tuple(_code_fingerprint(c) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    return ("code", code.co_code, consts, code.co_names)

@@ -17,7 +17,6 @@ import linecache
 import os
 import sys
 import tempfile
-import textwrap
 import types
 import zipfile
 from contextlib import contextmanager
@@ -389,9 +388,12 @@ def execute_code(code: str, name: str, headers: Sequence[Header] = ()) -> tuple[
 
     modules = build_header_modules(headers)
     module = types.ModuleType(f"fused_udf_{name}")
-    module.__dict__.update({"fused": fused, "__file__": f"<udf {name}>"})
+    # The file name carries the code's hash: two versions of a UDF with the same name keep
+    # their own source for tracebacks and for the keys of the @fused.cache functions inside.
+    filename = f"<udf {name} {hash_values(code)[:8]}>"
+    module.__dict__.update({"fused": fused, "__file__": filename})
     with _modules_installed(modules):
-        exec(compile_cached(code, f"<udf {name}>"), module.__dict__)
+        exec(compile_cached(code, filename), module.__dict__)
     return module.__dict__, modules
 
 
@@ -402,7 +404,8 @@ def build_header_modules(headers: Sequence[Header]) -> dict[str, types.ModuleTyp
     modules: dict[str, types.ModuleType] = {}
     for header in headers:
         module = types.ModuleType(header.module_name)
-        module.__dict__.update({"fused": fused, "__file__": f"<udf header {header.module_name}>"})
+        filename = f"<udf header {header.module_name} {hash_values(header.source_code)[:8]}>"
+        module.__dict__.update({"fused": fused, "__file__": filename})
         with _modules_installed(modules):
             exec(compile_cached(header.source_code, module.__file__), module.__dict__)
         modules[header.module_name] = module
@@ -456,7 +459,3 @@ def _is_udf_decorator(node: ast.expr) -> bool:
     if isinstance(node, ast.Name):
         return node.id == "udf"
     return isinstance(node, ast.Attribute) and node.attr == "udf"
-
-
-def dedent_source(code: str) -> str:
-    return textwrap.dedent(code)
