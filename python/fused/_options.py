@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -115,10 +116,16 @@ class Options:
         except FileNotFoundError:
             return
         except (OSError, ValueError) as e:
-            raise ValueError(f"Cannot read saved options '{self.path}': {e}") from None
+            warnings.warn(f"Ignoring saved options '{self.path}': cannot read it ({e})", stacklevel=3)
+            return
+        if not isinstance(saved, dict):
+            warnings.warn(f"Ignoring saved options '{self.path}': expected a JSON object", stacklevel=3)
+            return
         for name, value in saved.items():
-            if name in _OPTIONS:
+            try:
                 setattr(self, name, value)
+            except (AttributeError, TypeError, ValueError) as e:
+                warnings.warn(f"Ignoring saved option {name!r} in '{self.path}': {e}", stacklevel=3)
 
 
 options = Options()

@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from fused._capture import capture
 from fused._coerce import coerce, resolve_annotation, to_bounds
 from fused._errors import InvalidArgumentError, UdfError
 from fused._udf import Udf
@@ -110,6 +111,8 @@ def run(
         Values of the UDF's first parameters.
     x, y, z : int, optional
         A map tile; the UDF receives its bounds as ``bounds``.
+    sync : bool, default True
+        ``False`` returns an awaitable of the result (``asyncio.gather`` several runs).
     engine : {"local", "remote"}, optional
         ``"local"`` runs in this process. Default: ``fused.options.default_udf_run_engine``,
         else ``"remote"`` when ``fused.options.base_url`` is set, else ``"local"``.
@@ -137,6 +140,14 @@ def run(
     """
     if udf is None:
         raise ValueError("fused.run needs a UDF: pass a UDF object, a path, code or a name")
+    if not sync:
+        # An awaitable for asyncio.gather(...) code; the local engine runs it when awaited.
+        async def later() -> Any:
+            return run(udf, *args, x=x, y=y, z=z, engine=engine, type=type, max_retry=max_retry,
+                       cache_max_age=cache_max_age, cache=cache, parameters=parameters,
+                       _include_log=_include_log, _return_response=_return_response, **kw_parameters)
+
+        return later()
     udf_obj = _resolve(udf)
     engine = _engine(engine)
     if engine != "local":
@@ -333,23 +344,22 @@ def _run_one(udf: Udf, plan: _Plan, kwargs: dict, max_age: float) -> RunResult:
                     return RunResult(data, out, err, True, time.perf_counter() - start, udf.name)
 
     start = time.perf_counter()
-    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        if udf.headers:
-            with udf.imports():
+    with capture() as captured:
+        try:
+            if udf.headers:
+                with udf.imports():
+                    data = plan.function(**kwargs)
+            else:
                 data = plan.function(**kwargs)
+        except Exception as e:
+            error = e
         else:
-            data = plan.function(**kwargs)
-    except Exception as e:
-        sys.stdout, sys.stderr = saved
-        raise _udf_error(udf, e, out.getvalue(), err.getvalue()) from e
-    finally:
-        sys.stdout, sys.stderr = saved
+            error = None
+    if error is not None:
+        raise _udf_error(udf, error, captured.stdout, captured.stderr) from error
     seconds = time.perf_counter() - start
     validate_output(data, udf.name)
-    result = RunResult(data, out.getvalue(), err.getvalue(), False, seconds, udf.name)
+    result = RunResult(data, captured.stdout, captured.stderr, False, seconds, udf.name)
     if store is not None:
         try:
             payload = pickle.dumps((data, result.stdout, result.stderr), protocol=5)
@@ -358,27 +368,6 @@ def _run_one(udf: Udf, plan: _Plan, kwargs: dict, max_age: float) -> RunResult:
         else:
             store.put(key, payload)
     return result
-
-
-class _Tee(io.TextIOBase):
-    """Captures what a UDF prints while still showing it."""
-
-    def __init__(self, target: Any):
-        self._target = target
-        self._parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self._parts.append(text)
-        return self._target.write(text)
-
-    def flush(self) -> None:
-        self._target.flush()
-
-    def getvalue(self) -> str:
-        return "".join(self._parts)
-
-    def isatty(self) -> bool:
-        return False
 
 
 def _udf_error(udf: Udf, error: Exception, stdout: str, stderr: str) -> UdfError:

@@ -473,21 +473,24 @@ def test_reset_restores_defaults_without_touching_the_saved_file():
     assert json.loads(fused.options.path.read_text())["cache_max_bytes"] == 777
 
 
-def test_corrupt_saved_options_are_a_clear_error():
+def test_corrupt_saved_options_warn_and_fall_back_to_defaults():
     path = Path(os.environ["TERRAFUSE_HOME"]) / "options.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{oops")
-    proc = run_python("import fused", check=False)
-    assert proc.returncode != 0
-    assert "Cannot read saved options" in proc.stderr and str(path) in proc.stderr
+    proc = run_python("import fused; print(fused.options.cache_max_bytes)", check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == str(10 * 2**30)
+    assert "Ignoring saved options" in proc.stderr and str(path) in proc.stderr
 
 
-def test_invalid_saved_option_value_is_rejected_on_import():
+def test_invalid_saved_option_values_are_skipped_with_a_warning():
     path = Path(os.environ["TERRAFUSE_HOME"]) / "options.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"cache_max_bytes": -3, "not_an_option": 1}))
-    proc = run_python("import fused", check=False)
-    assert proc.returncode != 0 and "fused.options.cache_max_bytes" in proc.stderr
+    path.write_text(json.dumps({"cache_max_bytes": -3, "not_an_option": 1, "local_engine_cache": False}))
+    proc = run_python("import fused; print(fused.options.cache_max_bytes, fused.options.local_engine_cache)",
+                      check=False)
+    assert proc.returncode == 0 and proc.stdout.split() == [str(10 * 2**30), "False"]
+    assert "Ignoring saved option 'cache_max_bytes'" in proc.stderr and "fused.options.cache_max_bytes" in proc.stderr
+    assert "Ignoring saved option 'not_an_option'" in proc.stderr
 
 
 # --------------------------------------------------------------------------- durations

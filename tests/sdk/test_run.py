@@ -403,3 +403,48 @@ def udf():
 def test_decorator_validates_cache_max_age():
     with pytest.raises(ValueError, match="Invalid cache_max_age 'soon'"):
         fused.udf(cache_max_age="soon")(lambda: 1)
+
+
+def test_output_capture_is_per_thread_and_restores_the_streams():
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    @fused.udf
+    def talker(i: int = 0):
+        import time
+
+        for _ in range(20):
+            print(f"from {i}")
+            time.sleep(0.001)
+        return i
+
+    before = sys.stdout, sys.stderr
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: fused.run(talker, i=i, cache=False, _return_response=True), range(8)))
+    for i, result in enumerate(results):
+        assert result.stdout == f"from {i}\n" * 20
+    assert (sys.stdout, sys.stderr) == before
+
+
+def test_nested_runs_see_their_inner_output():
+    @fused.udf
+    def inner():
+        print("inner says")
+        return 1
+
+    @fused.udf
+    def outer():
+        print("outer says")
+        return fused.run(inner, cache=False) + 1
+
+    result = fused.run(outer, cache=False, _return_response=True)
+    assert result.data == 2 and result.stdout == "outer says\ninner says\n"
+
+
+def test_sync_false_returns_an_awaitable():
+    import asyncio
+
+    async def gather():
+        return await asyncio.gather(*(fused.run(hello, n=i, sync=False) for i in (1, 2)))
+
+    assert [len(df) for df in asyncio.run(gather())] == [1, 2]

@@ -1,0 +1,81 @@
+"""Capture what a UDF prints, per thread, while still showing it.
+
+``sys.stdout``/``sys.stderr`` are process-wide, but UDFs run concurrently in threads (the
+catalog's ``run_pool`` calls ``fused.run`` from a thread pool). A :class:`_Router` stands in
+for the stream while any capture is active: each write goes to the real stream and to every
+capture open in the writing thread (nested runs see their inner runs' output too).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+_local = threading.local()
+_lock = threading.Lock()
+_active = 0  # captures open in all threads; the router is removed when it drops to 0
+
+
+class _Router:
+    def __init__(self, name: str, real: Any):
+        self._name = name
+        self._real = real
+
+    def write(self, text: str) -> int:
+        for parts in getattr(_local, self._name, ()):
+            parts.append(text)
+        return self._real.write(text)
+
+    def flush(self) -> None:
+        self._real.flush()
+
+    def __getattr__(self, attr: str) -> Any:  # encoding, fileno, buffer, isatty, ...
+        return getattr(self._real, attr)
+
+
+class Captured:
+    """Text written to stdout and stderr while the capture was open."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.err: list[str] = []
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+
+@contextmanager
+def capture() -> Iterator[Captured]:
+    """Capture this thread's writes to stdout and stderr; they are still shown."""
+    global _active
+    captured = Captured()
+    with _lock:
+        if _active == 0 or not isinstance(sys.stdout, _Router) or not isinstance(sys.stderr, _Router):
+            if not isinstance(sys.stdout, _Router):
+                sys.stdout = _Router("out", sys.stdout)
+            if not isinstance(sys.stderr, _Router):
+                sys.stderr = _Router("err", sys.stderr)
+        _active += 1
+    out_stack = _local.__dict__.setdefault("out", [])
+    err_stack = _local.__dict__.setdefault("err", [])
+    out_stack.append(captured.out)
+    err_stack.append(captured.err)
+    try:
+        yield captured
+    finally:
+        out_stack.pop()
+        err_stack.pop()
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                if isinstance(sys.stdout, _Router):
+                    sys.stdout = sys.stdout._real
+                if isinstance(sys.stderr, _Router):
+                    sys.stderr = sys.stderr._real
