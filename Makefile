@@ -2,7 +2,7 @@
 PYTHON ?= python3
 BUILD_DIR := $(shell $(PYTHON) -c "import sysconfig; print('build/cp' + sysconfig.get_config_var('py_version_nodot') + '-cp' + sysconfig.get_config_var('py_version_nodot') + '-' + sysconfig.get_platform().replace('-', '_').replace('.', '_'))" 2>/dev/null)
 
-.PHONY: setup serve examples test test-cpp test-py bench
+.PHONY: setup serve examples test test-cpp test-py bench gen check-gen
 
 setup:
 	PYTHON=$(PYTHON) bash scripts/setup.sh
@@ -13,7 +13,7 @@ serve: setup examples
 examples:
 	$(PYTHON) -m fused.cli examples --dir examples/udfs
 
-test: setup test-cpp test-py
+test: setup check-gen test-cpp test-py
 
 test-cpp:
 	ctest --test-dir $(BUILD_DIR) --output-on-failure
@@ -23,3 +23,11 @@ test-py:
 
 bench: setup
 	$(PYTHON) bench/run_all.py $(BENCH_ARGS)
+
+# Generated artefacts are committed; CI fails when they are stale (STYLE.md §17).
+gen:
+	$(PYTHON) -m nanobind.stubgen -q -m fused._core -o python/fused/_core.pyi
+
+check-gen:
+	@$(PYTHON) -m nanobind.stubgen -q -m fused._core -o build/_core.pyi.check
+	@diff -u python/fused/_core.pyi build/_core.pyi.check || { echo "python/fused/_core.pyi is stale: run make gen" >&2; exit 1; }
