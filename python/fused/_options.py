@@ -50,6 +50,8 @@ _OPTIONS: dict[str, tuple[Callable[[], Any], Callable[[str, Any], Any], str]] = 
                  "URL of a terrafuse server, e.g. http://127.0.0.1:8080/server/v1"),
     "cache_directory": (lambda: str(data_home() / "cache"), _str,
                         "Where @fused.cache and fused.run results are stored"),
+    "data_directory": (lambda: str(data_home() / "data"), _str,
+                       "Where terrafuse keeps its own data (saved UDFs, state)"),
     "cache_max_bytes": (lambda: 10 * 2**30, _positive_int,
                         "Size bound of each cache folder; least recently used entries are evicted"),
     "temp_directory": (lambda: os.environ.get("TERRAFUSE_SHARED_DIR", "/tmp/fused"), _str,

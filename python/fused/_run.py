@@ -99,6 +99,8 @@ def run(
     parameters: dict | None = None,
     _include_log: bool = False,
     _return_response: bool = False,
+    instance_type: str | None = None,
+    disk_size_gb: int | None = None,
     **kw_parameters: Any,
 ) -> Any:
     """Run a UDF and return its result.
@@ -128,6 +130,8 @@ def run(
         UDF parameters, merged with ``**kw_parameters``.
     _return_response, _include_log : bool
         Return a :class:`RunResult` with the data, captured stdout/stderr, cache hit and time.
+    instance_type, disk_size_gb : optional
+        Accepted for compatibility; the local engine runs in this process.
     **kw_parameters
         UDF parameters, coerced by the UDF's annotations.
 
@@ -144,6 +148,7 @@ def run(
         # An awaitable for asyncio.gather(...) code; the local engine runs it when awaited.
         async def later() -> Any:
             return run(udf, *args, x=x, y=y, z=z, engine=engine, type=type, max_retry=max_retry,
+                       instance_type=instance_type, disk_size_gb=disk_size_gb,
                        cache_max_age=cache_max_age, cache=cache, parameters=parameters,
                        _include_log=_include_log, _return_response=_return_response, **kw_parameters)
 

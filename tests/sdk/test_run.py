@@ -448,3 +448,7 @@ def test_sync_false_returns_an_awaitable():
         return await asyncio.gather(*(fused.run(hello, n=i, sync=False) for i in (1, 2)))
 
     assert [len(df) for df in asyncio.run(gather())] == [1, 2]
+
+
+def test_remote_only_keywords_are_accepted_locally():
+    assert len(fused.run(hello, instance_type="m5.large", disk_size_gb=50, n=1)) == 1
