@@ -47,5 +47,6 @@ T ValueOrThrow(Result<T> result) {
 void InitHash(nb::module_& m);
 void InitTiles(nb::module_& m);
 void InitCache(nb::module_& m);
+void InitEncode(nb::module_& m);
 
 }  // namespace terrafuse::bindings

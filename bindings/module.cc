@@ -23,4 +23,5 @@ NB_MODULE(_core, m) {
   InitHash(m);
   InitTiles(m);
   InitCache(m);
+  InitEncode(m);
 }

@@ -1,0 +1,4 @@
+#include "binding_core.h"
+namespace terrafuse::bindings {
+void InitEncode(nb::module_& m) {}
+}  // namespace terrafuse::bindings
