@@ -1,6 +1,6 @@
 """terrafuse engine (C++), private: use the public fused API"""
 
-from fused._core import tiles as tiles
+from fused._core import encode as encode, tiles as tiles
 
 
 class Hasher:

@@ -31,6 +31,22 @@ class EngineIOError(FusedError, OSError):
     """A file-system or network operation of the engine failed."""
 
 
+class UnauthenticatedError(FusedError, PermissionError):
+    """The request needs valid credentials (an API token)."""
+
+
+class UnavailableError(FusedError, ConnectionError):
+    """The service cannot take the request now (shutting down, overloaded); try again."""
+
+
+class FusedNotImplementedError(FusedError, NotImplementedError):
+    """The operation or data type is not supported (yet)."""
+
+
+class WorkerCrashedError(FusedError, RuntimeError):
+    """The worker process running a UDF died (signal, memory); it has been replaced."""
+
+
 class UdfError(FusedError, RuntimeError):
     """A UDF raised. Carries the UDF's own traceback and captured output."""
 
@@ -49,6 +65,13 @@ class UdfError(FusedError, RuntimeError):
 
 _BY_KIND = {
     "invalid_argument": InvalidArgumentError,
+    "unprocessable_entity": InvalidArgumentError,
+    "too_large": InvalidArgumentError,
+    "method_not_allowed": InvalidArgumentError,
+    "unauthenticated": UnauthenticatedError,
+    "unavailable": UnavailableError,
+    "not_implemented": FusedNotImplementedError,
+    "worker_crashed": WorkerCrashedError,
     "not_found": NotFoundError,
     "already_exists": AlreadyExistsError,
     "permission_denied": PermissionDeniedError,

@@ -1,4 +1,4 @@
-"""The ``terrafuse`` command: run UDFs and example UDFs, manage secrets, show settings."""
+"""The ``terrafuse`` command: serve and run UDFs, run examples, manage secrets, show settings."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ def _show(result) -> str:
     if isinstance(data, pd.DataFrame):
         return f"{type(data).__name__} with {len(data)} rows\n{data.head(10).to_string()}"
     return repr(data)[:2000]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fused._server import serve
+
+    # Replaces this process, so signals and the exit code are terrafused's own.
+    serve(host=args.host, port=args.port, home=args.home, workers=args.workers,
+          threads=args.threads, log_level=args.log_level)
+    return 0  # not reached
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -87,6 +96,16 @@ def cmd_config(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="terrafuse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP server (terrafused) in the foreground")
+    # Values pass through as strings: terrafused validates them and names a bad one.
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", help="port to listen on (default 8000; 0 picks a free one)")
+    serve.add_argument("--home", help="data home (default $TERRAFUSE_HOME, else ~/.terrafuse)")
+    serve.add_argument("--workers", help="Python worker processes (default: one per core)")
+    serve.add_argument("--threads", help="handler threads (default: two per core, at least 4)")
+    serve.add_argument("--log-level", help="debug, info, warn or error (default: $TERRAFUSE_LOG)")
+    serve.set_defaults(func=cmd_serve)
 
     run = sub.add_parser("run", help="run a UDF (folder, .zip, .py or GitHub URL) locally")
     run.add_argument("udf")

@@ -7,10 +7,13 @@ namespace terrafuse {
 const char* ErrorKindName(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::kInvalidArgument: return "invalid_argument";
+    case ErrorKind::kUnprocessableEntity: return "unprocessable_entity";
     case ErrorKind::kNotFound: return "not_found";
+    case ErrorKind::kMethodNotAllowed: return "method_not_allowed";
     case ErrorKind::kAlreadyExists: return "already_exists";
     case ErrorKind::kPermissionDenied: return "permission_denied";
     case ErrorKind::kUnauthenticated: return "unauthenticated";
+    case ErrorKind::kTooLarge: return "too_large";
     case ErrorKind::kTimeout: return "timeout";
     case ErrorKind::kUdfFailed: return "udf_failed";
     case ErrorKind::kWorkerCrashed: return "worker_crashed";
@@ -43,7 +46,8 @@ ErrorKind KindOf(const Status& status) {
 Status MakeError(ErrorKind kind, std::string message) {
   arrow::StatusCode code = arrow::StatusCode::UnknownError;
   switch (kind) {
-    case ErrorKind::kInvalidArgument: code = arrow::StatusCode::Invalid; break;
+    case ErrorKind::kInvalidArgument:
+    case ErrorKind::kUnprocessableEntity: code = arrow::StatusCode::Invalid; break;
     case ErrorKind::kNotFound: code = arrow::StatusCode::KeyError; break;
     case ErrorKind::kAlreadyExists: code = arrow::StatusCode::AlreadyExists; break;
     case ErrorKind::kIOError: code = arrow::StatusCode::IOError; break;

@@ -19,10 +19,13 @@ using arrow::Status;
 /// are derived from this in exactly one place each.
 enum class ErrorKind {
   kInvalidArgument,
+  kUnprocessableEntity,
   kNotFound,
+  kMethodNotAllowed,
   kAlreadyExists,
   kPermissionDenied,
   kUnauthenticated,
+  kTooLarge,
   kTimeout,
   kUdfFailed,
   kWorkerCrashed,
@@ -69,8 +72,28 @@ Status PermissionDenied(Args&&... args) {
   return MakeError(ErrorKind::kPermissionDenied, arrow::internal::JoinToString(std::forward<Args>(args)...));
 }
 template <typename... Args>
+Status Unauthenticated(Args&&... args) {
+  return MakeError(ErrorKind::kUnauthenticated, arrow::internal::JoinToString(std::forward<Args>(args)...));
+}
+template <typename... Args>
 Status Timeout(Args&&... args) {
   return MakeError(ErrorKind::kTimeout, arrow::internal::JoinToString(std::forward<Args>(args)...));
+}
+template <typename... Args>
+Status UnprocessableEntity(Args&&... args) {
+  return MakeError(ErrorKind::kUnprocessableEntity, arrow::internal::JoinToString(std::forward<Args>(args)...));
+}
+template <typename... Args>
+Status MethodNotAllowed(Args&&... args) {
+  return MakeError(ErrorKind::kMethodNotAllowed, arrow::internal::JoinToString(std::forward<Args>(args)...));
+}
+template <typename... Args>
+Status TooLarge(Args&&... args) {
+  return MakeError(ErrorKind::kTooLarge, arrow::internal::JoinToString(std::forward<Args>(args)...));
+}
+template <typename... Args>
+Status Unavailable(Args&&... args) {
+  return MakeError(ErrorKind::kUnavailable, arrow::internal::JoinToString(std::forward<Args>(args)...));
 }
 template <typename... Args>
 Status IOError(Args&&... args) {

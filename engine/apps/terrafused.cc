@@ -1,0 +1,210 @@
+// terrafused: the realtime server. Parses flags, builds the route table and the services,
+// binds, prints the startup line tests and `terrafuse serve` wait for, and serves until
+// SIGINT/SIGTERM. Exit codes: 0 after a graceful shutdown, 2 for bad flags or an address
+// it cannot listen on, 1 when in-flight requests had to be cut off at shutdown.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "terrafuse/common/status.h"
+#include "terrafuse/http/http_server.h"
+#include "terrafuse/http/log.h"
+#include "terrafuse/routes/builtin_routes.h"
+#include "terrafuse/routes/services.h"
+
+namespace {
+
+using terrafuse::InvalidArgument;
+using terrafuse::Result;
+using terrafuse::Status;
+namespace http = terrafuse::http;
+
+constexpr int kExitBadInvocation = 2;
+constexpr int kExitShutdownCutShort = 1;
+
+constexpr const char* kUsage = R"(Usage: terrafused [options]
+
+Serves UDFs over HTTP: Fused's /server/v1 API, tiles and files (docs/server.md).
+
+Options:
+  --host HOST        address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --port PORT        port to listen on (default 8000; 0 picks a free port)
+  --home DIR         data home (default $TERRAFUSE_HOME, else ~/.terrafuse); created if missing
+  --workers N        Python worker processes (default: one per core)
+  --threads N        request handler threads (default: two per core, at least 4)
+  --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
+  --debug-routes     also serve /server/v1/_debug/... (for the HTTP tests only)
+  -h, --help         print this help and exit
+
+Once listening it prints "terrafused listening on http://HOST:PORT" to stderr.
+SIGINT or SIGTERM: stop accepting, let in-flight requests finish (up to 10 s), exit 0;
+a second signal stops at once.
+)";
+
+struct Flags {
+  std::string host = "127.0.0.1";
+  uint16_t port = http::kDefaultPort;
+  std::string home;
+  int workers = 0;
+  int threads = 0;
+  http::LogLevel log_level = http::LogLevel::kInfo;
+  bool debug_routes = false;
+  bool help = false;
+};
+
+int CoreCount() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+
+Result<int64_t> ParseInteger(std::string_view flag, std::string_view text, int64_t min, int64_t max) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return InvalidArgument("Invalid ", flag, " '", text, "': expected an integer from ", min, " to ", max);
+  }
+  return value;
+}
+
+std::string DefaultHome() {
+  if (const char* env = std::getenv("TERRAFUSE_HOME"); env != nullptr && *env != '\0') return env;
+  const char* user_home = std::getenv("HOME");
+  if (user_home == nullptr || *user_home == '\0') {
+    const passwd* entry = ::getpwuid(::getuid());
+    user_home = entry != nullptr ? entry->pw_dir : "/tmp";
+  }
+  return std::string(user_home) + "/.terrafuse";
+}
+
+Result<Flags> ParseFlags(int argc, char** argv) {
+  Flags flags;
+  flags.home = DefaultHome();
+  if (const char* env = std::getenv("TERRAFUSE_LOG"); env != nullptr && *env != '\0') {
+    auto level = http::ParseLogLevel(env);
+    if (!level.ok()) return InvalidArgument("TERRAFUSE_LOG: ", level.status().message());
+    flags.log_level = *level;
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view name = arg;
+    std::optional<std::string_view> inline_value;
+    if (size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      inline_value = arg.substr(eq + 1);
+    }
+    // Returns the option's value: "--port=8000" or "--port 8000".
+    auto value = [&]() -> Result<std::string_view> {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= argc) return InvalidArgument("Option ", name, " needs a value");
+      return std::string_view(argv[++i]);
+    };
+    if (name == "-h" || name == "--help") {
+      flags.help = true;
+    } else if (name == "--debug-routes" && !inline_value) {
+      flags.debug_routes = true;
+    } else if (name == "--host") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view host, value());
+      if (host.empty()) return InvalidArgument("Invalid --host '': give an address such as 127.0.0.1");
+      flags.host = std::string(host);
+    } else if (name == "--port") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(int64_t port, ParseInteger(name, text, 0, 65535));
+      flags.port = static_cast<uint16_t>(port);
+    } else if (name == "--home") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view home, value());
+      if (home.empty()) return InvalidArgument("Invalid --home '': give a directory");
+      flags.home = std::string(home);
+    } else if (name == "--workers") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(int64_t workers, ParseInteger(name, text, 1, 1024));
+      flags.workers = static_cast<int>(workers);
+    } else if (name == "--threads") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(int64_t threads, ParseInteger(name, text, 1, 4096));
+      flags.threads = static_cast<int>(threads);
+    } else if (name == "--log-level") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(flags.log_level, http::ParseLogLevel(text));
+    } else if (arg.starts_with("-")) {
+      return InvalidArgument("Unknown option '", arg, "'");
+    } else {
+      return InvalidArgument("Unexpected argument '", arg, "': terrafused takes only options");
+    }
+  }
+  if (flags.workers == 0) flags.workers = CoreCount();
+  // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
+  if (flags.threads == 0) flags.threads = std::max(4, 2 * CoreCount());
+  return flags;
+}
+
+int Fail(int exit_code, const Status& status) {
+  std::fprintf(stderr, "terrafused: %s\n", status.message().c_str());
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A closed stderr pipe must not kill the server; sockets already use MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Result<Flags> parsed = ParseFlags(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "terrafused: %s\nRun 'terrafused --help' for the options.\n",
+                 parsed.status().message().c_str());
+    return kExitBadInvocation;
+  }
+  const Flags& flags = *parsed;
+  if (flags.help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  http::SetLogLevel(flags.log_level);
+
+  std::error_code ec;
+  std::filesystem::create_directories(flags.home, ec);
+  if (ec) {
+    return Fail(kExitBadInvocation,
+                InvalidArgument("Cannot create the data home '", flags.home, "': ", ec.message()));
+  }
+
+  terrafuse::Services services;
+  services.home = flags.home;
+  http::Router router;
+  Status routes = terrafuse::routes::RegisterBuiltinRoutes(router, {.debug_routes = flags.debug_routes});
+  if (!routes.ok()) return Fail(1, routes);  // a bug in the route table, not in the invocation
+  const size_t route_count = router.size();
+
+  http::HttpServerOptions options;
+  options.host = flags.host;
+  options.port = flags.port;
+  options.handler_threads = flags.threads;
+  options.handle_signals = true;
+  auto server = http::HttpServer::Make(options, std::move(router), services);
+  if (!server.ok()) return Fail(kExitBadInvocation, server.status());
+  services.metrics = &(*server)->metrics();
+
+  TF_LOG(http::LogLevel::kInfo, "started", {"home", flags.home}, {"workers", std::to_string(flags.workers)},
+         {"threads", std::to_string(flags.threads)}, {"routes", std::to_string(route_count)},
+         {"debug_routes", flags.debug_routes ? "true" : "false"});
+  const std::string& host = (*server)->host();
+  const bool ipv6 = host.find(':') != std::string::npos;
+  std::fprintf(stderr, "terrafused listening on http://%s%s%s:%u\n", ipv6 ? "[" : "", host.c_str(),
+               ipv6 ? "]" : "", static_cast<unsigned>((*server)->port()));
+  std::fflush(stderr);
+
+  Status stopped = (*server)->Run();
+  if (!stopped.ok()) {
+    // Handlers that ignored cancellation may still be running: exit without waiting on them.
+    TF_LOG(http::LogLevel::kError, "stopped", {"error", stopped.message()});
+    std::_Exit(kExitShutdownCutShort);
+  }
+  TF_LOG(http::LogLevel::kInfo, "stopped");
+  return 0;
+}

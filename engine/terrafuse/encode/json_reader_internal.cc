@@ -1,0 +1,259 @@
+#include "terrafuse/encode/json_reader_internal.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace terrafuse::encode::internal {
+
+namespace {
+
+constexpr int kMaxDepth = 128;
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : text_(text) {}
+
+  Status Document(JsonValue* out) {
+    ARROW_RETURN_NOT_OK(Value(out, 0));
+    SkipSpace();
+    if (pos_ != text_.size()) return Error("unexpected text after the document");
+    return Status::OK();
+  }
+
+ private:
+  Status Error(std::string_view what) const {
+    return InvalidArgument("invalid JSON at byte ", pos_, ": ", what);
+  }
+
+  void SkipSpace() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' ||
+                                   text_[pos_] == '\r' || text_[pos_] == '\t')) {
+      ++pos_;
+    }
+  }
+
+  bool Consume(std::string_view word) {
+    if (text_.substr(pos_, word.size()) != word) return false;
+    pos_ += word.size();
+    return true;
+  }
+
+  Status Value(JsonValue* out, int depth) {
+    if (depth > kMaxDepth) return Error("nested too deeply");
+    SkipSpace();
+    if (pos_ >= text_.size()) return Error("unexpected end");
+    size_t start = pos_;
+    char c = text_[pos_];
+    Status st;
+    if (c == '{') {
+      st = Object(out, depth);
+    } else if (c == '[') {
+      st = Array(out, depth);
+    } else if (c == '"') {
+      out->type = JsonValue::Type::kString;
+      st = String(&out->string);
+    } else if (Consume("true")) {
+      out->type = JsonValue::Type::kBool;
+      out->boolean = true;
+    } else if (Consume("false")) {
+      out->type = JsonValue::Type::kBool;
+    } else if (Consume("null")) {
+      out->type = JsonValue::Type::kNull;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      st = Number(out);
+    } else {
+      return Error("unexpected character");
+    }
+    ARROW_RETURN_NOT_OK(st);
+    out->raw = text_.substr(start, pos_ - start);
+    return Status::OK();
+  }
+
+  Status Object(JsonValue* out, int depth) {
+    out->type = JsonValue::Type::kObject;
+    ++pos_;
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == '}') {
+      ++pos_;
+      return Status::OK();
+    }
+    while (true) {
+      SkipSpace();
+      if (pos_ >= text_.size() || text_[pos_] != '"') return Error("expected a member name");
+      std::string key;
+      ARROW_RETURN_NOT_OK(String(&key));
+      SkipSpace();
+      if (pos_ >= text_.size() || text_[pos_] != ':') return Error("expected ':'");
+      ++pos_;
+      JsonValue value;
+      ARROW_RETURN_NOT_OK(Value(&value, depth + 1));
+      out->members.emplace_back(std::move(key), std::move(value));
+      SkipSpace();
+      if (pos_ < text_.size() && text_[pos_] == ',') {
+        ++pos_;
+        continue;
+      }
+      if (pos_ < text_.size() && text_[pos_] == '}') {
+        ++pos_;
+        return Status::OK();
+      }
+      return Error("expected ',' or '}'");
+    }
+  }
+
+  Status Array(JsonValue* out, int depth) {
+    out->type = JsonValue::Type::kArray;
+    ++pos_;
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == ']') {
+      ++pos_;
+      return Status::OK();
+    }
+    while (true) {
+      JsonValue value;
+      ARROW_RETURN_NOT_OK(Value(&value, depth + 1));
+      out->items.push_back(std::move(value));
+      SkipSpace();
+      if (pos_ < text_.size() && text_[pos_] == ',') {
+        ++pos_;
+        continue;
+      }
+      if (pos_ < text_.size() && text_[pos_] == ']') {
+        ++pos_;
+        return Status::OK();
+      }
+      return Error("expected ',' or ']'");
+    }
+  }
+
+  Status Hex4(uint32_t* out) {
+    if (pos_ + 4 > text_.size()) return Error("truncated \\u escape");
+    *out = 0;
+    for (int i = 0; i < 4; ++i) {
+      char c = text_[pos_++];
+      *out <<= 4;
+      if (c >= '0' && c <= '9')
+        *out |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        *out |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        *out |= c - 'A' + 10;
+      else
+        return Error("bad \\u escape");
+    }
+    return Status::OK();
+  }
+
+  static void AppendUtf8(std::string* out, uint32_t cp) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  Status String(std::string* out) {
+    ++pos_;  // opening quote
+    while (true) {
+      if (pos_ >= text_.size()) return Error("unterminated string");
+      char c = text_[pos_++];
+      if (c == '"') return Status::OK();
+      if (static_cast<unsigned char>(c) < 0x20) return Error("control character in string");
+      if (c != '\\') {
+        out->push_back(c);
+        continue;
+      }
+      if (pos_ >= text_.size()) return Error("unterminated string");
+      char e = text_[pos_++];
+      switch (e) {
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'u': {
+          uint32_t cp = 0;
+          ARROW_RETURN_NOT_OK(Hex4(&cp));
+          if (cp >= 0xD800 && cp < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
+            pos_ += 2;
+            uint32_t low = 0;
+            ARROW_RETURN_NOT_OK(Hex4(&low));
+            if (low < 0xDC00 || low >= 0xE000) return Error("unpaired surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          AppendUtf8(out, cp);
+          break;
+        }
+        default:
+          return Error("bad escape");
+      }
+    }
+  }
+
+  Status Number(JsonValue* out) {
+    size_t start = pos_;
+    if (text_[pos_] == '-') ++pos_;
+    while (pos_ < text_.size() && std::strchr("0123456789.eE+-", text_[pos_]) != nullptr &&
+           text_[pos_] != '\0') {
+      ++pos_;
+    }
+    std::string digits(text_.substr(start, pos_ - start));
+    char* end = nullptr;
+    out->number = std::strtod(digits.c_str(), &end);
+    if (end != digits.c_str() + digits.size()) {
+      pos_ = start;
+      return Error("bad number");
+    }
+    out->type = JsonValue::Type::kNumber;
+    return Status::OK();
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+const JsonValue* JsonValue::Find(std::string_view key) const {
+  for (const auto& [name, value] : members) {
+    if (name == key) return &value;
+  }
+  return nullptr;
+}
+
+Result<JsonValue> ParseJson(std::string_view text) {
+  JsonValue value;
+  ARROW_RETURN_NOT_OK(Parser(text).Document(&value));
+  return value;
+}
+
+}  // namespace terrafuse::encode::internal

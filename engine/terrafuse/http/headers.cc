@@ -1,0 +1,33 @@
+#include "terrafuse/http/headers.h"
+
+#include <algorithm>
+
+namespace terrafuse::http {
+
+bool HeaderNameEquals(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::optional<std::string_view> Headers::Find(std::string_view name) const {
+  for (const auto& [key, value] : fields_) {
+    if (HeaderNameEquals(key, name)) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+void Headers::Set(std::string name, std::string value) {
+  Remove(name);
+  fields_.emplace_back(std::move(name), std::move(value));
+}
+
+void Headers::Add(std::string name, std::string value) {
+  fields_.emplace_back(std::move(name), std::move(value));
+}
+
+void Headers::Remove(std::string_view name) {
+  std::erase_if(fields_, [&](const Field& field) { return HeaderNameEquals(field.first, name); });
+}
+
+}  // namespace terrafuse::http

@@ -1,0 +1,599 @@
+#include "terrafuse/http/http_server.h"
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <random>
+#include <stop_token>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "terrafuse/http/error_response.h"
+#include "terrafuse/http/log.h"
+#include "terrafuse/http/response_filters.h"
+
+namespace terrafuse::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// After answering a request whose body was not read (413, 400), keep reading and
+// discarding for a moment before closing: closing a socket with unread input sends a
+// reset, which can destroy the answer before the client reads it.
+constexpr std::chrono::seconds kLingerTimeout{2};
+constexpr size_t kLingerBytes = 4 * 1024 * 1024;
+// Pause after a failed accept (out of file descriptors) instead of spinning.
+constexpr std::chrono::milliseconds kAcceptRetryPause{100};
+// Incoming X-Request-Id values are kept when they are this short and plain.
+constexpr size_t kMaxRequestIdLength = 64;
+
+std::string FormatMs(std::chrono::steady_clock::duration elapsed) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.3f", std::chrono::duration<double, std::milli>(elapsed).count());
+  return buffer;
+}
+
+bool IsPlainRequestId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':')) return false;
+  }
+  return true;
+}
+
+// Framing headers belong to the server: a handler setting them would corrupt the stream.
+bool IsFramingHeader(std::string_view name) {
+  return HeaderNameEquals(name, "Content-Length") || HeaderNameEquals(name, "Transfer-Encoding") ||
+         HeaderNameEquals(name, "Connection");
+}
+
+template <typename Message>
+void CopyHeaders(const Headers& headers, Message& message) {
+  for (const auto& [name, value] : headers.fields()) {
+    if (IsFramingHeader(name)) continue;
+    if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
+      // Header injection guard: never emit a value that could start a new header line.
+      TF_LOG(LogLevel::kError, "invalid_header_dropped", {"name", name});
+      continue;
+    }
+    message.insert(name, value);
+  }
+  message.set(bhttp::field::server, "terrafused");
+}
+
+// Runs `function` on `pool` and resumes the awaiting coroutine on its own executor with
+// the result, so handler work never runs on an I/O thread.
+template <typename Function>
+net::awaitable<Response> RunOnPool(net::thread_pool& pool, Function function) {
+  auto initiate = [&pool, function = std::move(function)](auto handler) mutable {
+    net::post(pool, [function = std::move(function), handler = std::move(handler)]() mutable {
+      Response response = function();
+      auto executor = net::get_associated_executor(handler);
+      net::post(executor, [handler = std::move(handler), response = std::move(response)]() mutable {
+        handler(std::move(response));
+      });
+    });
+  };
+  co_return co_await net::async_initiate<const net::use_awaitable_t<>&, void(Response)>(std::move(initiate),
+                                                                                          net::use_awaitable);
+}
+
+class Session;
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(HttpServerOptions opts, Router r, Services& s)
+      : options(std::move(opts)),
+        router(std::move(r)),
+        services(s),
+        control(net::make_strand(ioc)),
+        acceptor(control),
+        signals(control),
+        deadline(control),
+        work(net::make_work_guard(ioc)),
+        pool(static_cast<size_t>(options.handler_threads)) {
+    std::random_device random;
+    char prefix[16];
+    std::snprintf(prefix, sizeof(prefix), "%08x", static_cast<unsigned>(random()));
+    request_id_prefix = prefix;
+  }
+
+  std::string NextRequestId(std::string_view incoming) {
+    if (IsPlainRequestId(incoming)) return std::string(incoming);
+    return request_id_prefix + "-" + std::to_string(++request_counter);
+  }
+
+  net::awaitable<void> Accept();
+  void StartSession(tcp::socket socket);
+  void WaitForSignal();
+  void BeginShutdown();
+  void ForceStop();
+  void Finish();
+
+  // Members are destroyed in reverse order: the pool (last) joins its threads first, and
+  // the metrics (before the io_context) outlive the sessions the io_context destroys.
+  HttpServerOptions options;
+  Router router;
+  Services& services;
+  ServerMetrics metrics;
+  std::string bound_host;
+  uint16_t bound_port = 0;
+  std::string request_id_prefix;
+  std::atomic<uint64_t> request_counter{0};
+  std::atomic<int> queued{0};
+  std::atomic<bool> stopping{false};
+
+  net::io_context ioc;
+  // The control strand owns the acceptor, the session table and the shutdown state.
+  net::strand<net::io_context::executor_type> control;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  net::steady_timer deadline;
+  net::executor_work_guard<net::io_context::executor_type> work;
+  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
+  uint64_t next_session_id = 0;
+  bool forced = false;
+  int running_at_deadline = 0;
+  net::thread_pool pool;
+};
+
+namespace {
+
+// One client connection: reads requests one after the other (pipelined ones are answered
+// in order, one at a time: the client's unread requests wait in TCP buffers), hands each
+// to the handler pool and writes the answer.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    client_ = ec ? "-" : endpoint.address().to_string();
+    server_.metrics.connections.fetch_add(1);
+  }
+  ~Session() { server_.metrics.connections.fetch_sub(1); }
+
+  static net::awaitable<void> Run(std::shared_ptr<Session> self) { co_await self->Loop(); }
+
+  net::any_io_executor executor() { return stream_.get_executor(); }
+
+  // Called on the session's strand at shutdown: a connection waiting for its next
+  // request is closed now; one mid-request finishes it first.
+  void CloseIfIdle() {
+    if (idle_) stream_.cancel();
+  }
+
+  // Thread-safe: tells the running handler to give up (deadline passed).
+  void CancelRequest() { cancel_.request_stop(); }
+
+ private:
+  // Counts a request as in flight for as long as it lives.
+  struct InFlight {
+    explicit InFlight(ServerMetrics& m) : metrics(m) { metrics.in_flight.fetch_add(1); }
+    ~InFlight() { metrics.in_flight.fetch_sub(1); }
+    ServerMetrics& metrics;
+  };
+
+  net::awaitable<void> Loop();
+  net::awaitable<Response> Handle(Request& request);
+  net::awaitable<beast::error_code> Write(const Request& request, const Response& response, bool keep_alive);
+  net::awaitable<void> AnswerReadError(beast::error_code ec, bhttp::request_parser<bhttp::string_body>& parser,
+                                       std::chrono::steady_clock::time_point start);
+  net::awaitable<void> LingeringClose();
+  void WatchForDisconnect();
+  void LogRequest(const Request& request, const Response& response, std::chrono::steady_clock::time_point start);
+
+  HttpServer::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::string client_;
+  bool idle_ = true;  // waiting for the next request; only touched on the strand
+  // One per connection: a disconnect or a forced shutdown ends the connection anyway.
+  std::stop_source cancel_;
+};
+
+net::awaitable<void> Session::Loop() {
+  const HttpServerOptions& options = server_.options;
+  bool first = true;
+  while (!server_.stopping.load()) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+    parser.body_limit(options.body_limit);
+    beast::error_code ec;
+
+    // A new connection gets the read timeout for its first request; a kept-alive one
+    // may wait the (longer) idle timeout for its next.
+    idle_ = true;
+    stream_.expires_after(first ? options.read_timeout : options.idle_timeout);
+    co_await bhttp::async_read_header(stream_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
+    idle_ = false;
+    first = false;
+    const auto start = std::chrono::steady_clock::now();
+    if (!ec) {
+      if (auto expect = parser.get()[bhttp::field::expect]; beast::iequals(expect, "100-continue")) {
+        bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+        stream_.expires_after(options.write_timeout);
+        co_await bhttp::async_write(stream_, go_on, net::redirect_error(net::use_awaitable, ec));
+      }
+    }
+    if (!ec) {
+      stream_.expires_after(options.read_timeout);
+      co_await bhttp::async_read(stream_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
+    }
+    if (ec) {
+      co_await AnswerReadError(ec, parser, start);
+      break;
+    }
+
+    InFlight in_flight(server_.metrics);
+    auto& message = parser.get();
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    const auto incoming_id = message["X-Request-Id"];
+    request.request_id = server_.NextRequestId(std::string_view(incoming_id.data(), incoming_id.size()));
+    request.client_address = client_;
+    for (const auto& field : message) {
+      request.headers.Add(std::string(field.name_string()), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.cancel = cancel_.get_token();
+
+    Response response;
+    Result<Target> target = ParseTarget(request.target);
+    if (target.ok()) {
+      request.path = std::move(target->path);
+      request.segments = std::move(target->segments);
+      request.query = std::move(target->query);
+      response = co_await Handle(request);
+    } else {
+      request.path = request.target;
+      response = ErrorResponse(target.status(), request.request_id);
+      FinalizeResponse(request, response);
+    }
+
+    const bool keep_alive = message.keep_alive() && !server_.stopping.load();
+    // Counted before writing, so a client that reads /metrics next sees this answer in it.
+    server_.metrics.CountResponse(response.status);
+    ec = co_await Write(request, response, keep_alive);
+    LogRequest(request, response, start);
+    if (ec || !keep_alive) break;
+  }
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<Response> Session::Handle(Request& request) {
+  const int max_queued = server_.options.max_queued > 0
+                             ? server_.options.max_queued
+                             : server_.options.handler_threads * kQueuedRequestsPerThread;
+  if (server_.queued.fetch_add(1) >= max_queued) {
+    server_.queued.fetch_sub(1);
+    server_.metrics.rejected_busy.fetch_add(1);
+    Response busy = ErrorResponse(Unavailable("Server busy: ", max_queued, " requests are already waiting for a "
+                                              "handler thread; retry shortly"),
+                                  request.request_id);
+    busy.headers.Set("Retry-After", "1");
+    FinalizeResponse(request, busy);
+    co_return busy;
+  }
+  WatchForDisconnect();
+  Response response = co_await RunOnPool(server_.pool, [this, &request]() {
+    Response out;
+    try {
+      out = server_.router.Dispatch(request, server_.services);
+      FinalizeResponse(request, out);
+    } catch (...) {  // Dispatch catches handler exceptions; this is for bad_alloc and the like
+      TF_LOG(LogLevel::kError, "finalize_exception", {"request_id", request.request_id});
+      out = ErrorResponse(Internal("Internal error; the server log has the details under request_id=",
+                                   request.request_id),
+                          request.request_id);
+    }
+    server_.queued.fetch_sub(1);
+    return out;
+  });
+  // Stop watching: the socket is about to be written and then read again.
+  beast::error_code ignored;
+  stream_.socket().cancel(ignored);
+  co_return response;
+}
+
+// While a handler runs nobody reads the socket; wait for it to become readable, and if
+// that is because the client closed it, cancel the request.
+void Session::WatchForDisconnect() {
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+    if (ec) return;  // cancelled: the handler finished first
+    char byte;
+    beast::error_code peek_ec;
+    size_t n = self->stream_.socket().receive(net::buffer(&byte, 1), tcp::socket::message_peek, peek_ec);
+    // Readable with data is the client's next (pipelined) request: not a disconnect.
+    if (n == 0 || (peek_ec && peek_ec != net::error::would_block)) self->cancel_.request_stop();
+  });
+}
+
+net::awaitable<beast::error_code> Session::Write(const Request& request, const Response& response,
+                                                 bool keep_alive) {
+  beast::error_code ec;
+  const std::string_view body = response.Body();
+  const bool bodiless_status = response.status < 200 || response.status == 204 || response.status == 304;
+  stream_.expires_after(server_.options.write_timeout);
+  if (request.method == "HEAD" || bodiless_status) {
+    bhttp::response<bhttp::empty_body> message;
+    message.version(11);
+    message.result(static_cast<unsigned>(response.status));
+    CopyHeaders(response.headers, message);
+    // HEAD announces the length GET would send; 204 and 304 carry no length at all.
+    if (!bodiless_status) message.content_length(body.size());
+    message.keep_alive(keep_alive);
+    co_await bhttp::async_write(stream_, message, net::redirect_error(net::use_awaitable, ec));
+  } else {
+    bhttp::response<bhttp::span_body<const char>> message;
+    message.version(11);
+    message.result(static_cast<unsigned>(response.status));
+    CopyHeaders(response.headers, message);
+    message.body() = beast::span<const char>(body.data(), body.size());
+    message.keep_alive(keep_alive);
+    message.prepare_payload();
+    co_await bhttp::async_write(stream_, message, net::redirect_error(net::use_awaitable, ec));
+  }
+  co_return ec;
+}
+
+// Decides what a failed read deserves: limits and malformed requests are answered (then
+// the connection closes, its input being unusable); closes and timeouts are not.
+net::awaitable<void> Session::AnswerReadError(beast::error_code ec,
+                                              bhttp::request_parser<bhttp::string_body>& parser,
+                                              std::chrono::steady_clock::time_point start) {
+  const HttpServerOptions& options = server_.options;
+  Status status;
+  if (ec == bhttp::error::header_limit) {
+    status = TooLarge("Request line and headers exceed the ", options.header_limit, "-byte limit");
+  } else if (ec == bhttp::error::body_limit) {
+    status = TooLarge("Request body exceeds the ", options.body_limit, "-byte limit");
+  } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+             ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+    status = InvalidArgument("Malformed HTTP request: ", ec.message());
+  } else {
+    // The client closed, went quiet past a timeout, or the server is shutting down.
+    if (ec != bhttp::error::end_of_stream && ec != net::error::operation_aborted) {
+      TF_LOG(LogLevel::kDebug, "connection_closed", {"client", client_}, {"reason", ec.message()});
+    }
+    co_return;
+  }
+  InFlight in_flight(server_.metrics);
+  Request request;
+  request.method = parser.is_header_done() ? std::string(parser.get().method_string()) : "-";
+  request.path = parser.is_header_done() ? std::string(parser.get().target()) : "-";
+  request.request_id = server_.NextRequestId("");
+  request.client_address = client_;
+  Response response = ErrorResponse(status, request.request_id);
+  FinalizeResponse(request, response);
+  server_.metrics.CountResponse(response.status);
+  beast::error_code write_ec = co_await Write(request, response, /*keep_alive=*/false);
+  LogRequest(request, response, start);
+  if (!write_ec) co_await LingeringClose();
+}
+
+net::awaitable<void> Session::LingeringClose() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::array<char, 16 * 1024> scratch;
+  size_t discarded = 0;
+  stream_.expires_after(kLingerTimeout);
+  while (!ec && discarded < kLingerBytes) {
+    discarded += co_await stream_.async_read_some(net::buffer(scratch), net::redirect_error(net::use_awaitable, ec));
+  }
+}
+
+void Session::LogRequest(const Request& request, const Response& response,
+                         std::chrono::steady_clock::time_point start) {
+  const bool head = request.method == "HEAD";
+  TF_LOG(LogLevel::kInfo, "request", {"request_id", request.request_id}, {"method", request.method},
+         {"path", request.path}, {"status", std::to_string(response.status)},
+         {"bytes", std::to_string(head ? 0 : response.Body().size())},
+         {"ms", FormatMs(std::chrono::steady_clock::now() - start)}, {"client", client_});
+}
+
+}  // namespace
+
+net::awaitable<void> HttpServer::Impl::Accept() {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket =
+        co_await acceptor.async_accept(net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
+    if (stopping.load()) co_return;  // the new socket closes as it goes out of scope
+    if (ec) {
+      if (ec == net::error::operation_aborted) co_return;
+      TF_LOG(LogLevel::kWarn, "accept_failed", {"error", ec.message()});
+      net::steady_timer pause(control, kAcceptRetryPause);
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+      continue;
+    }
+    StartSession(std::move(socket));
+  }
+}
+
+void HttpServer::Impl::StartSession(tcp::socket socket) {
+  auto session = std::make_shared<Session>(*this, std::move(socket));
+  const uint64_t id = next_session_id++;
+  sessions.emplace(id, session);
+  net::co_spawn(session->executor(), Session::Run(session), [this, id](std::exception_ptr error) {
+    // The catch-all of every connection: nothing escapes into the event loop.
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        TF_LOG(LogLevel::kError, "session_exception", {"what", e.what()});
+      } catch (...) {
+        TF_LOG(LogLevel::kError, "session_exception", {"what", "unknown exception"});
+      }
+    }
+    net::post(control, [this, id] {
+      sessions.erase(id);
+      if (stopping.load() && sessions.empty()) Finish();
+    });
+  });
+}
+
+void HttpServer::Impl::WaitForSignal() {
+  signals.async_wait([this](beast::error_code ec, int signal_number) {
+    if (ec) return;  // cancelled at the end of the shutdown
+    const char* name = signal_number == SIGINT ? "SIGINT" : signal_number == SIGTERM ? "SIGTERM" : "signal";
+    if (!stopping.load()) {
+      TF_LOG(LogLevel::kInfo, "signal", {"signal", name}, {"action", "graceful shutdown"});
+      BeginShutdown();
+      WaitForSignal();
+    } else {
+      TF_LOG(LogLevel::kWarn, "signal", {"signal", name}, {"action", "second signal: stopping now"});
+      ForceStop();
+    }
+  });
+}
+
+void HttpServer::Impl::BeginShutdown() {
+  if (stopping.exchange(true)) return;
+  beast::error_code ignored;
+  acceptor.close(ignored);
+  TF_LOG(LogLevel::kInfo, "shutdown_started", {"connections", std::to_string(sessions.size())},
+         {"in_flight", std::to_string(metrics.in_flight.load())},
+         {"deadline_ms", std::to_string(options.shutdown_deadline.count())});
+  if (sessions.empty()) {
+    Finish();
+    return;
+  }
+  for (auto& [id, weak] : sessions) {
+    if (auto session = weak.lock()) net::post(session->executor(), [session] { session->CloseIfIdle(); });
+  }
+  deadline.expires_after(options.shutdown_deadline);
+  deadline.async_wait([this](beast::error_code ec) {
+    if (!ec) ForceStop();
+  });
+}
+
+void HttpServer::Impl::ForceStop() {
+  stopping.store(true);
+  forced = true;
+  running_at_deadline = static_cast<int>(metrics.in_flight.load());
+  TF_LOG(LogLevel::kWarn, "shutdown_forced", {"in_flight", std::to_string(running_at_deadline)});
+  for (auto& [id, weak] : sessions) {
+    if (auto session = weak.lock()) session->CancelRequest();
+  }
+  Finish();
+}
+
+void HttpServer::Impl::Finish() {
+  beast::error_code ignored;
+  acceptor.close(ignored);
+  signals.cancel(ignored);
+  deadline.cancel();
+  work.reset();
+  ioc.stop();
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() = default;
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Make(HttpServerOptions options, Router router,
+                                                     Services& services) {
+  if (options.handler_threads < 1) {
+    return InvalidArgument("Invalid handler thread count ", options.handler_threads, ": use 1 or more");
+  }
+  if (options.io_threads < 1) {
+    return InvalidArgument("Invalid I/O thread count ", options.io_threads, ": use 1 or more");
+  }
+  const std::string where = options.host + ":" + std::to_string(options.port);
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(router), services);
+  const HttpServerOptions& opts = impl->options;
+
+  beast::error_code ec;
+  tcp::endpoint endpoint;
+  net::ip::address address = net::ip::make_address(opts.host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, opts.port);
+  } else {
+    tcp::resolver resolver(impl->ioc);
+    auto results = resolver.resolve(opts.host, std::to_string(opts.port), tcp::resolver::passive, ec);
+    if (ec || results.empty()) {
+      return IOError("Cannot listen on ", where, ": ", ec ? ec.message() : "host has no address");
+    }
+    endpoint = results.begin()->endpoint();
+  }
+  tcp::acceptor& acceptor = impl->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return IOError("Cannot listen on ", where, ": ", ec.message());
+  tcp::endpoint bound = acceptor.local_endpoint(ec);
+  if (ec) return IOError("Cannot listen on ", where, ": ", ec.message());
+  impl->bound_host = bound.address().to_string();
+  impl->bound_port = bound.port();
+  if (opts.handle_signals) {
+    impl->signals.add(SIGINT, ec);
+    if (!ec) impl->signals.add(SIGTERM, ec);
+    if (ec) return IOError("Cannot install signal handlers: ", ec.message());
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+const std::string& HttpServer::host() const { return impl_->bound_host; }
+
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+const ServerMetrics& HttpServer::metrics() const { return impl_->metrics; }
+
+void HttpServer::Stop() {
+  net::post(impl_->control, [impl = impl_.get()] { impl->BeginShutdown(); });
+}
+
+Status HttpServer::Run() {
+  Impl& impl = *impl_;
+  impl.metrics.started = std::chrono::steady_clock::now();
+  net::co_spawn(impl.control, impl.Accept(), [](std::exception_ptr error) {
+    if (error) TF_LOG(LogLevel::kError, "listener_exception", {"what", "the accept loop ended with an exception"});
+  });
+  if (impl.options.handle_signals) net::post(impl.control, [&impl] { impl.WaitForSignal(); });
+
+  auto run = [&impl] {
+    // Completion handlers catch their own exceptions; this loop is the last line.
+    for (;;) {
+      try {
+        impl.ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        TF_LOG(LogLevel::kError, "event_loop_exception", {"what", e.what()});
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 1; i < impl.options.io_threads; ++i) threads.emplace_back(run);
+  run();
+  for (auto& thread : threads) thread.join();
+
+  if (impl.forced) {
+    return Timeout("Shutdown deadline of ", impl.options.shutdown_deadline.count(), " ms passed with ",
+                   impl.running_at_deadline, " request(s) still running");
+  }
+  return Status::OK();
+}
+
+}  // namespace terrafuse::http

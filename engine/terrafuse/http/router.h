@@ -1,0 +1,78 @@
+// The route table: method + path pattern → handler, validated as routes are added.
+//
+// Patterns are "/"-separated segments, each either literal ("run") or a parameter
+// ("{token}"). The last segment may end in "[.ext]" to accept an optional file extension,
+// which handlers read from Request::extension: "/run/tiles/{z}/{x}/{y}[.ext]" matches
+// ".../12/778/1548.mvt" with y="1548", extension="mvt". When several patterns match, the
+// one with a literal where the other has a parameter wins, comparing left to right.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "terrafuse/common/status.h"
+#include "terrafuse/http/request.h"
+#include "terrafuse/http/response.h"
+
+namespace terrafuse {
+struct Services;  // what handlers use (cache, registry, workers): routes/services.h
+}  // namespace terrafuse
+
+namespace terrafuse::http {
+
+/// A handler never sees sockets; it runs on the handler thread pool, so it must be
+/// thread-safe, and a long one should poll request.cancelled().
+using Handler = std::function<Result<Response>(const Request&, Services&)>;
+
+class Router {
+ public:
+  struct Match {
+    const Handler* handler = nullptr;
+    Params params;
+    std::string extension;
+  };
+
+  /// Adds a route for GET, POST, PUT, PATCH or DELETE (HEAD and OPTIONS are answered for
+  /// every GET route and every path). Fails with InvalidArgument naming the pattern when
+  /// it is malformed or when an earlier route has the same method and the same shape.
+  Status Add(std::string_view method, std::string_view pattern, Handler handler);
+
+  /// Finds the route for a request; HEAD looks up GET. Fails with NotFound when no pattern
+  /// matches the path, and with MethodNotAllowed (listing the allowed methods) when some
+  /// pattern matches it under other methods.
+  Result<Match> Find(std::string_view method, const std::vector<std::string>& segments) const;
+
+  /// Returns the methods accepted on a path, in a fixed order (GET, HEAD, POST, PUT,
+  /// PATCH, DELETE, OPTIONS); empty when no pattern matches the path.
+  std::vector<std::string> AllowedMethods(const std::vector<std::string>& segments) const;
+
+  /// Routes `request` (filling its path parameters and extension), runs the handler and
+  /// turns every failure into a response: error statuses through ErrorResponse, 405 with
+  /// an Allow header, and exceptions into a logged 500 that does not leak what(). Answers
+  /// OPTIONS itself (CORS preflight). Never throws.
+  Response Dispatch(Request& request, Services& services) const;
+
+  size_t size() const { return routes_.size(); }
+
+ private:
+  struct Segment {
+    std::string text;  // literal text, or the parameter name
+    bool is_param = false;
+  };
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<Segment> segments;
+    bool allows_extension = false;
+    Handler handler;
+  };
+
+  /// Matches one route against a path; fills `match` and returns true on success.
+  static bool MatchRoute(const Route& route, const std::vector<std::string>& segments, Match* match);
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace terrafuse::http

@@ -1,0 +1,53 @@
+#include "terrafuse/routes/metrics_routes.h"
+
+#include <cstdio>
+
+#include "terrafuse/routes/api_prefix.h"
+#include "terrafuse/routes/services.h"
+
+namespace terrafuse::routes {
+
+namespace {
+
+void AppendMetric(std::string* out, const char* name, const char* type, const char* help) {
+  *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+Result<http::Response> Metrics(const http::Request&, Services& services) {
+  if (services.metrics == nullptr) return Unavailable("Metrics are not available: no server is running");
+  http::Response response =
+      http::Response::Text(RenderMetrics(*services.metrics), 200, "text/plain; version=0.0.4; charset=utf-8");
+  response.cacheable = false;
+  response.headers.Set("Cache-Control", "no-store");
+  return response;
+}
+
+}  // namespace
+
+std::string RenderMetrics(const http::ServerMetrics& metrics) {
+  std::string out;
+  AppendMetric(&out, "terrafuse_http_requests_total", "counter", "HTTP requests answered, by status class.");
+  for (int cls = 1; cls <= 5; ++cls) {
+    out += "terrafuse_http_requests_total{class=\"" + std::to_string(cls) + "xx\"} " +
+           std::to_string(metrics.responses_by_class[cls].load()) + "\n";
+  }
+  AppendMetric(&out, "terrafuse_http_requests_in_flight", "gauge", "Requests received and not yet answered.");
+  out += "terrafuse_http_requests_in_flight " + std::to_string(metrics.in_flight.load()) + "\n";
+  AppendMetric(&out, "terrafuse_http_connections_open", "gauge", "Open client connections.");
+  out += "terrafuse_http_connections_open " + std::to_string(metrics.connections.load()) + "\n";
+  AppendMetric(&out, "terrafuse_http_rejected_busy_total", "counter",
+               "Requests answered 503 because every handler thread was busy and the queue full.");
+  out += "terrafuse_http_rejected_busy_total " + std::to_string(metrics.rejected_busy.load()) + "\n";
+  AppendMetric(&out, "terrafuse_uptime_seconds", "gauge", "Seconds since the server started.");
+  char uptime[32];
+  std::snprintf(uptime, sizeof(uptime), "%.3f", metrics.UptimeSeconds());
+  out += std::string("terrafuse_uptime_seconds ") + uptime + "\n";
+  return out;
+}
+
+Status RegisterMetricsRoutes(http::Router& router) {
+  ARROW_RETURN_NOT_OK(router.Add("GET", "/metrics", Metrics));
+  return router.Add("GET", std::string(kApiPrefix) + "/metrics", Metrics);
+}
+
+}  // namespace terrafuse::routes

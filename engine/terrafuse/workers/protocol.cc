@@ -1,0 +1,458 @@
+#include "terrafuse/workers/protocol.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+namespace terrafuse::workers {
+
+namespace {
+
+constexpr size_t kScratchBytes = size_t{64} << 10;
+// Payload remainders at least this large are read straight into the payload buffer.
+constexpr int64_t kDirectReadBytes = int64_t{16} << 10;
+
+void PutLittleEndian(uint64_t value, int bytes, std::string* out) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+uint64_t GetLittleEndian(const uint8_t* data, int bytes) {
+  uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | data[i];
+  return value;
+}
+
+std::shared_ptr<arrow::Buffer> EmptyBuffer() {
+  static const auto empty = std::make_shared<arrow::Buffer>(nullptr, 0);
+  return empty;
+}
+
+std::string Printable(const uint8_t* data, size_t n) {
+  std::string text;
+  for (size_t i = 0; i < n; ++i) {
+    char c = static_cast<char>(data[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      text.push_back(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", data[i]);
+      text += hex;
+    }
+  }
+  return text;
+}
+
+// Returns the field as a string view when it is a string, else empty.
+std::string_view StringField(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return {};
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_string()) return {};
+  return it->get_ref<const std::string&>();
+}
+
+const nlohmann::json& ErrorObject(const nlohmann::json& header) {
+  static const nlohmann::json empty = nlohmann::json::object();
+  if (!header.is_object()) return empty;
+  auto it = header.find("error");
+  return it != header.end() && it->is_object() ? *it : empty;
+}
+
+// Bytes per element of the dtypes a raster reply may carry; 0 for others.
+int DtypeBytes(std::string_view dtype) {
+  if (dtype == "bool" || dtype == "uint8" || dtype == "int8") return 1;
+  if (dtype == "uint16" || dtype == "int16" || dtype == "float16") return 2;
+  if (dtype == "uint32" || dtype == "int32" || dtype == "float32") return 4;
+  if (dtype == "uint64" || dtype == "int64" || dtype == "float64") return 8;
+  return 0;
+}
+
+Status CheckRaster(const nlohmann::json& header, int64_t payload_size) {
+  auto shape = header.find("shape");
+  if (shape == header.end() || !shape->is_array()) {
+    return Internal("Worker reply of kind 'raster' has no 'shape' array");
+  }
+  std::string_view dtype = StringField(header, "dtype");
+  int item = DtypeBytes(dtype);
+  if (item == 0) {
+    return Internal("Worker reply of kind 'raster' has dtype '", dtype,
+                    "': expected bool, (u)int8/16/32/64 or float16/32/64");
+  }
+  int64_t elements = 1;
+  for (const auto& dim : *shape) {
+    if (!dim.is_number_integer() || dim.get<int64_t>() < 0) {
+      return Internal("Worker reply of kind 'raster' has shape ", shape->dump(),
+                      ": expected non-negative integers");
+    }
+    int64_t d = dim.get<int64_t>();
+    if (d != 0 && elements > (int64_t{1} << 40) / d) {
+      return Internal("Worker reply of kind 'raster' has an impossible shape ", shape->dump());
+    }
+    elements *= d;
+  }
+  if (elements * item != payload_size) {
+    return Internal("Worker reply of kind 'raster' has shape ", shape->dump(), " and dtype '",
+                    dtype, "' (", elements * item, " bytes) but a payload of ", payload_size,
+                    " bytes");
+  }
+  return Status::OK();
+}
+
+void AppendDouble(double value, std::string* out) {
+  char text[32];
+  auto [end, ec] = std::to_chars(text, text + sizeof(text), value);
+  out->append(text, end);
+}
+
+}  // namespace
+
+// -- frames ------------------------------------------------------------------------------
+
+void AppendFrame(std::string_view header, std::string_view payload, std::string* out) {
+  out->reserve(out->size() + 16 + header.size() + payload.size());
+  out->append(kFrameMagic);
+  PutLittleEndian(header.size(), 4, out);
+  out->append(header);
+  PutLittleEndian(payload.size(), 8, out);
+  out->append(payload);
+}
+
+FrameDecoder::FrameDecoder(int64_t max_payload_bytes)
+    : max_payload_bytes_(max_payload_bytes), scratch_(kScratchBytes) {}
+
+std::span<uint8_t> FrameDecoder::ReadTarget() {
+  if (stage_ == Stage::kPayload && payload_size_ - payload_filled_ >= kDirectReadBytes) {
+    direct_ = true;
+    return {payload_->mutable_data() + payload_filled_,
+            static_cast<size_t>(payload_size_ - payload_filled_)};
+  }
+  direct_ = false;
+  return {scratch_.data(), scratch_.size()};
+}
+
+Status FrameDecoder::Consume(size_t n) {
+  if (n == 0) return Status::OK();
+  received_ += static_cast<int64_t>(n);
+  if (direct_) {
+    direct_ = false;
+    payload_filled_ += static_cast<int64_t>(n);
+    if (payload_filled_ == payload_size_) stage_ = Stage::kDone;
+    return Status::OK();
+  }
+  return Feed(scratch_.data(), n);
+}
+
+Status FrameDecoder::Feed(const uint8_t* data, size_t n) {
+  while (n > 0) {
+    switch (stage_) {
+      case Stage::kPrefix: {
+        size_t take = std::min(n, small_.size() - small_filled_);
+        std::memcpy(small_.data() + small_filled_, data, take);
+        small_filled_ += take;
+        data += take;
+        n -= take;
+        if (small_filled_ < small_.size()) break;
+        if (std::memcmp(small_.data(), kFrameMagic.data(), 4) != 0) {
+          return Internal("Malformed worker frame: bad magic '", Printable(small_.data(), 4),
+                          "', expected 'TFW1'");
+        }
+        header_size_ = static_cast<size_t>(GetLittleEndian(small_.data() + 4, 4));
+        if (static_cast<int64_t>(header_size_) > kMaxHeaderBytes) {
+          return Internal("Malformed worker frame: header of ", header_size_,
+                          " bytes is over the limit of ", kMaxHeaderBytes);
+        }
+        header_.clear();
+        header_.reserve(header_size_);
+        small_filled_ = 0;
+        stage_ = Stage::kHeader;
+        break;
+      }
+      case Stage::kHeader: {
+        size_t take = std::min(n, header_size_ - header_.size());
+        header_.append(reinterpret_cast<const char*>(data), take);
+        data += take;
+        n -= take;
+        if (header_.size() == header_size_) stage_ = Stage::kPayloadLength;
+        break;
+      }
+      case Stage::kPayloadLength: {
+        size_t take = std::min(n, small_.size() - small_filled_);
+        std::memcpy(small_.data() + small_filled_, data, take);
+        small_filled_ += take;
+        data += take;
+        n -= take;
+        if (small_filled_ < small_.size()) break;
+        ARROW_RETURN_NOT_OK(StartPayload());
+        break;
+      }
+      case Stage::kPayload: {
+        size_t take = std::min(n, static_cast<size_t>(payload_size_ - payload_filled_));
+        std::memcpy(payload_->mutable_data() + payload_filled_, data, take);
+        payload_filled_ += static_cast<int64_t>(take);
+        data += take;
+        n -= take;
+        if (payload_filled_ == payload_size_) stage_ = Stage::kDone;
+        break;
+      }
+      case Stage::kDone:
+        return Internal("Malformed worker frame: ", n,
+                        " unexpected bytes after a complete frame (the worker must answer each "
+                        "frame with exactly one frame)");
+    }
+  }
+  return Status::OK();
+}
+
+Status FrameDecoder::StartPayload() {
+  uint64_t size = GetLittleEndian(small_.data(), 8);
+  small_filled_ = 0;
+  if (size > static_cast<uint64_t>(max_payload_bytes_)) {
+    return Internal("Malformed worker frame: payload of ", size, " bytes is over the limit of ",
+                    max_payload_bytes_);
+  }
+  payload_size_ = static_cast<int64_t>(size);
+  payload_filled_ = 0;
+  if (payload_size_ == 0) {
+    stage_ = Stage::kDone;
+    return Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(std::unique_ptr<arrow::Buffer> buffer,
+                        arrow::AllocateBuffer(payload_size_));
+  payload_ = std::move(buffer);
+  stage_ = Stage::kPayload;
+  return Status::OK();
+}
+
+Frame FrameDecoder::Take() {
+  Frame frame{std::move(header_), payload_ ? std::move(payload_) : EmptyBuffer()};
+  header_ = std::string();
+  payload_.reset();
+  payload_size_ = payload_filled_ = 0;
+  small_filled_ = 0;
+  received_ = 0;
+  stage_ = Stage::kPrefix;
+  return frame;
+}
+
+// -- JSON text ---------------------------------------------------------------------------
+
+bool AppendJsonString(std::string_view text, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      const unsigned char* run = p;  // copy runs of plain ASCII at once
+      while (p < end && *p < 0x80 && *p >= 0x20 && *p != '"' && *p != '\\') ++p;
+      out->append(reinterpret_cast<const char*>(run), p - run);
+      if (p == end || *p >= 0x80) continue;
+      c = *p++;
+      switch (c) {
+        case '"': out->append("\\\""); break;
+        case '\\': out->append("\\\\"); break;
+        case '\n': out->append("\\n"); break;
+        case '\r': out->append("\\r"); break;
+        case '\t': out->append("\\t"); break;
+        default:
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xf]);
+      }
+      continue;
+    }
+    // A multi-byte UTF-8 sequence: check it (no overlongs, surrogates or > U+10FFFF).
+    int length;
+    uint32_t min_code;
+    uint32_t code;
+    if ((c & 0xe0) == 0xc0) {
+      length = 2, min_code = 0x80, code = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      length = 3, min_code = 0x800, code = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      length = 4, min_code = 0x10000, code = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p < length) return false;
+    for (int i = 1; i < length; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      code = (code << 6) | (p[i] & 0x3f);
+    }
+    if (code < min_code || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
+    out->append(reinterpret_cast<const char*>(p), length);
+    p += length;
+  }
+  out->push_back('"');
+  return true;
+}
+
+// -- messages ----------------------------------------------------------------------------
+
+const char* ReplyKindName(ReplyKind kind) {
+  switch (kind) {
+    case ReplyKind::kTable: return "table";
+    case ReplyKind::kRaster: return "raster";
+    case ReplyKind::kJson: return "json";
+    case ReplyKind::kHtml: return "html";
+    case ReplyKind::kBytes: return "bytes";
+    case ReplyKind::kNone: return "none";
+  }
+  return "none";
+}
+
+std::string_view WorkerReply::captured_stdout() const { return StringField(header, "stdout"); }
+std::string_view WorkerReply::captured_stderr() const { return StringField(header, "stderr"); }
+std::string_view WorkerReply::error_kind() const {
+  return StringField(ErrorObject(header), "kind");
+}
+std::string_view WorkerReply::error_type() const {
+  return StringField(ErrorObject(header), "type");
+}
+std::string_view WorkerReply::error_message() const {
+  return StringField(ErrorObject(header), "message");
+}
+std::string_view WorkerReply::traceback() const {
+  return StringField(ErrorObject(header), "traceback");
+}
+
+Status ReplyStatus(const WorkerReply& reply) {
+  if (reply.ok) return Status::OK();
+  std::string_view kind = reply.error_kind();
+  ErrorKind error_kind = ErrorKind::kUdfFailed;
+  if (kind == "invalid_argument") error_kind = ErrorKind::kInvalidArgument;
+  if (kind == "not_found") error_kind = ErrorKind::kNotFound;
+  if (kind == "internal") error_kind = ErrorKind::kInternal;
+  return MakeError(error_kind, std::string(reply.error_message()));
+}
+
+Result<std::string> EncodeRunHeader(const WorkerRequest& request) {
+  std::string out;
+  out.reserve(256 + request.code.size() + request.params.size() * 32);
+  auto field = [&](std::string_view what, std::string_view text) -> Status {
+    if (!AppendJsonString(text, &out)) {
+      return InvalidArgument("The ", what, " of UDF '", request.udf_name, "' is not valid UTF-8");
+    }
+    return Status::OK();
+  };
+  out.append(R"({"op":"run","id":)");
+  ARROW_RETURN_NOT_OK(field("request id", request.id));
+  out.append(R"(,"udf":{"name":)");
+  ARROW_RETURN_NOT_OK(field("name", request.udf_name));
+  out.append(R"(,"code":)");
+  ARROW_RETURN_NOT_OK(field("code", request.code));
+  out.append(R"(,"entrypoint":)");
+  ARROW_RETURN_NOT_OK(field("entrypoint", request.entrypoint));
+  out.append(R"(,"hash":)");
+  ARROW_RETURN_NOT_OK(field("hash", request.udf_hash));
+  out.append(R"(,"headers":[)");
+  for (size_t i = 0; i < request.headers.size(); ++i) {
+    const UdfHeaderModule& module = request.headers[i];
+    out.append(i ? R"(,{"module_name":)" : R"({"module_name":)");
+    ARROW_RETURN_NOT_OK(field("header module name", module.module_name));
+    out.append(R"(,"source_code":)");
+    ARROW_RETURN_NOT_OK(field("header module '" + module.module_name + "'", module.source_code));
+    out.push_back('}');
+  }
+  out.append(R"(]},"params":{)");
+  for (size_t i = 0; i < request.params.size(); ++i) {
+    const auto& [name, value] = request.params[i];
+    if (i) out.push_back(',');
+    ARROW_RETURN_NOT_OK(field("parameter name '" + name + "'", name));
+    out.push_back(':');
+    ARROW_RETURN_NOT_OK(field("value of parameter '" + name + "'", value));
+  }
+  out.append(R"(},"tile":)");
+  if (request.tile) {
+    const auto& t = *request.tile;
+    out.append("[" + std::to_string(t[0]) + "," + std::to_string(t[1]) + "," +
+               std::to_string(t[2]) + "]");
+  } else {
+    out.append("null");
+  }
+  out.append(R"(,"bounds":)");
+  if (request.bounds) {
+    out.push_back('[');
+    for (int i = 0; i < 4; ++i) {
+      double v = (*request.bounds)[i];
+      if (!std::isfinite(v)) {
+        return InvalidArgument("Invalid bounds for UDF '", request.udf_name,
+                               "': every bound must be a finite number");
+      }
+      if (i) out.push_back(',');
+      AppendDouble(v, &out);
+    }
+    out.push_back(']');
+  } else {
+    out.append("null");
+  }
+  out.push_back('}');
+  if (static_cast<int64_t>(out.size()) > kMaxHeaderBytes) {
+    return TooLarge("The call of UDF '", request.udf_name, "' needs a frame header of ", out.size(),
+                    " bytes, over the limit of ", kMaxHeaderBytes,
+                    ": the code, header modules and parameters are too large");
+  }
+  return out;
+}
+
+std::string_view ExitHeader() { return R"({"op":"exit"})"; }
+
+Result<WorkerReply> DecodeReply(Frame frame, std::string_view expected_id) {
+  WorkerReply reply;
+  reply.header = nlohmann::json::parse(frame.header, nullptr, /*allow_exceptions=*/false);
+  if (reply.header.is_discarded() || !reply.header.is_object()) {
+    return Internal("Malformed worker reply: the header is not a JSON object: '",
+                    frame.header.substr(0, 200), "'");
+  }
+  const nlohmann::json& h = reply.header;
+  auto id = h.find("id");
+  if (id == h.end() || !id->is_string() || id->get_ref<const std::string&>() != expected_id) {
+    return Internal("Malformed worker reply: id ", id == h.end() ? "missing" : id->dump(),
+                    " does not match the request id \"", expected_id, "\"");
+  }
+  auto ok = h.find("ok");
+  if (ok == h.end() || !ok->is_boolean()) {
+    return Internal("Malformed worker reply: 'ok' must be true or false");
+  }
+  reply.ok = ok->get<bool>();
+  reply.payload = std::move(frame.payload);
+  if (!reply.ok) {
+    if (reply.error_kind().empty() || !ErrorObject(h).contains("message")) {
+      return Internal(
+          "Malformed worker reply: a failed reply needs 'error' with 'kind' and "
+          "'message'");
+    }
+    return reply;
+  }
+  std::string_view kind = StringField(h, "kind");
+  if (kind == "table") {
+    reply.kind = ReplyKind::kTable;
+  } else if (kind == "raster") {
+    reply.kind = ReplyKind::kRaster;
+    ARROW_RETURN_NOT_OK(CheckRaster(h, reply.payload->size()));
+  } else if (kind == "json") {
+    reply.kind = ReplyKind::kJson;
+  } else if (kind == "html") {
+    reply.kind = ReplyKind::kHtml;
+  } else if (kind == "bytes") {
+    reply.kind = ReplyKind::kBytes;
+  } else if (kind == "none") {
+    reply.kind = ReplyKind::kNone;
+  } else {
+    return Internal("Malformed worker reply: unknown kind '", kind,
+                    "', expected table, raster, json, html, bytes or none");
+  }
+  return reply;
+}
+
+Result<int> DecodeReady(const Frame& frame) {
+  nlohmann::json header = nlohmann::json::parse(frame.header, nullptr, false);
+  if (header.is_discarded() || !header.is_object() || StringField(header, "op") != "ready") {
+    return Internal("Malformed worker frame: expected the 'ready' frame, got '",
+                    frame.header.substr(0, 200), "'");
+  }
+  auto pid = header.find("pid");
+  return pid != header.end() && pid->is_number_integer() ? pid->get<int>() : 0;
+}
+
+}  // namespace terrafuse::workers

@@ -1,0 +1,232 @@
+#include "terrafuse/workers/protocol.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <span>
+#include <string>
+
+namespace terrafuse::workers {
+namespace {
+
+std::string EncodedFrame(std::string_view header, std::string_view payload) {
+  std::string out;
+  AppendFrame(header, payload, &out);
+  return out;
+}
+
+// Feeds `bytes` to the decoder in pieces of at most `piece` bytes.
+Status FeedAll(FrameDecoder* decoder, std::string_view bytes, size_t piece) {
+  while (!bytes.empty()) {
+    std::span<uint8_t> target = decoder->ReadTarget();
+    EXPECT_FALSE(target.empty());
+    size_t n = std::min({piece, target.size(), bytes.size()});
+    std::memcpy(target.data(), bytes.data(), n);
+    bytes.remove_prefix(n);
+    ARROW_RETURN_NOT_OK(decoder->Consume(n));
+  }
+  return Status::OK();
+}
+
+void ExpectError(const Status& status, std::string_view substring) {
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find(substring), std::string::npos)
+      << "message: " << status.message() << "\nexpected to contain: " << substring;
+}
+
+TEST(FrameTest, LayoutIsMagicLengthsLittleEndian) {
+  std::string frame = EncodedFrame("{}", "xyz");
+  ASSERT_EQ(frame.size(), 4u + 4 + 2 + 8 + 3);
+  EXPECT_EQ(frame.substr(0, 4), "TFW1");
+  EXPECT_EQ(frame.substr(4, 4), std::string("\x02\x00\x00\x00", 4));
+  EXPECT_EQ(frame.substr(8, 2), "{}");
+  EXPECT_EQ(frame.substr(10, 8), std::string("\x03\0\0\0\0\0\0\0", 8));
+  EXPECT_EQ(frame.substr(18), "xyz");
+}
+
+TEST(FrameTest, DecodesWholeAndBytewiseAndLargePayloadsDirectly) {
+  std::string big(300 << 10, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7);
+  for (std::string payload : {std::string(), std::string("abc"), big}) {
+    for (size_t piece : {size_t{1}, size_t{5}, size_t{1} << 20}) {
+      if (piece == 1 && payload.size() > 1000) continue;
+      FrameDecoder decoder;
+      std::string bytes = EncodedFrame(R"({"op":"ready"})", payload);
+      ASSERT_TRUE(FeedAll(&decoder, bytes, piece).ok());
+      ASSERT_TRUE(decoder.HasFrame());
+      Frame frame = decoder.Take();
+      EXPECT_EQ(frame.header, R"({"op":"ready"})");
+      ASSERT_NE(frame.payload, nullptr);
+      EXPECT_EQ(frame.payload->ToString(), payload);
+      EXPECT_FALSE(decoder.HasFrame());
+      EXPECT_EQ(decoder.partial_bytes(), 0);
+    }
+  }
+}
+
+TEST(FrameTest, DecoderIsReusableAfterTake) {
+  FrameDecoder decoder;
+  for (int i = 0; i < 3; ++i) {
+    std::string header = R"({"i":)" + std::to_string(i) + "}";
+    ASSERT_TRUE(FeedAll(&decoder, EncodedFrame(header, "p"), 4).ok());
+    ASSERT_TRUE(decoder.HasFrame());
+    EXPECT_EQ(decoder.Take().header, header);
+  }
+}
+
+TEST(FrameTest, MalformedFramesNameTheProblem) {
+  {
+    FrameDecoder decoder;
+    ExpectError(FeedAll(&decoder, "HTTP/1.1 200 OK\r\n", 64), "bad magic 'HTTP', expected 'TFW1'");
+  }
+  {
+    FrameDecoder decoder;
+    std::string bytes = "TFW1" + std::string("\xff\xff\xff\x7f", 4);
+    ExpectError(FeedAll(&decoder, bytes, 64),
+                "header of 2147483647 bytes is over the limit of 16777216");
+  }
+  {
+    FrameDecoder decoder(/*max_payload_bytes=*/10);
+    std::string bytes = EncodedFrame("{}", std::string(11, 'x'));
+    ExpectError(FeedAll(&decoder, bytes, 64), "payload of 11 bytes is over the limit of 10");
+  }
+  {
+    FrameDecoder decoder;
+    std::string bytes = EncodedFrame("{}", "") + "junk";
+    ExpectError(FeedAll(&decoder, bytes, 64), "4 unexpected bytes after a complete frame");
+  }
+}
+
+TEST(JsonTest, StringsAreEscapedAndUtf8IsChecked) {
+  std::string out;
+  ASSERT_TRUE(AppendJsonString("a\"b\\c\n\t\x01 é 😀", &out));
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\t\\u0001 é 😀\"");
+  EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), "a\"b\\c\n\t\x01 é 😀");
+  for (std::string bad : {std::string("\xff"), std::string("\xc3"), std::string("\xc0\xaf"),
+                          std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80")}) {
+    std::string ignored;
+    EXPECT_FALSE(AppendJsonString("ok" + bad, &ignored)) << "accepted invalid UTF-8";
+  }
+}
+
+WorkerRequest SampleRequest() {
+  WorkerRequest request;
+  request.id = "req-1";
+  request.udf_name = "My UDF";
+  request.code = "import fused\n@fused.udf\ndef udf(n: int = 1):\n    return \"<b>\" * n\n";
+  request.udf_hash = "abc123";
+  request.headers = {{"utils", "X = 1\n"}};
+  request.params = {{"n", "3"}, {"name", "a \"quoted\" value"}};
+  request.tile = std::array<int64_t, 3>{1, 2, 3};
+  request.bounds = std::array<double, 4>{-122.5, 37.25, -122, 38};
+  return request;
+}
+
+TEST(RunHeaderTest, EncodesEveryField) {
+  auto header = EncodeRunHeader(SampleRequest());
+  ASSERT_TRUE(header.ok()) << header.status().ToString();
+  nlohmann::json json = nlohmann::json::parse(*header);
+  EXPECT_EQ(json["op"], "run");
+  EXPECT_EQ(json["id"], "req-1");
+  EXPECT_EQ(json["udf"]["name"], "My UDF");
+  EXPECT_EQ(json["udf"]["code"], SampleRequest().code);
+  EXPECT_EQ(json["udf"]["entrypoint"], "udf");
+  EXPECT_EQ(json["udf"]["hash"], "abc123");
+  EXPECT_EQ(json["udf"]["headers"][0]["module_name"], "utils");
+  EXPECT_EQ(json["udf"]["headers"][0]["source_code"], "X = 1\n");
+  EXPECT_EQ(json["params"]["n"], "3");
+  EXPECT_EQ(json["params"]["name"], "a \"quoted\" value");
+  EXPECT_EQ(json["tile"], nlohmann::json::array({1, 2, 3}));
+  EXPECT_EQ(json["bounds"], nlohmann::json::array({-122.5, 37.25, -122, 38}));
+
+  WorkerRequest plain;
+  plain.udf_name = "u";
+  plain.code = "x";
+  json = nlohmann::json::parse(*EncodeRunHeader(plain));
+  EXPECT_TRUE(json["tile"].is_null());
+  EXPECT_TRUE(json["bounds"].is_null());
+  EXPECT_TRUE(json["params"].is_object() && json["params"].empty());
+}
+
+TEST(RunHeaderTest, RejectsWhatTheWorkerCouldNotRead) {
+  WorkerRequest request = SampleRequest();
+  request.params.push_back({"bad", "\xff\xfe"});
+  ExpectError(EncodeRunHeader(request).status(),
+              "The value of parameter 'bad' of UDF 'My UDF' is not valid UTF-8");
+  EXPECT_EQ(KindOf(EncodeRunHeader(request).status()), ErrorKind::kInvalidArgument);
+
+  request = SampleRequest();
+  (*request.bounds)[2] = std::nan("");
+  ExpectError(EncodeRunHeader(request).status(), "Invalid bounds for UDF 'My UDF'");
+
+  request = SampleRequest();
+  request.code = std::string(kMaxHeaderBytes, 'x');
+  ExpectError(EncodeRunHeader(request).status(), "over the limit of 16777216");
+  EXPECT_EQ(KindOf(EncodeRunHeader(request).status()), ErrorKind::kTooLarge);
+}
+
+Frame MakeFrame(std::string header, std::string payload = "") {
+  return Frame{std::move(header), arrow::Buffer::FromString(std::move(payload))};
+}
+
+TEST(ReplyTest, DecodesSuccessAndFailure) {
+  auto reply = DecodeReply(
+      MakeFrame(R"({"id":"r","ok":true,"kind":"json","stdout":"hi\n","stderr":"","seconds":0.1})",
+                "42"),
+      "r");
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_TRUE(reply->ok);
+  EXPECT_EQ(reply->kind, ReplyKind::kJson);
+  EXPECT_EQ(reply->payload->ToString(), "42");
+  EXPECT_EQ(reply->captured_stdout(), "hi\n");
+  EXPECT_TRUE(ReplyStatus(*reply).ok());
+
+  reply = DecodeReply(MakeFrame(R"({"id":"r","ok":false,"error":{"kind":"invalid_argument",
+      "type":"InvalidArgumentError","message":"Unknown parameter 'x'","traceback":""},
+      "stdout":"","stderr":"warn\n"})"),
+                      "r");
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_FALSE(reply->ok);
+  EXPECT_EQ(reply->error_kind(), "invalid_argument");
+  EXPECT_EQ(reply->error_type(), "InvalidArgumentError");
+  EXPECT_EQ(reply->captured_stderr(), "warn\n");
+  Status status = ReplyStatus(*reply);
+  EXPECT_EQ(KindOf(status), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(status.message(), "Unknown parameter 'x'");
+}
+
+TEST(ReplyTest, RasterShapeMustMatchThePayload) {
+  const std::string header =
+      R"({"id":"r","ok":true,"kind":"raster","shape":[2,3],"dtype":"uint16","bounds":null})";
+  EXPECT_TRUE(DecodeReply(MakeFrame(header, std::string(12, 'x')), "r").ok());
+  ExpectError(DecodeReply(MakeFrame(header, std::string(6, 'x')), "r").status(),
+              "shape [2,3] and dtype 'uint16' (12 bytes) but a payload of 6 bytes");
+  ExpectError(
+      DecodeReply(MakeFrame(R"({"id":"r","ok":true,"kind":"raster","shape":[1],"dtype":"object"})"),
+                  "r")
+          .status(),
+      "has dtype 'object'");
+}
+
+TEST(ReplyTest, MalformedRepliesNameTheProblem) {
+  ExpectError(DecodeReply(MakeFrame("not json"), "r").status(), "the header is not a JSON object");
+  ExpectError(DecodeReply(MakeFrame(R"({"id":"other","ok":true,"kind":"none"})"), "r").status(),
+              "id \"other\" does not match the request id \"r\"");
+  ExpectError(DecodeReply(MakeFrame(R"({"id":"r","kind":"none"})"), "r").status(),
+              "'ok' must be true or false");
+  ExpectError(DecodeReply(MakeFrame(R"({"id":"r","ok":true,"kind":"pickle"})"), "r").status(),
+              "unknown kind 'pickle'");
+  ExpectError(DecodeReply(MakeFrame(R"({"id":"r","ok":false})"), "r").status(),
+              "a failed reply needs 'error' with 'kind' and 'message'");
+}
+
+TEST(ReadyTest, ReadyFrameIsRecognised) {
+  auto pid = DecodeReady(MakeFrame(R"({"op":"ready","pid":1234,"version":"0.1.0"})"));
+  ASSERT_TRUE(pid.ok());
+  EXPECT_EQ(*pid, 1234);
+  ExpectError(DecodeReady(MakeFrame(R"({"op":"run"})")).status(), "expected the 'ready' frame");
+}
+
+}  // namespace
+}  // namespace terrafuse::workers

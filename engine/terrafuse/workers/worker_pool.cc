@@ -1,0 +1,422 @@
+#include "terrafuse/workers/worker_pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace terrafuse::workers {
+
+namespace {
+
+// A worker asked to exit (recycled, shut down) gets this long before SIGKILL.
+constexpr auto kExitGrace = std::chrono::seconds(2);
+constexpr auto kCancelPoll = std::chrono::milliseconds(50);
+constexpr double kMaxStartBackoffSeconds = 30;
+
+Clock::duration Seconds(double seconds) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string FormatSeconds(double seconds) {
+  std::ostringstream out;
+  out << seconds;
+  return out.str();
+}
+
+// Quotes a value for a key=value log line when it has spaces or quotes.
+std::string LogValue(std::string_view value) {
+  if (!value.empty() && value.find_first_of(" \"=\n") == std::string_view::npos) {
+    return std::string(value);
+  }
+  std::string quoted = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') quoted.push_back('\\');
+    quoted.push_back(c == '\n' ? ' ' : c);
+  }
+  return quoted + "\"";
+}
+
+Status CancelledStatus(std::string message) {
+  // Cancelled is the arrow code; the kind (what HTTP and Python see) is Timeout.
+  return Status(arrow::StatusCode::Cancelled, std::move(message),
+                std::make_shared<ErrorDetail>(ErrorKind::kTimeout));
+}
+
+Status CheckOptions(const WorkerPoolOptions& o) {
+  if (o.num_workers < 1) {
+    return InvalidArgument("Invalid number of workers ", o.num_workers, ": use at least 1");
+  }
+  for (auto [name, value] : {std::pair{"call timeout", o.call_timeout_seconds},
+                             std::pair{"startup timeout", o.startup_timeout_seconds},
+                             std::pair{"queue timeout", o.queue_timeout_seconds}}) {
+    if (!(value > 0) || !std::isfinite(value)) {
+      return InvalidArgument("Invalid worker ", name, " ", value, " s: use a positive number");
+    }
+  }
+  if (o.memory_limit_bytes < 0 || o.max_calls_per_worker < 0 || o.max_waiting < 0 ||
+      o.max_payload_bytes <= 0) {
+    return InvalidArgument(
+        "Invalid worker pool limits: memory_limit_bytes, max_calls_per_worker and max_waiting "
+        "must be >= 0 and max_payload_bytes > 0");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+WorkerPool::WorkerPool(WorkerPoolOptions options) : options_(std::move(options)) {
+  process_options_.python = options_.python;
+  process_options_.args = options_.args;
+  process_options_.env = options_.env;
+  process_options_.memory_limit_bytes = options_.memory_limit_bytes;
+  process_options_.startup_timeout_seconds = options_.startup_timeout_seconds;
+  process_options_.max_payload_bytes = options_.max_payload_bytes;
+  process_options_.log = options_.log ? options_.log : LogSink(LogToStderr);
+}
+
+Result<std::unique_ptr<WorkerPool>> WorkerPool::Start(WorkerPoolOptions options) {
+  ARROW_RETURN_NOT_OK(CheckOptions(options));
+  std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(options)));
+  auto start = Clock::now();
+  std::vector<std::unique_ptr<WorkerProcess>> launched;
+  for (int i = 0; i < pool->options_.num_workers; ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto worker, WorkerProcess::Launch(pool->process_options_));
+    launched.push_back(std::move(worker));
+  }
+  auto deadline = start + Seconds(pool->options_.startup_timeout_seconds);
+  std::string pids;
+  for (auto& worker : launched) {
+    ARROW_RETURN_NOT_OK(worker->WaitReady(deadline));
+    pids += (pids.empty() ? "" : ",") + std::to_string(worker->pid());
+  }
+  {
+    std::lock_guard<std::mutex> lock(pool->mutex_);
+    for (auto& worker : launched) {
+      std::shared_ptr<WorkerProcess> shared = std::move(worker);
+      pool->live_[shared->pid()] = shared;
+      pool->idle_.push_back(std::move(shared));
+    }
+    pool->stats_.workers_started = pool->options_.num_workers;
+  }
+  pool->supervisor_ = std::thread(&WorkerPool::Supervise, pool.get());
+  pool->Log(LogLevel::kInfo,
+            "event=pool_started workers=" + std::to_string(pool->options_.num_workers) + " pids=" +
+                pids + " ms=" + std::to_string(static_cast<int>(SecondsSince(start) * 1000)));
+  return pool;
+}
+
+WorkerPool::~WorkerPool() { Shutdown(); }
+
+// -- calls -------------------------------------------------------------------------------
+
+Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFlag* cancel) {
+  ARROW_ASSIGN_OR_RAISE(std::string header, EncodeRunHeader(request));
+  if (cancel && cancel->load()) {
+    return CancelledStatus("The call of UDF '" + request.udf_name +
+                           "' was cancelled before it started");
+  }
+  std::string frame;
+  AppendFrame(header, {}, &frame);
+  auto queued = Clock::now();
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<WorkerProcess> worker, Acquire(cancel));
+  auto sent = Clock::now();
+  double limit =
+      request.timeout_seconds > 0 ? request.timeout_seconds : options_.call_timeout_seconds;
+  Result<Frame> answer = worker->Call(frame, sent + Seconds(limit), cancel);
+  if (!answer.ok()) return CallFailed(std::move(worker), request, answer.status(), limit);
+  Result<WorkerReply> reply = DecodeReply(std::move(*answer), request.id);
+  if (!reply.ok()) {
+    Status malformed = MakeError(ErrorKind::kWorkerCrashed,
+                                 "Worker " + std::to_string(worker->pid()) +
+                                     " sent a malformed reply: " + reply.status().message());
+    worker->Kill();  // its stream cannot be trusted any more
+    return CallFailed(std::move(worker), request, malformed, limit);
+  }
+  reply->worker_pid = worker->pid();
+  reply->queue_seconds = std::chrono::duration<double>(sent - queued).count();
+  reply->call_seconds = SecondsSince(sent);
+  worker->CountCall();
+  const char* recycle = nullptr;
+  if (options_.max_calls_per_worker > 0 && worker->calls() >= options_.max_calls_per_worker) {
+    recycle = "max_calls";
+  } else if (auto it = reply->header.find("recycle");
+             it != reply->header.end() && it->is_boolean() && it->get<bool>()) {
+    recycle = "worker_asked";  // e.g. after a MemoryError: its heap is not to be trusted
+  }
+  if (recycle) {
+    worker->RequestExit();
+    Log(LogLevel::kInfo, "event=worker_recycled worker=" + std::to_string(worker->pid()) +
+                             " reason=" + recycle + " calls=" + std::to_string(worker->calls()));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  --busy_;
+  ++stats_.calls;
+  if (recycle) {
+    ++stats_.recycled;
+    RetireLocked(std::move(worker));
+  } else {
+    HandOutLocked(std::move(worker));
+    if (shutting_down_) calls_done_.notify_all();
+  }
+  return reply;
+}
+
+Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* cancel) {
+  auto deadline = Clock::now() + Seconds(options_.queue_timeout_seconds);
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    if (shutting_down_) return Unavailable("The worker pool is shutting down: no new UDF calls");
+    std::shared_ptr<WorkerProcess> worker;
+    if (!idle_.empty() && waiters_.empty()) {
+      worker = std::move(idle_.back());  // the most recently used: its caches are warmest
+      idle_.pop_back();
+    } else {
+      if (static_cast<int>(waiters_.size()) >= options_.max_waiting) {
+        return Unavailable("All " + std::to_string(options_.num_workers) +
+                           " workers are busy and " + std::to_string(waiters_.size()) +
+                           " calls are already waiting: try again later");
+      }
+      Waiter waiter;
+      waiters_.push_back(&waiter);
+      while (!waiter.worker && !shutting_down_ && !(cancel && cancel->load())) {
+        auto now = Clock::now();
+        if (now >= deadline) break;
+        waiter.cv.wait_until(lock, cancel ? std::min(deadline, now + kCancelPoll) : deadline);
+      }
+      if (!waiter.worker) {
+        waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
+        if (shutting_down_)
+          return Unavailable("The worker pool is shutting down: no new UDF calls");
+        if (cancel && cancel->load()) {
+          ++stats_.cancellations;
+          return CancelledStatus("The UDF call was cancelled while waiting for a free worker");
+        }
+        std::string message = "No worker became free within " +
+                              FormatSeconds(options_.queue_timeout_seconds) + " s: all " +
+                              std::to_string(options_.num_workers) + " workers are busy";
+        if (!last_start_error_.empty())
+          message += "; the last worker start failed: " + last_start_error_;
+        return Unavailable(std::move(message));
+      }
+      worker = std::move(waiter.worker);
+    }
+    ++busy_;
+    lock.unlock();
+    if (worker->CheckIdle()) return worker;
+    // It died (or spoke out of turn) while idle: replace it and look again.
+    std::string how = worker->Reap(Clock::now() + kExitGrace);
+    Log(LogLevel::kWarn, "event=worker_died_idle worker=" + std::to_string(worker->pid()) +
+                             " status=" + LogValue(how));
+    lock.lock();
+    --busy_;
+    ++stats_.crashes;
+    RetireLocked(std::move(worker));
+  }
+}
+
+Status WorkerPool::CallFailed(std::shared_ptr<WorkerProcess> worker, const WorkerRequest& request,
+                              const Status& status, double limit_seconds) {
+  const std::string pid = std::to_string(worker->pid());
+  const std::string udf = "UDF '" + request.udf_name + "'";
+  Status result;
+  bool shutting_down;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shutting_down = shutting_down_;
+  }
+  if (status.IsCancelled()) {
+    worker->Kill();
+    result =
+        CancelledStatus("The call of " + udf + " was cancelled (the caller went away): worker " +
+                        pid + " was stopped and is being replaced");
+    Log(LogLevel::kInfo, "event=call_cancelled worker=" + pid + " udf=" +
+                             LogValue(request.udf_name) + " request_id=" + LogValue(request.id));
+  } else if (KindOf(status) == ErrorKind::kTimeout) {
+    worker->Kill();
+    result = Timeout(udf, " did not finish within its time limit of ", FormatSeconds(limit_seconds),
+                     " s: worker ", pid, " was stopped and is being replaced");
+    Log(LogLevel::kWarn, "event=call_timeout worker=" + pid + " udf=" + LogValue(request.udf_name) +
+                             " limit_s=" + FormatSeconds(limit_seconds) +
+                             " request_id=" + LogValue(request.id));
+  } else {
+    std::string how = worker->Reap(Clock::now() + kExitGrace);
+    std::string tail = worker->StderrTail();
+    std::string what = status.message();
+    if (what.rfind("Worker " + pid + " ", 0) == 0) what = what.substr(8 + pid.size());
+    std::string message = "Worker " + pid + " " + what + " while running " + udf + " (" + how +
+                          "); it is being replaced. ";
+    message += tail.empty() ? std::string("It wrote nothing to stderr.")
+                            : "Its stderr ends with:\n" + tail;
+    if (shutting_down) {
+      result = Unavailable("The worker pool shut down while " + udf + " was running");
+    } else {
+      result = Status(arrow::StatusCode::UnknownError, std::move(message),
+                      std::make_shared<WorkerCrashDetail>(worker->pid(), how, tail));
+    }
+    Log(LogLevel::kWarn, "event=worker_crashed worker=" + pid +
+                             " udf=" + LogValue(request.udf_name) + " status=" + LogValue(how) +
+                             " error=" + LogValue(what) + " request_id=" + LogValue(request.id));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  --busy_;
+  if (status.IsCancelled()) {
+    ++stats_.cancellations;
+  } else if (KindOf(status) == ErrorKind::kTimeout) {
+    ++stats_.timeouts;
+  } else {
+    ++stats_.crashes;
+  }
+  RetireLocked(std::move(worker));
+  return result;
+}
+
+void WorkerPool::HandOutLocked(std::shared_ptr<WorkerProcess> worker) {
+  if (!waiters_.empty()) {
+    Waiter* waiter = waiters_.front();
+    waiters_.pop_front();
+    waiter->worker = std::move(worker);
+    waiter->cv.notify_one();
+  } else {
+    idle_.push_back(std::move(worker));
+  }
+}
+
+void WorkerPool::RetireLocked(std::shared_ptr<WorkerProcess> worker) {
+  live_.erase(worker->pid());
+  retiring_.push_back(std::move(worker));
+  supervisor_wake_.notify_one();
+  if (shutting_down_) calls_done_.notify_all();
+}
+
+// -- supervision -------------------------------------------------------------------------
+
+void WorkerPool::Supervise() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!shutting_down_) {
+    int missing = options_.num_workers - static_cast<int>(live_.size()) - starting_;
+    bool start_now = missing > 0 && Clock::now() >= next_start_;
+    if (retiring_.empty() && !start_now) {
+      if (missing > 0) {
+        supervisor_wake_.wait_until(lock, next_start_);
+      } else {
+        supervisor_wake_.wait(lock);
+      }
+      continue;
+    }
+    std::vector<std::shared_ptr<WorkerProcess>> retiring = std::move(retiring_);
+    retiring_.clear();
+    int to_start = start_now ? missing : 0;
+    starting_ += to_start;
+    lock.unlock();
+
+    auto start = Clock::now();
+    Status failure;
+    std::vector<std::unique_ptr<WorkerProcess>> launched;
+    for (int i = 0; i < to_start; ++i) {
+      auto worker = WorkerProcess::Launch(process_options_);
+      if (worker.ok()) {
+        launched.push_back(std::move(*worker));
+      } else {
+        failure = worker.status();
+      }
+    }
+    for (auto& worker : retiring) worker->Reap(Clock::now() + kExitGrace);
+    retiring.clear();
+    std::vector<std::shared_ptr<WorkerProcess>> ready;
+    auto deadline = start + Seconds(options_.startup_timeout_seconds);
+    for (auto& worker : launched) {
+      Status status = worker->WaitReady(deadline, &stopping_);
+      if (status.ok()) {
+        Log(LogLevel::kInfo,
+            "event=worker_started worker=" + std::to_string(worker->pid()) +
+                " ms=" + std::to_string(static_cast<int>(SecondsSince(start) * 1000)));
+        ready.push_back(std::move(worker));
+      } else if (!status.IsCancelled()) {
+        failure = status;
+      }
+    }
+    launched.clear();
+
+    lock.lock();
+    starting_ -= to_start;
+    for (auto& worker : ready) {
+      ++stats_.workers_started;
+      live_[worker->pid()] = worker;
+      HandOutLocked(std::move(worker));
+    }
+    if (!failure.ok() && !shutting_down_) {
+      last_start_error_ = failure.message();
+      start_backoff_seconds_ =
+          std::min(std::max(1.0, start_backoff_seconds_ * 2), kMaxStartBackoffSeconds);
+      next_start_ = Clock::now() + Seconds(start_backoff_seconds_);
+      Log(LogLevel::kWarn,
+          "event=worker_start_failed retry_in_s=" + FormatSeconds(start_backoff_seconds_) +
+              " error=" + LogValue(last_start_error_));
+    } else if (to_start > 0 && failure.ok()) {
+      start_backoff_seconds_ = 0;
+      last_start_error_.clear();
+    }
+  }
+}
+
+void WorkerPool::Shutdown(double grace_seconds) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    stopping_ = true;
+    for (Waiter* waiter : waiters_) waiter->cv.notify_one();
+    supervisor_wake_.notify_all();
+  }
+  if (supervisor_.joinable()) supervisor_.join();
+  auto deadline = Clock::now() + Seconds(std::max(0.0, grace_seconds));
+  std::vector<std::shared_ptr<WorkerProcess>> workers;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    calls_done_.wait_until(lock, deadline, [&] { return busy_ == 0; });
+    for (auto& worker : idle_) worker->RequestExit();
+    for (auto& [pid, worker] : live_) {
+      if (std::find(idle_.begin(), idle_.end(), worker) == idle_.end()) worker->Kill();  // busy
+      workers.push_back(worker);
+    }
+    workers.insert(workers.end(), retiring_.begin(), retiring_.end());
+    idle_.clear();
+    live_.clear();
+    retiring_.clear();
+  }
+  auto reap_deadline = std::max(deadline, Clock::now() + kExitGrace);
+  for (auto& worker : workers) worker->Reap(reap_deadline);
+  std::lock_guard<std::mutex> lock(mutex_);
+  shut_down_ = true;
+  Log(LogLevel::kInfo, "event=pool_stopped reaped=" + std::to_string(workers.size()));
+}
+
+// -- observation -------------------------------------------------------------------------
+
+WorkerPoolStats WorkerPool::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  WorkerPoolStats stats = stats_;
+  stats.idle = static_cast<int>(idle_.size());
+  stats.busy = busy_;
+  stats.starting = starting_;
+  stats.waiting = static_cast<int>(waiters_.size());
+  return stats;
+}
+
+std::vector<pid_t> WorkerPool::WorkerPids() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<pid_t> pids;
+  for (const auto& [pid, worker] : live_) pids.push_back(pid);
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+void WorkerPool::Log(LogLevel level, const std::string& line) const {
+  process_options_.log(level, line);
+}
+
+}  // namespace terrafuse::workers

@@ -1,0 +1,157 @@
+// The pool of warm Python workers that run UDFs for the server (issue 3, item 4).
+//
+// N workers are started up front and kept at N: a worker that times out, crashes, is
+// cancelled or reaches its call budget is replaced in the background by a supervisor
+// thread, while the caller gets its answer at once. Run() blocks the calling thread (the
+// HTTP layer calls it from its handler pool); a call first waits (bounded, first come first
+// served) for a free worker.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "terrafuse/common/status.h"
+#include "terrafuse/workers/protocol.h"
+#include "terrafuse/workers/worker_process.h"
+
+namespace terrafuse::workers {
+
+struct WorkerPoolOptions {
+  /// The interpreter (a path, or a name looked up on PATH) and its arguments.
+  std::string python = "python3";
+  std::vector<std::string> args = {"-m", "fused._worker"};
+  int num_workers = 2;
+  /// Limit of one call, from sending it to its reply; WorkerRequest::timeout_seconds
+  /// overrides it per call.
+  double call_timeout_seconds = 120;
+  double startup_timeout_seconds = 60;
+  /// How long a call waits for a free worker before it is refused (Unavailable).
+  double queue_timeout_seconds = 60;
+  /// Calls waiting for a worker beyond this are refused at once (Unavailable).
+  int max_waiting = 1024;
+  /// RLIMIT_AS of each worker (address space, bytes); 0 = no limit.
+  int64_t memory_limit_bytes = 0;
+  /// A worker is replaced after this many calls; 0 = never.
+  int64_t max_calls_per_worker = 0;
+  int64_t max_payload_bytes = kDefaultMaxPayloadBytes;
+  /// Variables added to (or replacing in) the workers' environment.
+  std::vector<std::pair<std::string, std::string>> env;
+  /// Receives the pool's events ("event=worker_crashed worker=<pid> ...") and the workers'
+  /// stdout/stderr lines ("worker=<pid> ..."). Default: LogToStderr.
+  LogSink log;
+};
+
+struct WorkerPoolStats {
+  int64_t workers_started = 0;  // replacements included, the first N too
+  int64_t calls = 0;            // replies received (UDF failures included)
+  int64_t timeouts = 0;
+  int64_t crashes = 0;
+  int64_t cancellations = 0;
+  int64_t recycled = 0;
+  int idle = 0;
+  int busy = 0;
+  int starting = 0;
+  int waiting = 0;
+};
+
+/// Attached to WorkerCrashed errors: which worker died, how, and the end of its stderr.
+class WorkerCrashDetail : public ErrorDetail {
+ public:
+  WorkerCrashDetail(int pid, std::string exit_status, std::string stderr_tail)
+      : ErrorDetail(ErrorKind::kWorkerCrashed),
+        pid_(pid),
+        exit_status_(std::move(exit_status)),
+        stderr_tail_(std::move(stderr_tail)) {}
+  int pid() const { return pid_; }
+  /// "exited with status 3", "killed by signal 9 (Killed)".
+  const std::string& exit_status() const { return exit_status_; }
+  const std::string& stderr_tail() const { return stderr_tail_; }
+
+ private:
+  int pid_;
+  std::string exit_status_;
+  std::string stderr_tail_;
+};
+
+class WorkerPool {
+ public:
+  /// Starts options.num_workers workers (in parallel) and waits until all are ready. Fails
+  /// when one cannot start, with its exit status and stderr (e.g. `fused` not importable).
+  static Result<std::unique_ptr<WorkerPool>> Start(WorkerPoolOptions options);
+
+  /// Shutdown() with a 10 s grace. No Run() may be in progress or start.
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  /// Runs one UDF call on a free worker and returns its reply; a UDF that raised is a reply
+  /// with ok == false. Errors:
+  /// - InvalidArgument: the request cannot be encoded (not UTF-8, over the frame limit);
+  /// - Unavailable: no worker became free in time, too many waiting, or shutting down;
+  /// - Timeout: the call passed its limit: the worker was killed and is being replaced;
+  /// - WorkerCrashed (with a WorkerCrashDetail): the worker died during the call or sent a
+  ///   malformed reply; it is being replaced;
+  /// - Cancelled (arrow code, Timeout kind): `*cancel` became true; a running call's worker
+  ///   was killed and is being replaced.
+  Result<WorkerReply> Run(const WorkerRequest& request, const CancelFlag* cancel = nullptr);
+
+  /// Refuses new calls, lets calls in progress finish for up to `grace_seconds` (then kills
+  /// their workers), asks idle workers to exit and reaps every worker (SIGKILL for those
+  /// still running at the deadline). Idempotent.
+  void Shutdown(double grace_seconds = 10);
+
+  WorkerPoolStats stats() const;
+  /// The pids of the workers counted in the pool (idle and busy).
+  std::vector<pid_t> WorkerPids() const;
+
+ private:
+  struct Waiter {
+    std::condition_variable cv;
+    std::shared_ptr<WorkerProcess> worker;
+  };
+
+  explicit WorkerPool(WorkerPoolOptions options);
+  Result<std::shared_ptr<WorkerProcess>> Acquire(const CancelFlag* cancel);
+  // Gives a ready worker to the first waiting call, else makes it idle. Needs mutex_.
+  void HandOutLocked(std::shared_ptr<WorkerProcess> worker);
+  // Removes a worker from the pool and queues it for reaping and replacement. Needs mutex_.
+  void RetireLocked(std::shared_ptr<WorkerProcess> worker);
+  Status CallFailed(std::shared_ptr<WorkerProcess> worker, const WorkerRequest& request,
+                    const Status& status, double limit_seconds);
+  void Supervise();
+  void Log(LogLevel level, const std::string& line) const;
+
+  const WorkerPoolOptions options_;
+  WorkerProcessOptions process_options_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable supervisor_wake_;
+  std::condition_variable calls_done_;  // signalled when busy_ drops during shutdown
+  std::deque<Waiter*> waiters_;
+  std::vector<std::shared_ptr<WorkerProcess>> idle_;
+  std::unordered_map<pid_t, std::shared_ptr<WorkerProcess>> live_;  // idle and busy
+  std::vector<std::shared_ptr<WorkerProcess>> retiring_;            // to reap, then replace
+  int busy_ = 0;
+  int starting_ = 0;
+  bool shutting_down_ = false;
+  bool shut_down_ = false;
+  std::atomic<bool> stopping_{false};  // cancels worker start-ups in progress
+  std::string last_start_error_;
+  Clock::time_point next_start_{};
+  double start_backoff_seconds_ = 0;
+  WorkerPoolStats stats_;
+  std::thread supervisor_;
+};
+
+}  // namespace terrafuse::workers

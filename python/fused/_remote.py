@@ -1,0 +1,171 @@
+"""The remote engine: run UDFs on a terrafuse server over HTTP (``fused.options.base_url``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from fused._errors import (
+    FusedError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UdfError,
+)
+from fused._options import data_home, options
+
+# What the SDK asks for: exact round trips of tables and arrays.
+SDK_DTYPE_VECTOR = "parquet"
+SDK_DTYPE_RASTER = "npy"
+
+
+def base_url() -> str:
+    if not options.base_url:
+        raise InvalidArgumentError(
+            "No terrafuse server is configured: set fused.options.base_url "
+            "(e.g. 'http://127.0.0.1:8000/server/v1') or run with engine='local'"
+        )
+    return options.base_url.rstrip("/")
+
+
+def auth_token() -> str | None:
+    """The API token: ``TERRAFUSE_TOKEN``, else ``<data home>/credentials``."""
+    token = os.environ.get("TERRAFUSE_TOKEN")
+    if token:
+        return token.strip()
+    path = data_home() / "credentials"
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _session():
+    import requests
+
+    session = requests.Session()
+    token = auth_token()
+    if token:
+        session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def request(method: str, path: str, *, json_body: Any = None, params: dict | None = None,
+            timeout: float = 300) -> Any:
+    """Send one request to the server and return the ``requests`` response; errors raise."""
+    import requests
+
+    url = base_url() + path
+    try:
+        response = _session().request(method, url, json=json_body, params=params, timeout=timeout)
+    except requests.ConnectionError as e:
+        raise FusedError(f"Cannot reach the terrafuse server at {base_url()}: {e}") from None
+    if response.status_code >= 400:
+        raise _error_from(response)
+    return response
+
+
+def _error_from(response: Any) -> Exception:
+    try:
+        error = response.json()["error"]
+    except Exception:
+        metadata = response.headers.get("X-Fused-Metadata", "")
+        error = {"kind": "", "message": metadata or f"HTTP {response.status_code} {response.reason}"}
+    message = error.get("message", "")
+    udf = error.get("udf") or {}
+    if udf or error.get("kind") == "udf_failed":
+        return UdfError(message, traceback=udf.get("traceback", ""), stdout=udf.get("stdout", ""),
+                        stderr=udf.get("stderr", ""))
+    kind = error.get("kind") or {404: "not_found", 401: "unauthenticated", 403: "permission_denied",
+                                 400: "invalid_argument", 422: "invalid_argument"}.get(response.status_code, "")
+    cls = {"not_found": NotFoundError, "invalid_argument": InvalidArgumentError,
+           "permission_denied": PermissionDeniedError, "unauthenticated": PermissionDeniedError}.get(kind, FusedError)
+    return cls(message)
+
+
+def decode(response: Any) -> Any:
+    """Turn a run response back into the Python object the UDF returned."""
+    media = response.headers.get("Content-Type", "").split(";")[0].strip()
+    body = response.content
+    if response.status_code == 204 or not body and media in ("", "application/octet-stream"):
+        return None
+    if media == "application/vnd.apache.parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(io.BytesIO(body))
+        if table.schema.metadata and b"geo" in table.schema.metadata:
+            import geopandas as gpd
+
+            return gpd.GeoDataFrame.from_arrow(table)
+        return table.to_pandas()
+    if media == "application/x-npy":
+        import numpy as np
+
+        array = np.load(io.BytesIO(body), allow_pickle=False)
+        bounds = _metadata(response).get("bounds")
+        return (array, bounds) if bounds is not None else array
+    if media == "application/json":
+        return json.loads(body)
+    if media.startswith("text/"):
+        return body.decode(response.encoding or "utf-8")
+    return io.BytesIO(body)
+
+
+def _metadata(response: Any) -> dict:
+    try:
+        return json.loads(response.headers.get("X-Fused-Metadata", "{}"))
+    except ValueError:
+        return {}
+
+
+def run_udf_object(udf: Any, parameters: dict, tile: tuple | None, cache_max_age: Any) -> Any:
+    """Run a UDF object's code on the server (what ``fused.run(udf, engine="remote")`` does)."""
+    body = {
+        "udf": {"name": udf.name, "code": udf.code, "entrypoint": udf.entrypoint,
+                "headers": [{"module_name": h.module_name, "source_code": h.source_code} for h in udf.headers]},
+        "parameters": {k: _wire_value(v) for k, v in parameters.items()},
+        "tile": list(tile) if tile else None,
+        "dtype_out_vector": SDK_DTYPE_VECTOR,
+        "dtype_out_raster": SDK_DTYPE_RASTER,
+        "cache_max_age": cache_max_age,
+    }
+    return request("POST", "/realtime/fused/api/v1/run/udf/code", json_body=body)
+
+
+def run_shared(token: str, parameters: dict, tile: tuple | None) -> Any:
+    """Run a shared token (``fsh_...``) or public name (``UDF_<Name>``)."""
+    quoted = urllib.parse.quote(token, safe="")
+    path = f"/realtime-shared/{quoted}/run/" + (f"tiles/{tile[2]}/{tile[0]}/{tile[1]}" if tile else "file")
+    params = {k: _wire_value(v) for k, v in parameters.items()}
+    params.update(dtype_out_vector=SDK_DTYPE_VECTOR, dtype_out_raster=SDK_DTYPE_RASTER)
+    return request("GET", path, params=params)
+
+
+def _wire_value(value: Any) -> str:
+    """Parameters travel as strings, as in a query string."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    module = type(value).__module__.split(".")[0]
+    if module == "geopandas":
+        return value.to_json()
+    if module == "pandas":
+        return value.to_json(orient="records")
+    if module == "shapely":
+        import shapely
+
+        return json.dumps(shapely.geometry.mapping(value))
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def credentials_path() -> Path:
+    return data_home() / "credentials"

@@ -1,0 +1,278 @@
+"""The worker's run loop: read a ``run`` frame, run the UDF as the local engine does, reply.
+
+UDFs run exactly as under ``fused.run(..., engine="local")`` (binding, coercion of the
+query-string values, reserved ``bounds``/tile parameters, capture, output validation), minus
+the result cache, which is the server's. What a UDF prints is captured into the reply and
+never reaches the worker's real stdout or stderr (the server's log).
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import io
+import os
+import socket
+import sys
+import time
+import traceback
+from collections import OrderedDict
+from typing import Any
+
+# The scientific stack is imported here, once, before the ready frame: workers start warm.
+import geopandas as gpd
+import numpy as np  # noqa: F401
+import pandas as pd
+import pyarrow as pa  # noqa: F401
+import pyarrow.ipc  # noqa: F401
+import shapely
+
+import fused
+from fused._capture import capture
+from fused._errors import FusedError, NotFoundError, UdfError
+from fused._run import _bind, _plan, _run_calls, _udf_error
+from fused._udf import Header, Udf
+from fused._worker.protocol import MAX_PAYLOAD_BYTES, ProtocolError, read_frame, write_frame
+from fused._worker.to_wire import to_wire
+
+UDF_CACHE_SIZE = 64
+# Captured output above this many characters keeps its end (the reply header has a size limit).
+MAX_CAPTURED_CHARS = 1 << 20
+_READ_BUFFER = 1 << 16
+_ERROR_KINDS = {NotFoundError: "not_found"}
+
+
+class _Discard:
+    """The worker's ``sys.stdout``/``sys.stderr``: UDF output outside a capture goes nowhere."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("the worker's stdout is captured: it has no file descriptor")
+
+
+class _Failure(Exception):
+    """A run that ends in an error reply."""
+
+    def __init__(self, kind: str, message: str, *, type_name: str = "", tb: str = "", stdout: str = "",
+                 stderr: str = "", recycle: bool = False):
+        super().__init__(message)
+        self.kind, self.message, self.type_name, self.tb = kind, message, type_name, tb
+        self.stdout, self.stderr, self.recycle = stdout, stderr, recycle
+
+
+class Host:
+    """Serves ``run`` frames on one connected socket until ``exit`` or end of stream."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.stream = sock.makefile("rb", buffering=_READ_BUFFER)
+        self.udfs: OrderedDict[tuple, tuple[Udf, Any]] = OrderedDict()
+        self.loads = 0  # UDF code executions (cache misses), for tests and diagnostics
+
+    def serve(self) -> int:
+        """Send ``ready``, then answer frames; returns the process exit code."""
+        write_frame(self.sock, {"op": "ready", "pid": os.getpid(), "version": fused.__version__,
+                                "python": sys.version.split()[0]})
+        while True:
+            try:
+                frame = read_frame(self.stream)
+            except ProtocolError as e:
+                _log(f"worker protocol error, exiting: {e}")
+                return 2
+            except (ConnectionError, OSError):
+                return 0
+            if frame is None:
+                return 0
+            header = frame[0]
+            op = header.get("op")
+            if op == "exit":
+                return 0
+            if op == "run":
+                reply, payload = self.run(header)
+            else:
+                reply, payload = _error_reply(header.get("id"), _Failure(
+                    "invalid_argument", f"Unknown worker operation {op!r}: expected 'run' or 'exit'")), b""
+            try:
+                write_frame(self.sock, reply, payload)
+            except (BrokenPipeError, ConnectionResetError):
+                return 0
+
+    # -- one run -----------------------------------------------------------------------
+    def run(self, header: dict) -> tuple[dict, Any]:
+        """Return the reply header and payload of one ``run`` frame; never raises."""
+        start = time.perf_counter()
+        request_id = header.get("id")
+        try:
+            fields, payload, stdout, stderr = self._run(header)
+        except _Failure as failure:
+            reply = _error_reply(request_id, failure)
+            payload = b""
+        except BaseException as e:  # noqa: BLE001 - a bug of the worker: report it, keep serving
+            reply = _error_reply(request_id, _Failure(
+                "internal", f"The worker failed: {type(e).__name__}: {e}", type_name=type(e).__name__,
+                tb=traceback.format_exc()))
+            payload = b""
+        else:
+            reply = {"id": request_id, "ok": True, **fields,
+                     "stdout": _clip(stdout), "stderr": _clip(stderr)}
+        reply["seconds"] = time.perf_counter() - start
+        return reply, payload
+
+    def _run(self, header: dict) -> tuple[dict, Any, str, str]:
+        udf, plan, stdout, stderr = self._load(header.get("udf"))
+        supplied = header.get("params") or {}
+        if not isinstance(supplied, dict):
+            raise _Failure("invalid_argument", f"'params' must be a JSON object, got {type(supplied).__name__}")
+        supplied = dict(supplied)
+        tile = header.get("tile")
+        bounds = header.get("bounds")
+        if bounds is not None:
+            supplied["bounds"] = bounds
+        x = y = z = None
+        if tile is not None:
+            if not isinstance(tile, list) or len(tile) != 3:
+                raise _Failure("invalid_argument", f"'tile' must be [x, y, z], got {tile!r}")
+            x, y, z = tile
+        try:
+            calls = _bind(udf, plan, supplied, x, y, z)
+            result = _run_calls(udf, plan, calls, 0.0)
+        except UdfError as e:
+            cause = e.__cause__ if e.__cause__ is not None else e
+            raise _Failure("udf_failed", str(e).split("\n\n", 1)[0], type_name=type(cause).__name__,
+                           tb=e.traceback, stdout=stdout + e.stdout, stderr=stderr + e.stderr,
+                           recycle=isinstance(cause, MemoryError)) from None
+        except FusedError as e:  # unknown parameter, bad value, invalid output
+            raise _Failure(_kind(e), str(e), type_name=type(e).__name__, stdout=stdout,
+                           stderr=stderr) from None
+        except BaseException as e:  # noqa: BLE001 - SystemExit, KeyboardInterrupt from the UDF
+            error = _udf_error(udf, e, "", "")
+            raise _Failure("udf_failed", str(error).split("\n\n", 1)[0], type_name=type(e).__name__,
+                           tb=error.traceback, stdout=stdout, stderr=stderr) from None
+        stdout += result.stdout
+        stderr += result.stderr
+        try:
+            fields, payload = to_wire(result.data, udf.name)
+        except FusedError as e:
+            raise _Failure(_kind(e), str(e), type_name=type(e).__name__, stdout=stdout, stderr=stderr) from None
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise _Failure("invalid_argument", f"UDF '{udf.name}' returned {len(payload)} bytes of "
+                           f"{fields['kind']}: more than the server's reply limit of {MAX_PAYLOAD_BYTES} bytes",
+                           stdout=stdout, stderr=stderr)
+        return fields, payload, stdout, stderr
+
+    def _load(self, spec: Any) -> tuple[Udf, Any, str, str]:
+        """The UDF of a run frame, its code executed once per hash (LRU of UDF_CACHE_SIZE)."""
+        if not isinstance(spec, dict) or not isinstance(spec.get("code"), str):
+            raise _Failure("invalid_argument", "A run frame needs 'udf' with 'code' (a string)")
+        name = spec.get("name") or "udf"
+        entrypoint = spec.get("entrypoint") or "udf"
+        udf = None
+        key_hash = spec.get("hash")
+        if not key_hash:
+            udf = _make_udf(spec, name, entrypoint)
+            key_hash = udf.hash
+        key = (key_hash, name, entrypoint)
+        cached = self.udfs.get(key)
+        if cached is not None:
+            self.udfs.move_to_end(key)
+            return cached[0], cached[1], "", ""
+        if udf is None:
+            udf = _make_udf(spec, name, entrypoint)
+        with capture() as captured:  # what module-level code prints belongs to this reply
+            try:
+                plan = _plan(udf)
+            except FusedError as e:
+                error: BaseException | None = e
+            except BaseException as e:  # noqa: BLE001 - user code: SyntaxError, SystemExit, ...
+                error = e
+            else:
+                error = None
+        if isinstance(error, FusedError):
+            raise _Failure(_kind(error), str(error), type_name=type(error).__name__,
+                           stdout=captured.stdout, stderr=captured.stderr)
+        if error is not None:
+            failure = _udf_error(udf, error, captured.stdout, captured.stderr)
+            raise _Failure("udf_failed", str(failure).split("\n\n", 1)[0], type_name=type(error).__name__,
+                           tb=failure.traceback, stdout=captured.stdout, stderr=captured.stderr,
+                           recycle=isinstance(error, MemoryError))
+        self.loads += 1
+        self.udfs[key] = (udf, plan)
+        if len(self.udfs) > UDF_CACHE_SIZE:
+            self.udfs.popitem(last=False)
+        return udf, plan, captured.stdout, captured.stderr
+
+
+def _make_udf(spec: dict, name: str, entrypoint: str) -> Udf:
+    headers = spec.get("headers") or []
+    if not isinstance(headers, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("module_name"), str) for h in headers):
+        raise _Failure("invalid_argument", "'udf.headers' must be a list of {module_name, source_code}")
+    return Udf(name=name, code=spec["code"], entrypoint=entrypoint,
+               headers=[Header(h["module_name"], h.get("source_code") or "") for h in headers])
+
+
+def _kind(error: FusedError) -> str:
+    for cls, kind in _ERROR_KINDS.items():
+        if isinstance(error, cls):
+            return kind
+    return "invalid_argument"
+
+
+def _error_reply(request_id: Any, failure: _Failure) -> dict:
+    reply = {
+        "id": request_id,
+        "ok": False,
+        "error": {"kind": failure.kind, "type": failure.type_name, "message": failure.message,
+                  "traceback": failure.tb},
+        "stdout": _clip(failure.stdout),
+        "stderr": _clip(failure.stderr),
+    }
+    if failure.recycle:
+        reply["recycle"] = True
+    return reply
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_CAPTURED_CHARS:
+        return text
+    dropped = len(text) - MAX_CAPTURED_CHARS
+    return f"[... {dropped} characters dropped ...]\n" + text[-MAX_CAPTURED_CHARS:]
+
+
+def _log(message: str) -> None:
+    sys.__stderr__.write(f"{message}\n")
+    sys.__stderr__.flush()
+
+
+def _warm_up() -> None:
+    """Pay the one-time costs (CRS database, Arrow IPC, geometry encoding) before ``ready``."""
+    try:
+        frame = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326)
+        to_wire(frame, "warm-up")
+        to_wire(pd.DataFrame({"a": [1]}), "warm-up")
+    except Exception as e:  # noqa: BLE001 - a slower first call, not a failure
+        _log(f"worker warm-up failed (first calls will be slower): {type(e).__name__}: {e}")
+
+
+def serve(fd: int) -> int:
+    """Run the worker on the connected socket ``fd``; returns the exit code."""
+    faulthandler.enable(file=sys.__stderr__)  # a crash leaves its Python stack in the stderr tail
+    sys.stdout = _Discard()
+    sys.stderr = _Discard()
+    os.set_inheritable(fd, False)  # processes a UDF starts must not hold the connection open
+    sock = socket.socket(fileno=fd)
+    _warm_up()
+    return Host(sock).serve()

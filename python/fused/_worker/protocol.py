@@ -1,0 +1,102 @@
+"""Frames of the worker protocol (docs/design/server.md, "Worker protocol").
+
+A frame is ``b"TFW1"``, a u32 little-endian header length, the header (a UTF-8 JSON object),
+a u64 little-endian payload length, then the payload. Both directions use the same framing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from typing import Any, BinaryIO
+
+MAGIC = b"TFW1"
+MAX_HEADER_BYTES = 16 << 20
+# The server passes its own limit; replies above it are answered with an error frame instead.
+MAX_PAYLOAD_BYTES = int(os.environ.get("TERRAFUSE_WORKER_MAX_PAYLOAD") or 1 << 30)
+
+_PREFIX = struct.Struct("<4sI")
+_LENGTH = struct.Struct("<Q")
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_decode = json.JSONDecoder().decode
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not a valid frame; the stream cannot be trusted any more."""
+
+
+def read_frame(stream: BinaryIO, *, max_payload: int = MAX_PAYLOAD_BYTES) -> tuple[dict, bytes] | None:
+    """Read one frame from a buffered binary stream.
+
+    Returns ``None`` at a clean end of stream (EOF between frames).
+
+    Raises
+    ------
+    ProtocolError
+        On a bad magic, a length over the limits, invalid JSON or a stream that ends inside a frame.
+    """
+    prefix = stream.read(_PREFIX.size)
+    if not prefix:
+        return None
+    if len(prefix) < _PREFIX.size:
+        raise ProtocolError(f"stream ended inside a frame prefix ({len(prefix)} of {_PREFIX.size} bytes)")
+    magic, header_length = _PREFIX.unpack(prefix)
+    if magic != MAGIC:
+        raise ProtocolError(f"bad frame magic {magic!r}: expected {MAGIC!r}")
+    if header_length > MAX_HEADER_BYTES:
+        raise ProtocolError(f"frame header of {header_length} bytes is over the limit of {MAX_HEADER_BYTES}")
+    raw = _read_exactly(stream, header_length, "header")
+    payload_length = _LENGTH.unpack(_read_exactly(stream, _LENGTH.size, "payload length"))[0]
+    if payload_length > max_payload:
+        raise ProtocolError(f"frame payload of {payload_length} bytes is over the limit of {max_payload}")
+    payload = _read_exactly(stream, payload_length, "payload") if payload_length else b""
+    try:
+        header = _decode(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ProtocolError(f"frame header is not valid UTF-8 JSON: {e}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(f"frame header is a JSON {type(header).__name__}, expected an object")
+    return header, payload
+
+
+def _read_exactly(stream: BinaryIO, n: int, what: str) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise ProtocolError(f"stream ended inside a frame {what} ({len(data)} of {n} bytes)")
+    return data
+
+
+def encode_header(header: dict) -> bytes:
+    """Return the UTF-8 JSON of ``header``; text that cannot be encoded is replaced, never fatal."""
+    text = _encode(header)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates in captured output
+        return text.encode("utf-8", "replace")
+
+
+def write_frame(sock: socket.socket, header: dict, payload: Any = b"") -> None:
+    """Send one frame; ``payload`` is any C-contiguous bytes-like object (sent without a copy)."""
+    raw = encode_header(header)
+    view = memoryview(payload).cast("B") if not isinstance(payload, bytes) else payload
+    parts = [_PREFIX.pack(MAGIC, len(raw)) + raw + _LENGTH.pack(len(view))]
+    if len(view):
+        parts.append(view)
+    send_all(sock, parts)
+
+
+def send_all(sock: socket.socket, parts: list) -> None:
+    """``sendmsg`` the buffers in order, continuing after partial writes."""
+    views = [memoryview(p) for p in parts]
+    while views:
+        sent = sock.sendmsg(views)
+        while sent:
+            if sent >= len(views[0]):
+                sent -= len(views[0])
+                views.pop(0)
+            else:
+                views[0] = views[0][sent:]
+                sent = 0
+        # sendmsg takes at most IOV_MAX buffers per call; we never pass more than 2.
