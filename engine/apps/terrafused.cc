@@ -3,6 +3,7 @@
 // SIGINT/SIGTERM. Exit codes: 0 after a graceful shutdown, 2 for bad flags or an address
 // it cannot listen on, 1 when in-flight requests had to be cut off at shutdown.
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,11 +16,15 @@
 #include <string_view>
 #include <thread>
 
+#include "terrafuse/cache/result_cache.h"
 #include "terrafuse/common/status.h"
+#include "terrafuse/encode/encoder.h"
 #include "terrafuse/http/http_server.h"
 #include "terrafuse/http/log.h"
 #include "terrafuse/routes/builtin_routes.h"
 #include "terrafuse/routes/services.h"
+#include "terrafuse/udf/registry.h"
+#include "terrafuse/workers/worker_pool.h"
 
 namespace {
 
@@ -41,6 +46,8 @@ Options:
   --home DIR         data home (default $TERRAFUSE_HOME, else ~/.terrafuse); created if missing
   --workers N        Python worker processes (default: one per core)
   --threads N        request handler threads (default: two per core, at least 4)
+  --python PATH      interpreter of the workers (default $TERRAFUSE_PYTHON, else python3)
+  --udf-timeout SEC  limit of one UDF call (default 120)
   --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
   --debug-routes     also serve /server/v1/_debug/... (for the HTTP tests only)
   -h, --help         print this help and exit
@@ -56,6 +63,8 @@ struct Flags {
   std::string home;
   int workers = 0;
   int threads = 0;
+  std::string python = "python3";
+  double udf_timeout_seconds = 120;
   http::LogLevel log_level = http::LogLevel::kInfo;
   bool debug_routes = false;
   bool help = false;
@@ -85,6 +94,7 @@ std::string DefaultHome() {
 Result<Flags> ParseFlags(int argc, char** argv) {
   Flags flags;
   flags.home = DefaultHome();
+  if (const char* env = std::getenv("TERRAFUSE_PYTHON"); env != nullptr && *env != '\0') flags.python = env;
   if (const char* env = std::getenv("TERRAFUSE_LOG"); env != nullptr && *env != '\0') {
     auto level = http::ParseLogLevel(env);
     if (!level.ok()) return InvalidArgument("TERRAFUSE_LOG: ", level.status().message());
@@ -128,6 +138,14 @@ Result<Flags> ParseFlags(int argc, char** argv) {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(int64_t threads, ParseInteger(name, text, 1, 4096));
       flags.threads = static_cast<int>(threads);
+    } else if (name == "--python") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view python, value());
+      if (python.empty()) return InvalidArgument("Invalid --python '': give an interpreter");
+      flags.python = std::string(python);
+    } else if (name == "--udf-timeout") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(int64_t seconds, ParseInteger(name, text, 1, 86400));
+      flags.udf_timeout_seconds = static_cast<double>(seconds);
     } else if (name == "--log-level") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(flags.log_level, http::ParseLogLevel(text));
@@ -141,6 +159,23 @@ Result<Flags> ParseFlags(int argc, char** argv) {
   // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
   if (flags.threads == 0) flags.threads = std::max(4, 2 * CoreCount());
   return flags;
+}
+
+// The local user's API token, in <home>/credentials (mode 0600), created on first start:
+// the SDK on this machine reads it to reach the private routes.
+Status EnsureCredentials(terrafuse::udf::Registry& registry, const std::string& home) {
+  const std::string path = home + "/credentials";
+  if (std::filesystem::exists(path)) return Status::OK();
+  ARROW_ASSIGN_OR_RAISE(std::string token, registry.CreateApiToken(terrafuse::udf::Registry::kLocalUser));
+  const std::string tmp = path + ".tmp";
+  FILE* file = std::fopen(tmp.c_str(), "w");
+  if (file == nullptr) return terrafuse::IOError("Cannot write '", tmp, "'");
+  ::fchmod(::fileno(file), 0600);
+  std::fputs((token + "\n").c_str(), file);
+  if (std::fclose(file) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return terrafuse::IOError("Cannot write '", path, "'");
+  }
+  return Status::OK();
 }
 
 int Fail(int exit_code, const Status& status) {
@@ -176,6 +211,24 @@ int main(int argc, char** argv) {
 
   terrafuse::Services services;
   services.home = flags.home;
+  auto registry = terrafuse::udf::Registry::Open(flags.home);
+  if (!registry.ok()) return Fail(1, registry.status());
+  services.registry = *registry;
+  if (Status st = EnsureCredentials(**registry, flags.home); !st.ok()) return Fail(1, st);
+  terrafuse::encode::EncoderRegistry encoders;
+  if (Status st = terrafuse::encode::RegisterBuiltins(encoders); !st.ok()) return Fail(1, st);
+  services.encoders = &encoders;
+  auto results = terrafuse::cache::ResultCache::Make({.disk_root = flags.home + "/cache/results"});
+  if (!results.ok()) return Fail(1, results.status());
+  services.results = *results;
+  terrafuse::workers::WorkerPoolOptions pool_options;
+  pool_options.python = flags.python;
+  pool_options.num_workers = flags.workers;
+  pool_options.call_timeout_seconds = flags.udf_timeout_seconds;
+  pool_options.env.emplace_back("TERRAFUSE_HOME", flags.home);
+  auto pool = terrafuse::workers::WorkerPool::Start(pool_options);
+  if (!pool.ok()) return Fail(1, pool.status());
+  services.pool = pool->get();
   http::Router router;
   Status routes = terrafuse::routes::RegisterBuiltinRoutes(router, {.debug_routes = flags.debug_routes});
   if (!routes.ok()) return Fail(1, routes);  // a bug in the route table, not in the invocation

@@ -4,7 +4,7 @@ Existing Fused UDF code runs unchanged: ``import fused``, ``@fused.udf``, ``fuse
 ``fused.cache``, ``fused.load``. See docs/sdk.md for what is supported.
 """
 
-from fused import tiles, types
+from fused import api, tiles, types
 from fused._cache import cache
 from fused._errors import (
     FusedError,
@@ -26,6 +26,7 @@ __all__ = [
     "InvalidArgumentError",
     "NotFoundError",
     "Udf",
+    "api",
     "UdfError",
     "cache",
     "download",

@@ -9,13 +9,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from fused._errors import (
-    FusedError,
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
-    UdfError,
-)
+from fused._errors import FusedError, InvalidArgumentError, UdfError, from_kind
 from fused._options import data_home, options
 
 # What the SDK asks for: exact round trips of tables and arrays.
@@ -82,9 +76,7 @@ def _error_from(response: Any) -> Exception:
                         stderr=udf.get("stderr", ""))
     kind = error.get("kind") or {404: "not_found", 401: "unauthenticated", 403: "permission_denied",
                                  400: "invalid_argument", 422: "invalid_argument"}.get(response.status_code, "")
-    cls = {"not_found": NotFoundError, "invalid_argument": InvalidArgumentError,
-           "permission_denied": PermissionDeniedError, "unauthenticated": PermissionDeniedError}.get(kind, FusedError)
-    return cls(message)
+    return from_kind(kind, message)
 
 
 def decode(response: Any) -> Any:
@@ -106,7 +98,7 @@ def decode(response: Any) -> Any:
         import numpy as np
 
         array = np.load(io.BytesIO(body), allow_pickle=False)
-        bounds = _metadata(response).get("bounds")
+        bounds = metadata_of(response).get("bounds")
         return (array, bounds) if bounds is not None else array
     if media == "application/json":
         return json.loads(body)
@@ -115,7 +107,7 @@ def decode(response: Any) -> Any:
     return io.BytesIO(body)
 
 
-def _metadata(response: Any) -> dict:
+def metadata_of(response: Any) -> dict:
     try:
         return json.loads(response.headers.get("X-Fused-Metadata", "{}"))
     except ValueError:
@@ -169,3 +161,65 @@ def _wire_value(value: Any) -> str:
 
 def credentials_path() -> Path:
     return data_home() / "credentials"
+
+
+def save_udf(udf: Any, *, public: bool = False) -> dict:
+    """Save a UDF on the server (``udf.to_fused()``): its code, header modules and metadata."""
+    body = {"name": udf.name, "code": udf.code, "entrypoint": udf.entrypoint,
+            "headers": [{"module_name": h.module_name, "source_code": h.source_code} for h in udf.headers],
+            "metadata": udf.metadata, "public": public}
+    return request("POST", "/udfs", json_body=body).json()
+
+
+def load_saved(name: str) -> Any:
+    """Load a saved UDF's code from the server: ``"name"`` (yours) or ``"owner/name"``."""
+    from fused._load import _from_code
+    from fused._udf import Header, find_entrypoint
+
+    owner, _, udf_name = name.rpartition("/")
+    if not owner:
+        owner = whoami()
+    doc = request("GET", f"/udfs/{urllib.parse.quote(owner, safe='@')}/{urllib.parse.quote(udf_name)}").json()
+    headers = [Header(h["module_name"], h["source_code"]) for h in doc.get("headers", [])]
+    entrypoint = find_entrypoint(doc["code"], f"saved UDF '{name}'")
+    return _from_code(code=doc["code"], name=doc["name"], entrypoint=entrypoint, headers=headers,
+                      metadata=doc.get("metadata") or {})
+
+
+def whoami() -> str:
+    """The owner behind this machine's API token."""
+    saved = request("GET", "/udfs").json()
+    if saved:
+        return saved[0]["owner"]
+    return "local@terrafuse"
+
+
+class UdfAccessToken:
+    """A shared token (``fsh_...``): runs exactly one UDF, over HTTP or with ``fused.run``."""
+
+    def __init__(self, doc: dict):
+        self._doc = doc
+        self.token = doc["token"]
+        self.udf_name = doc.get("udf")
+
+    def get_file_url(self, **params: Any) -> str:
+        query = urllib.parse.urlencode({k: _wire_value(v) for k, v in params.items()})
+        return f"{base_url()}/realtime-shared/{self.token}/run/file" + (f"?{query}" if query else "")
+
+    def get_tile_url(self, **params: Any) -> str:
+        query = urllib.parse.urlencode({k: _wire_value(v) for k, v in params.items()})
+        return f"{base_url()}/realtime-shared/{self.token}/run/tiles/{{z}}/{{x}}/{{y}}" + (f"?{query}" if query else "")
+
+    def revoke(self) -> None:
+        request("DELETE", f"/tokens/{self.token}")
+
+    def __repr__(self) -> str:
+        return f"<UdfAccessToken {self.token[:8]}... for {self.udf_name!r}>"
+
+
+def create_access_token(udf_name: str, *, enabled: bool = True, cache: bool = True,
+                        cache_max_age: Any = None, scope: str = "public", include_code: bool = False,
+                        metadata: dict | None = None) -> UdfAccessToken:
+    body = {"udf": udf_name, "enabled": enabled, "cache": cache, "cache_max_age": cache_max_age,
+            "scope": scope, "include_code": include_code, "metadata": metadata or {}}
+    return UdfAccessToken(request("POST", "/tokens", json_body=body).json())

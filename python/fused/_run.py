@@ -153,13 +153,13 @@ def run(
                        _include_log=_include_log, _return_response=_return_response, **kw_parameters)
 
         return later()
-    udf_obj = _resolve(udf)
     engine = _engine(engine)
-    if engine != "local":
-        raise InvalidArgumentError(
-            f"engine={engine!r} needs a terrafuse server, which this build does not include yet: "
-            "use engine='local'"
-        )
+    if engine in ("remote", "realtime"):
+        return _run_remote(udf, args, x, y, z, parameters, kw_parameters, cache_max_age, cache,
+                           max_retry, _return_response or _include_log)
+    if engine == "batch":
+        raise InvalidArgumentError("engine='batch' needs the batch engine, which this build does not include yet")
+    udf_obj = _resolve(udf)
     if type not in (None, "tile", "file"):
         raise ValueError(f"Invalid type {type!r}: use 'tile' or 'file'")
     if not isinstance(max_retry, int) or max_retry < 0:
@@ -189,6 +189,56 @@ def run(
     if _return_response or _include_log:
         return result
     return result.data
+
+
+def _run_remote(udf: Any, args: tuple, x: Any, y: Any, z: Any, parameters: dict | None, kw: dict,
+                cache_max_age: Any, cache: bool, max_retry: int, return_response: bool) -> Any:
+    """Run on the server at fused.options.base_url; tokens and public names run by reference."""
+    from fused import _remote
+
+    supplied = dict(parameters or {})
+    supplied.update(kw)
+    tile = None
+    if (x, y, z) != (None, None, None):
+        if None in (x, y, z):
+            raise InvalidArgumentError(f"Tile needs all of x, y and z, got x={x}, y={y}, z={z}")
+        tile = _tile_arg(x, y, z)
+    if "bounds" in supplied and supplied["bounds"] is not None:
+        try:
+            supplied["bounds"] = to_bounds(supplied["bounds"])
+        except ValueError as e:
+            raise InvalidArgumentError(f"Invalid bounds: {e}") from None
+    if not cache:
+        cache_max_age = 0
+    by_reference = isinstance(udf, str) and udf.startswith(("fsh_", "UDF_"))
+    udf_obj = None if by_reference else _resolve(udf)
+    if udf_obj is not None:
+        supplied = {**udf_obj.parameters, **supplied}
+        if args:
+            names = [n for n in udf_obj.signature.parameters][: len(args)]
+            supplied.update(zip(names, args))
+    elif args:
+        raise TypeError("Positional parameters need the UDF's signature: pass them by name for tokens")
+    if by_reference and cache_max_age is not None:
+        supplied["cache_max_age"] = cache_max_age
+    for attempt in range(max_retry + 1):
+        try:
+            start = time.perf_counter()
+            if by_reference:
+                response = _remote.run_shared(udf, supplied, tile)
+            else:
+                response = _remote.run_udf_object(udf_obj, supplied, tile, cache_max_age)
+            break
+        except UdfError:
+            if attempt == max_retry:
+                raise
+    data = _remote.decode(response)
+    if not return_response:
+        return data
+    metadata = _remote.metadata_of(response)
+    return RunResult(data, metadata.get("stdout", ""), metadata.get("stderr", ""),
+                     metadata.get("cache") in ("hit", "disk_hit"), time.perf_counter() - start,
+                     metadata.get("udf", getattr(udf_obj, "name", str(udf))))
 
 
 def _resolve(udf: Any) -> Udf:

@@ -90,8 +90,9 @@ def _command(
     log_level: str | None,
     debug_routes: bool,
 ) -> list[str]:
-    # Values go through as given: terrafused validates them and names the bad one.
-    command = [str(binary or find_terrafused())]
+    # Values go through as given: terrafused validates them and names the bad one. The
+    # workers run this interpreter, so they import the same `fused` as the caller.
+    command = [str(binary or find_terrafused()), "--python", sys.executable]
     for flag, value in (
         ("--host", host),
         ("--port", port),
@@ -271,4 +272,8 @@ def start_server(
         When it does not listen within ``startup_timeout`` seconds.
     """
     command = _command(binary, host, port, home, workers, threads, log_level, debug_routes)
-    return ServerProcess(command, env, startup_timeout)
+    process = ServerProcess(command, env, startup_timeout)
+    # Where the server keeps its state; its `credentials` file holds the local API token.
+    process.home = Path(home) if home is not None else Path(
+        os.environ.get("TERRAFUSE_HOME") or Path.home() / ".terrafuse")
+    return process

@@ -181,8 +181,21 @@ class Udf:
 
         return run(self, *args, engine="local", **parameters)
 
-    def to_fused(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("to_fused() saves to a terrafuse server, which this build does not include yet")
+    def to_fused(self, *, public: bool = False) -> dict:
+        """Save this UDF on the server at ``fused.options.base_url``; returns owner, name, version."""
+        from fused import _remote
+
+        return _remote.save_udf(self, public=public)
+
+    def create_access_token(self, **settings: Any) -> Any:
+        """Create a shared token (``fsh_...``) for this UDF as saved on the server.
+
+        Settings: ``enabled``, ``cache``, ``cache_max_age``, ``scope`` ("public" or "team"),
+        ``include_code``, ``metadata``.
+        """
+        from fused import _remote
+
+        return _remote.create_access_token(self.name, **settings)
 
     # -- the catalog folder format -----------------------------------------------------
     def meta_json(self) -> dict:

@@ -107,7 +107,7 @@ def to_geoseries(wkt_values, index) -> gpd.GeoSeries:
 
 def test_formats_lists_the_builtins():
     formats = {f["name"]: f for f in _encode.formats()}
-    assert sorted(formats) == ["csv", "feather", "geojson", "json", "parquet", "png"]
+    assert sorted(formats) == ["csv", "feather", "geojson", "json", "npy", "parquet", "png"]
     assert formats["geojson"]["media_type"] == "application/geo+json"
     assert formats["png"]["kind"] == "raster"
     assert formats["csv"]["kind"] == "vector"
@@ -439,3 +439,13 @@ def test_not_a_table():
         _encode.encode_table([1, 2], "json")
     with pytest.raises(InvalidArgumentError, match="format must be a string such as 'geojson'"):
         _encode.encode_table(pa.table({"a": [1]}), 3)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "float32", "float64", "bool"])
+def test_npy_round_trips_through_numpy(dtype):
+    from fused import _core
+
+    array = (np.arange(24).reshape(2, 3, 4) % 3).astype(dtype)
+    out = bytes(_core.encode.encode_raster(array, "npy"))
+    back = np.load(io.BytesIO(out), allow_pickle=False)
+    assert back.dtype == array.dtype and back.shape == array.shape and np.array_equal(back, array)

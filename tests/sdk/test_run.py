@@ -34,7 +34,7 @@ def test_default_engine_is_local_without_a_server():
 
 
 def test_remote_engine_without_server_is_a_clear_error():
-    with pytest.raises(InvalidArgumentError, match="engine='remote' needs a terrafuse server"):
+    with pytest.raises(InvalidArgumentError, match="No terrafuse server is configured: set fused.options.base_url"):
         fused.run(hello, engine="remote")
     with pytest.raises(ValueError, match="Invalid engine 'gpu'"):
         fused.run(hello, engine="gpu")

@@ -50,6 +50,25 @@ class ErrorDetail : public arrow::StatusDetail {
   ErrorKind kind_;
 };
 
+/// Attached to UdfFailed errors: what the UDF raised and printed, for the caller.
+class UdfFailureDetail : public ErrorDetail {
+ public:
+  UdfFailureDetail(std::string type, std::string traceback, std::string stdout_text,
+                   std::string stderr_text)
+      : ErrorDetail(ErrorKind::kUdfFailed),
+        type_(std::move(type)),
+        traceback_(std::move(traceback)),
+        stdout_(std::move(stdout_text)),
+        stderr_(std::move(stderr_text)) {}
+  const std::string& type() const { return type_; }
+  const std::string& traceback() const { return traceback_; }
+  const std::string& stdout_text() const { return stdout_; }
+  const std::string& stderr_text() const { return stderr_; }
+
+ private:
+  std::string type_, traceback_, stdout_, stderr_;
+};
+
 /// Returns the kind of a non-OK status; statuses from Arrow itself map to their closest kind.
 ErrorKind KindOf(const Status& status);
 

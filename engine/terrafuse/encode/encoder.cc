@@ -131,6 +131,10 @@ Status RegisterBuiltins(EncoderRegistry& registry) {
       registry.AddRaster({"png", EncoderKind::kRaster, media_type::kPng,
                           "PNG of a uint8 raster: 1 band gray, 2 gray+alpha, 3 RGB, 4 RGBA"},
                          EncodePng));
+  ARROW_RETURN_NOT_OK(
+      registry.AddRaster({"npy", EncoderKind::kRaster, media_type::kNpy,
+                          "NumPy .npy of any bool, integer or float raster (exact dtype and shape)"},
+                         EncodeNpy));
   return Status::OK();
 }
 

@@ -27,6 +27,7 @@ inline constexpr char kGeoJson[] = "application/geo+json";
 inline constexpr char kParquet[] = "application/vnd.apache.parquet";
 inline constexpr char kFeather[] = "application/vnd.apache.arrow.file";
 inline constexpr char kPng[] = "image/png";
+inline constexpr char kNpy[] = "application/x-npy";
 }  // namespace media_type
 
 /// An encoded response body and its media type ("application/geo+json").
@@ -118,5 +119,7 @@ Result<Encoded> EncodeGeoJson(const arrow::Table& table, const EncodeOptions& op
 Result<Encoded> EncodeParquet(const arrow::Table& table, const EncodeOptions& options);
 Result<Encoded> EncodeFeather(const arrow::Table& table, const EncodeOptions& options);
 Result<Encoded> EncodePng(const RasterView& raster, const EncodeOptions& options);
+/// NumPy .npy bytes of any bool/integer/float raster (exact round trips for the SDK).
+Result<Encoded> EncodeNpy(const RasterView& raster, const EncodeOptions& options);
 
 }  // namespace terrafuse::encode

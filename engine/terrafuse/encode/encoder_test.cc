@@ -95,11 +95,11 @@ class EncoderTest : public ::testing::Test {
 TEST_F(EncoderTest, RegistryListsTheBuiltins) {
   EXPECT_EQ(registry_.Names(EncoderKind::kVector),
             (std::vector<std::string>{"csv", "feather", "geojson", "json", "parquet"}));
-  EXPECT_EQ(registry_.Names(EncoderKind::kRaster), (std::vector<std::string>{"png"}));
+  EXPECT_EQ(registry_.Names(EncoderKind::kRaster), (std::vector<std::string>{"npy", "png"}));
   ASSERT_NE(registry_.Find("GeoJSON"), nullptr);
   EXPECT_EQ(registry_.Find("GeoJSON")->media_type, "application/geo+json");
   EXPECT_EQ(registry_.Find("xlsx"), nullptr);
-  EXPECT_EQ(registry_.List().size(), 6u);
+  EXPECT_EQ(registry_.List().size(), 7u);
 }
 
 TEST_F(EncoderTest, UnknownFormatNamesTheKnownOnes) {
@@ -108,7 +108,7 @@ TEST_F(EncoderTest, UnknownFormatNamesTheKnownOnes) {
   EXPECT_EQ(KindOf(info.status()), ErrorKind::kInvalidArgument);
   EXPECT_EQ(info.status().message(),
             "Unknown output format 'xlsx': known formats are csv, feather, geojson, json, "
-            "parquet, png");
+            "npy, parquet, png");
   Status st = EncodeError("shapefile", *SampleTable());
   EXPECT_EQ(st.message(),
             "Unknown output format 'shapefile': formats for tables are csv, feather, geojson, "
@@ -123,7 +123,25 @@ TEST_F(EncoderTest, FormatOfTheOtherKindIsRejected) {
   auto raster = registry_.EncodeRaster("csv", RasterView{&pixel, {1, 1}});
   ASSERT_FALSE(raster.ok());
   EXPECT_EQ(raster.status().message(),
-            "Output format 'csv' encodes tables, not rasters: formats for rasters are png");
+            "Output format 'csv' encodes tables, not rasters: formats for rasters are npy, png");
+}
+
+TEST_F(EncoderTest, NpyHasAnAlignedHeaderAndTheExactBytes) {
+  const float values[6] = {0, 0.5f, 1, 1.5f, 2, 2.5f};
+  auto npy = registry_.EncodeRaster("npy", RasterView{values, {2, 3}, "float32", sizeof(values)});
+  ASSERT_TRUE(npy.ok()) << npy.status().ToString();
+  std::string bytes = npy->bytes->ToString();
+  ASSERT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  const size_t header_len = static_cast<uint8_t>(bytes[8]) | (static_cast<uint8_t>(bytes[9]) << 8);
+  EXPECT_EQ((10 + header_len) % 64, 0u);
+  EXPECT_NE(bytes.find("'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"), std::string::npos);
+  EXPECT_EQ(bytes.substr(10 + header_len), std::string(reinterpret_cast<const char*>(values), sizeof(values)));
+  EXPECT_EQ(npy->media_type, "application/x-npy");
+  auto bad = registry_.EncodeRaster("npy", RasterView{values, {2, 3}, "complex64"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "npy cannot encode dtype 'complex64': use a bool, integer or float array");
+  auto wrong_size = registry_.EncodeRaster("npy", RasterView{values, {2, 2}, "float32", sizeof(values)});
+  EXPECT_FALSE(wrong_size.ok());
 }
 
 TEST_F(EncoderTest, DuplicateRegistrationFails) {

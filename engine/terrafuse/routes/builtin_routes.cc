@@ -3,12 +3,14 @@
 #include "terrafuse/routes/debug_routes.h"
 #include "terrafuse/routes/health_routes.h"
 #include "terrafuse/routes/metrics_routes.h"
+#include "terrafuse/routes/udf_routes.h"
 
 namespace terrafuse::routes {
 
 Status RegisterBuiltinRoutes(http::Router& router, const BuiltinRouteOptions& options) {
   ARROW_RETURN_NOT_OK(RegisterHealthRoutes(router));
   ARROW_RETURN_NOT_OK(RegisterMetricsRoutes(router));
+  ARROW_RETURN_NOT_OK(RegisterUdfRoutes(router));
   if (options.debug_routes) ARROW_RETURN_NOT_OK(RegisterDebugRoutes(router));
   return Status::OK();
 }

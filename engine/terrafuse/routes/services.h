@@ -2,18 +2,39 @@
 // shared by every handler thread (so everything here must be safe to use concurrently).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "terrafuse/http/server_metrics.h"
 
 namespace terrafuse {
 
+namespace cache {
+class ResultCache;
+}
+namespace encode {
+class EncoderRegistry;
+}
+namespace udf {
+class Registry;
+}
+namespace workers {
+class WorkerPool;
+}
+
 struct Services {
   /// The data home (--home): registry, credentials and caches live under it.
   std::string home;
   /// The server's counters, for /metrics; null when no server runs (tests).
   const http::ServerMetrics* metrics = nullptr;
-  // To come with their subsystems: result cache, UDF registry, worker pool, encoders.
+  /// UDFs, users and tokens (SQLite under the home).
+  std::shared_ptr<udf::Registry> registry;
+  /// Warm Python workers that run UDF code.
+  workers::WorkerPool* pool = nullptr;
+  /// Output formats by name.
+  const encode::EncoderRegistry* encoders = nullptr;
+  /// Encoded results by UDF version + parameters + tile + format.
+  std::shared_ptr<cache::ResultCache> results;
 };
 
 }  // namespace terrafuse

@@ -1,0 +1,614 @@
+#include "terrafuse/routes/udf_routes.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <unordered_map>
+
+#include <arrow/io/memory.h>
+#include <arrow/ipc/reader.h>
+#include <arrow/table.h>
+#include <nlohmann/json.hpp>
+
+#include "terrafuse/cache/result_cache.h"
+#include "terrafuse/common/hash.h"
+#include "terrafuse/encode/encoder.h"
+#include "terrafuse/routes/api_prefix.h"
+#include "terrafuse/routes/services.h"
+#include "terrafuse/tiles/tile_math.h"
+#include "terrafuse/udf/registry.h"
+#include "terrafuse/workers/worker_pool.h"
+
+namespace terrafuse::routes {
+
+namespace {
+
+using http::Request;
+using http::Response;
+using json = nlohmann::json;
+
+// Bump when the encoded bytes for the same inputs change, so old cache entries are not served.
+constexpr std::string_view kResultFormatVersion = "terrafuse-http-1";
+// Query parameters that steer the run and are not passed to the UDF.
+constexpr std::string_view kReservedParams[] = {"dtype_out_vector", "dtype_out_raster", "cache_max_age",
+                                                "format"};
+// Captured output copied into the X-Fused-Metadata header keeps its end only.
+constexpr size_t kMaxMetadataTextBytes = 2048;
+
+std::string Route(std::string_view suffix) { return std::string(kApiPrefix) + std::string(suffix); }
+
+std::string Tail(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  return "..." + std::string(text.substr(text.size() - max_bytes));
+}
+
+std::string Dump(const json& value) {
+  return value.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
+}
+
+Result<json> ParseBody(const Request& request) {
+  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    return InvalidArgument("The request body must be a JSON object");
+  }
+  return body;
+}
+
+// The owner behind the request's Bearer API token.
+Result<std::string> RequireOwner(const Request& request, Services& services) {
+  auto header = request.headers.Find("Authorization");
+  if (!header || header->empty()) {
+    return Unauthenticated("This route needs an API token: send 'Authorization: Bearer <token>'");
+  }
+  return services.registry->Authenticate(*header);
+}
+
+// Cache entries are grouped per UDF, so purging a UDF (or a token of it) drops them all.
+std::string UdfTag(std::string_view owner, std::string_view name) {
+  return HashHex(std::string(owner) + "/" + std::string(name));
+}
+
+// Saved UDF versions never change (a version is a content hash): memoize them so the hot
+// path does not read the registry's folder on every request.
+Result<udf::UdfSpec> SpecOfVersion(Services& services, const std::string& owner, const std::string& name,
+                                   const std::string& version) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, udf::UdfSpec>* memo = new std::unordered_map<std::string, udf::UdfSpec>;
+  const std::string key = services.home + "\n" + owner + "\n" + name + "\n" + version;
+  {
+    std::lock_guard<std::mutex> guard(mutex);
+    auto it = memo->find(key);
+    if (it != memo->end()) return it->second;
+  }
+  ARROW_ASSIGN_OR_RAISE(udf::UdfEntry entry, services.registry->GetVersion(owner, name, version));
+  std::lock_guard<std::mutex> guard(mutex);
+  if (memo->size() > 4096) memo->clear();
+  return (*memo)[key] = std::move(entry.spec);
+}
+
+struct Formats {
+  std::string vector;
+  std::string raster;
+};
+
+// dtype_out_* win; else the URL's extension (".mvt", ".png"); else the defaults: Parquet
+// for files (what the Fused SDK transfers), GeoJSON for vector tiles (deck.gl draws it)
+// and PNG for raster tiles (every map client draws it).
+Result<Formats> PickFormats(const Request& request, Services& services, bool tile) {
+  Formats formats{tile ? "geojson" : "parquet", "png"};
+  if (!request.extension.empty()) {
+    const encode::EncoderInfo* info = services.encoders->Find(request.extension);
+    if (info == nullptr) {
+      return UnprocessableEntity("Unknown output extension '.", request.extension,
+                                 "': use a format such as .geojson, .parquet, .csv or .png");
+    }
+    (info->kind == encode::EncoderKind::kVector ? formats.vector : formats.raster) = info->name;
+  }
+  if (auto legacy = request.Query("format")) formats.vector = std::string(*legacy);
+  if (auto vector = request.Query("dtype_out_vector")) formats.vector = std::string(*vector);
+  if (auto raster = request.Query("dtype_out_raster")) formats.raster = std::string(*raster);
+  for (auto [name, kind] : {std::pair{&formats.vector, encode::EncoderKind::kVector},
+                            std::pair{&formats.raster, encode::EncoderKind::kRaster}}) {
+    const encode::EncoderInfo* info = services.encoders->Find(*name);
+    if (info == nullptr || info->kind != kind) {
+      std::string known;
+      for (const std::string& n : services.encoders->Names(kind)) known += (known.empty() ? "" : ", ") + n;
+      return UnprocessableEntity("Unsupported ", kind == encode::EncoderKind::kVector ? "dtype_out_vector" : "dtype_out_raster",
+                                 " '", *name, "': use one of ", known);
+    }
+    *name = info->name;
+  }
+  return formats;
+}
+
+http::Params UdfParams(const Request& request) {
+  http::Params params;
+  for (const auto& [name, value] : request.query) {
+    if (std::find(std::begin(kReservedParams), std::end(kReservedParams), name) == std::end(kReservedParams)) {
+      params.emplace_back(name, value);
+    }
+  }
+  return params;
+}
+
+Result<tiles::Tile> TileFromPath(const Request& request) {
+  auto number = [&](std::string_view name) -> Result<int64_t> {
+    std::string_view text = *request.PathParam(name);
+    int64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      return InvalidArgument("Invalid tile ", name, " '", text, "': expected an integer");
+    }
+    return value;
+  };
+  tiles::Tile tile;
+  ARROW_ASSIGN_OR_RAISE(tile.x, number("x"));
+  ARROW_ASSIGN_OR_RAISE(tile.y, number("y"));
+  ARROW_ASSIGN_OR_RAISE(int64_t z, number("z"));
+  tile.z = static_cast<int>(std::clamp<int64_t>(z, -1, 1000));
+  ARROW_RETURN_NOT_OK(tiles::ValidateTile(tile));
+  return tile;
+}
+
+// A failed reply: parameter problems are the caller's (422), a raising UDF is a 500 that
+// carries its traceback and output.
+Status ReplyError(const workers::WorkerReply& reply) {
+  std::string message(reply.error_message());
+  std::string_view kind = reply.error_kind();
+  if (kind == "invalid_argument") return UnprocessableEntity(message);
+  if (kind == "not_found") return NotFound(message);
+  if (kind == "udf_failed") {
+    return Status(arrow::StatusCode::UnknownError, message,
+                  std::make_shared<UdfFailureDetail>(std::string(reply.error_type()), std::string(reply.traceback()),
+                                                     std::string(reply.captured_stdout()),
+                                                     std::string(reply.captured_stderr())));
+  }
+  return Internal("The worker failed: ", message);
+}
+
+struct Run {
+  udf::UdfSpec spec;
+  std::string version;
+  std::string tag;
+  double max_age_seconds = kDefaultResultMaxAgeSeconds;
+};
+
+Result<cache::CachedResult> Execute(const Request& request, Services& services, const Run& run,
+                                    const std::optional<tiles::Tile>& tile, const http::Params& params,
+                                    const Formats& formats) {
+  workers::WorkerRequest call;
+  call.id = request.request_id;
+  call.udf_name = run.spec.name;
+  call.code = run.spec.code;
+  call.entrypoint = run.spec.entrypoint;
+  call.udf_hash = run.version;
+  for (const auto& header : run.spec.headers) call.headers.push_back({header.module_name, header.source_code});
+  call.params = params;
+  if (tile) call.tile = std::array<int64_t, 3>{tile->x, tile->y, tile->z};
+
+  // The client going away cancels the call (its worker is replaced).
+  workers::CancelFlag cancel{false};
+  std::stop_callback on_cancel(request.cancel, [&cancel] { cancel = true; });
+  ARROW_ASSIGN_OR_RAISE(workers::WorkerReply reply, services.pool->Run(call, &cancel));
+  if (!reply.ok) return ReplyError(reply);
+
+  json metadata = {{"udf", run.spec.name},
+                   {"stdout", Tail(reply.captured_stdout(), kMaxMetadataTextBytes)},
+                   {"stderr", Tail(reply.captured_stderr(), kMaxMetadataTextBytes)},
+                   {"udf_seconds", reply.header.value("seconds", 0.0)}};
+  cache::CachedResult result;
+  auto fail_encoding = [](const Status& status) { return UnprocessableEntity(status.message()); };
+  switch (reply.kind) {
+    case workers::ReplyKind::kTable: {
+      auto input = std::make_shared<arrow::io::BufferReader>(reply.payload);
+      ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchStreamReader::Open(input));
+      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Table> table, reader->ToTable());
+      auto encoded = services.encoders->Encode(formats.vector, *table);
+      if (!encoded.ok()) return fail_encoding(encoded.status());
+      result.body = encoded->bytes;
+      result.media_type = encoded->media_type;
+      metadata["rows"] = table->num_rows();
+      break;
+    }
+    case workers::ReplyKind::kRaster: {
+      encode::RasterView raster;
+      raster.data = reply.payload->data();
+      raster.size_bytes = reply.payload->size();
+      raster.dtype = reply.header.value("dtype", "uint8");
+      for (const auto& dim : reply.header.value("shape", json::array())) raster.shape.push_back(dim.get<int64_t>());
+      auto encoded = services.encoders->EncodeRaster(formats.raster, raster);
+      if (!encoded.ok()) return fail_encoding(encoded.status());
+      result.body = encoded->bytes;
+      result.media_type = encoded->media_type;
+      if (reply.header.contains("bounds")) metadata["bounds"] = reply.header["bounds"];
+      break;
+    }
+    case workers::ReplyKind::kJson:
+      result.body = reply.payload;
+      result.media_type = "application/json";
+      break;
+    case workers::ReplyKind::kHtml:
+    case workers::ReplyKind::kBytes:
+      result.body = reply.payload;
+      result.media_type = reply.header.value("media_type", reply.kind == workers::ReplyKind::kHtml
+                                                                ? "text/html; charset=utf-8"
+                                                                : "application/octet-stream");
+      break;
+    case workers::ReplyKind::kNone:
+      result.body = std::make_shared<arrow::Buffer>(nullptr, 0);
+      break;
+  }
+  result.metadata = Dump(metadata);
+  return result;
+}
+
+// Runs (or answers from the cache) one UDF call and builds the response.
+Result<Response> RunAndRespond(const Request& request, Services& services, const Run& run,
+                               const std::optional<tiles::Tile>& tile) {
+  const auto start = std::chrono::steady_clock::now();
+  ARROW_ASSIGN_OR_RAISE(Formats formats, PickFormats(request, services, tile.has_value()));
+  http::Params params = UdfParams(request);
+  double max_age = run.max_age_seconds;
+  if (auto text = request.Query("cache_max_age")) {
+    ARROW_ASSIGN_OR_RAISE(max_age, ParseDurationSeconds(*text));
+  }
+
+  // Everything that changes the bytes: UDF version, parameters (order-insensitive), tile,
+  // formats and the engine's result format.
+  std::sort(params.begin(), params.end());
+  Hasher key;
+  key.Update(kResultFormatVersion);
+  key.Update(run.version);
+  for (const auto& [name, value] : params) {
+    key.Update(std::to_string(name.size()) + ":" + name + std::to_string(value.size()) + ":" + value);
+  }
+  if (tile) key.Update("tile:" + tiles::ToString(*tile));
+  key.Update("|" + formats.vector + "|" + formats.raster);
+
+  cache::CacheOutcome outcome;
+  auto compute = [&]() { return Execute(request, services, run, tile, params, formats); };
+  ARROW_ASSIGN_OR_RAISE(cache::CachedResult result,
+                        services.results->GetOrCompute(run.tag, key.HexDigest(), max_age, compute, &outcome));
+
+  json metadata = json::parse(result.metadata, nullptr, false);
+  if (!metadata.is_object()) metadata = json::object();
+  metadata["cache"] = cache::CacheOutcomeName(outcome);
+  metadata["ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  Response response;
+  if (result.media_type.empty()) {
+    response.status = 204;
+  } else {
+    response.shared_body = result.body;
+    response.headers.Set("Content-Type", result.media_type);
+  }
+  response.headers.Set("X-Fused-Metadata", Dump(metadata));
+  response.headers.Set("X-Fused-Cache", cache::CacheOutcomeName(outcome));
+  return response;
+}
+
+// -- shared tokens and public names ---------------------------------------------------
+Result<Run> RunOfToken(const Request& request, Services& services) {
+  std::string token(*request.PathParam("token"));
+  ARROW_ASSIGN_OR_RAISE(udf::ResolvedToken resolved, services.registry->ResolveSharedToken(token));
+  if (resolved.settings.scope == udf::TokenScope::kTeam) {
+    ARROW_ASSIGN_OR_RAISE(std::string caller, RequireOwner(request, services));
+    if (caller != resolved.owner) {
+      return PermissionDenied("This token is shared with its owner's team only");
+    }
+  }
+  Run run;
+  ARROW_ASSIGN_OR_RAISE(run.spec, SpecOfVersion(services, resolved.owner, resolved.udf_name, resolved.version));
+  run.version = resolved.version;
+  run.tag = UdfTag(resolved.owner, resolved.udf_name);
+  if (!resolved.settings.cache) {
+    run.max_age_seconds = 0;
+  } else if (resolved.settings.cache_max_age_seconds) {
+    run.max_age_seconds = static_cast<double>(*resolved.settings.cache_max_age_seconds);
+  }
+  return run;
+}
+
+Result<Response> RunSharedFile(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(Run run, RunOfToken(request, services));
+  return RunAndRespond(request, services, run, std::nullopt);
+}
+
+Result<Response> RunSharedTile(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(tiles::Tile tile, TileFromPath(request));
+  ARROW_ASSIGN_OR_RAISE(Run run, RunOfToken(request, services));
+  return RunAndRespond(request, services, run, tile);
+}
+
+Result<Response> TileJson(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(Run run, RunOfToken(request, services));
+  std::string host(request.headers.Find("Host").value_or("127.0.0.1"));
+  std::string token(*request.PathParam("token"));
+  std::string base = "http://" + host + std::string(kApiPrefix) + "/realtime-shared/" + token;
+  json doc = {{"tilejson", "3.0.0"},
+              {"name", run.spec.name},
+              {"tiles", {base + "/run/tiles/{z}/{x}/{y}?dtype_out_vector=geojson"}},
+              {"minzoom", 0},
+              {"maxzoom", 22},
+              {"bounds", {-180, -85.051129, 180, 85.051129}}};
+  return Response::Json(Dump(doc));
+}
+
+// -- saved UDFs and posted code (API token) -------------------------------------------
+Result<Response> RunSaved(const Request& request, Services& services, bool as_tile) {
+  ARROW_ASSIGN_OR_RAISE(std::string caller, RequireOwner(request, services));
+  std::string owner(*request.PathParam("owner"));
+  std::string name(*request.PathParam("name"));
+  ARROW_ASSIGN_OR_RAISE(udf::UdfEntry entry, services.registry->Get(owner, name));
+  if (caller != owner && !entry.saved.is_public) {
+    return NotFound("UDF '", owner, "/", name, "' not found");  // no hint that it exists
+  }
+  std::optional<tiles::Tile> tile;
+  if (as_tile) {
+    ARROW_ASSIGN_OR_RAISE(tile, TileFromPath(request));
+  }
+  Run run{std::move(entry.spec), entry.saved.version, UdfTag(owner, name)};
+  return RunAndRespond(request, services, run, tile);
+}
+
+Result<udf::UdfSpec> SpecFromJson(const json& udf_json) {
+  if (!udf_json.is_object() || !udf_json.contains("code") || !udf_json["code"].is_string()) {
+    return InvalidArgument("The UDF needs its 'code' (a string)");
+  }
+  udf::UdfSpec spec;
+  spec.name = udf_json.value("name", "udf");
+  spec.code = udf_json["code"].get<std::string>();
+  spec.entrypoint = udf_json.value("entrypoint", "udf");
+  for (const auto& header : udf_json.value("headers", json::array())) {
+    if (!header.is_object() || !header.contains("module_name")) {
+      return InvalidArgument("Each header module needs a 'module_name' and 'source_code'");
+    }
+    spec.headers.push_back({header["module_name"].get<std::string>(), header.value("source_code", "")});
+  }
+  if (udf_json.contains("metadata")) spec.metadata_json = Dump(udf_json["metadata"]);
+  ARROW_RETURN_NOT_OK(udf::ValidateUdfSpec(spec));
+  return spec;
+}
+
+Result<Response> RunCode(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string caller, RequireOwner(request, services));
+  ARROW_ASSIGN_OR_RAISE(json body, ParseBody(request));
+  Run run;
+  ARROW_ASSIGN_OR_RAISE(run.spec, SpecFromJson(body.value("udf", json())));
+  run.version = udf::UdfVersion(run.spec);
+  run.tag = UdfTag(caller, "code");
+  // The body carries what a query string would: parameters and output formats.
+  Request call = request;
+  call.query.clear();
+  const json parameters = body.value("parameters", json::object());  // outlives the loop below
+  if (!parameters.is_object()) return InvalidArgument("'parameters' must be a JSON object");
+  for (const auto& [name, value] : parameters.items()) {
+    call.query.emplace_back(name, value.is_string() ? value.get<std::string>() : Dump(value));
+  }
+  for (const char* field : {"dtype_out_vector", "dtype_out_raster"}) {
+    if (body.contains(field) && body[field].is_string()) call.query.emplace_back(field, body[field].get<std::string>());
+  }
+  if (body.contains("cache_max_age") && !body["cache_max_age"].is_null()) {
+    const json& age = body["cache_max_age"];
+    call.query.emplace_back("cache_max_age", age.is_string() ? age.get<std::string>() : Dump(age));
+  }
+  std::optional<tiles::Tile> tile;
+  if (body.contains("tile") && body["tile"].is_array() && body["tile"].size() == 3) {
+    tile = tiles::Tile{body["tile"][0].get<int64_t>(), body["tile"][1].get<int64_t>(), body["tile"][2].get<int>()};
+    ARROW_RETURN_NOT_OK(tiles::ValidateTile(*tile));
+  }
+  return RunAndRespond(call, services, run, tile);
+}
+
+// -- management ----------------------------------------------------------------------
+json SavedJson(const udf::SavedUdf& saved) {
+  return {{"owner", saved.owner},           {"name", saved.name},
+          {"version", saved.version},       {"public", saved.is_public},
+          {"created_at", saved.created_at}, {"updated_at", saved.updated_at}};
+}
+
+Result<Response> SaveUdf(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string owner, RequireOwner(request, services));
+  ARROW_ASSIGN_OR_RAISE(json body, ParseBody(request));
+  ARROW_ASSIGN_OR_RAISE(udf::UdfSpec spec, SpecFromJson(body));
+  ARROW_ASSIGN_OR_RAISE(udf::SavedUdf saved, services.registry->Save(owner, spec));
+  if (body.contains("public") && body["public"].is_boolean()) {
+    ARROW_RETURN_NOT_OK(services.registry->SetPublic(owner, saved.name, body["public"].get<bool>()));
+    saved.is_public = body["public"].get<bool>();
+  }
+  return Response::Json(Dump(SavedJson(saved)), 201);
+}
+
+Result<Response> ListUdfs(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string owner, RequireOwner(request, services));
+  ARROW_ASSIGN_OR_RAISE(auto saved, services.registry->List(owner));
+  json list = json::array();
+  for (const auto& s : saved) list.push_back(SavedJson(s));
+  Response response = Response::Json(Dump(list));
+  response.cacheable = false;
+  return response;
+}
+
+Result<Response> GetUdf(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string caller, RequireOwner(request, services));
+  std::string owner(*request.PathParam("owner"));
+  std::string name(*request.PathParam("name"));
+  ARROW_ASSIGN_OR_RAISE(udf::UdfEntry entry, services.registry->Get(owner, name));
+  if (caller != owner && !entry.saved.is_public) return NotFound("UDF '", owner, "/", name, "' not found");
+  json doc = SavedJson(entry.saved);
+  doc["code"] = entry.spec.code;
+  doc["entrypoint"] = entry.spec.entrypoint;
+  doc["headers"] = json::array();
+  for (const auto& h : entry.spec.headers) doc["headers"].push_back({{"module_name", h.module_name}, {"source_code", h.source_code}});
+  doc["metadata"] = json::parse(entry.spec.metadata_json, nullptr, false);
+  Response response = Response::Json(Dump(doc));
+  response.cacheable = false;
+  return response;
+}
+
+Result<Response> DeleteUdf(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string caller, RequireOwner(request, services));
+  std::string owner(*request.PathParam("owner"));
+  std::string name(*request.PathParam("name"));
+  if (caller != owner) return PermissionDenied("Only the owner of '", owner, "/", name, "' can delete it");
+  ARROW_RETURN_NOT_OK(services.registry->Delete(owner, name));
+  ARROW_RETURN_NOT_OK(services.results->Purge(UdfTag(owner, name)));
+  Response response;
+  response.status = 204;
+  return response;
+}
+
+Result<udf::TokenSettings> SettingsFromJson(const json& body, udf::TokenSettings settings) {
+  if (body.contains("enabled")) settings.enabled = body["enabled"].get<bool>();
+  if (body.contains("cache")) settings.cache = body["cache"].get<bool>();
+  if (body.contains("cache_max_age") && !body["cache_max_age"].is_null()) {
+    const json& age = body["cache_max_age"];
+    ARROW_ASSIGN_OR_RAISE(double seconds, ParseDurationSeconds(age.is_string() ? age.get<std::string>() : Dump(age)));
+    settings.cache_max_age_seconds = static_cast<int64_t>(seconds);
+  }
+  if (body.contains("scope")) {
+    std::string scope = body["scope"].get<std::string>();
+    if (scope != "public" && scope != "team") {
+      return InvalidArgument("Invalid token scope '", scope, "': use 'public' or 'team'");
+    }
+    settings.scope = scope == "team" ? udf::TokenScope::kTeam : udf::TokenScope::kPublic;
+  }
+  if (body.contains("include_code")) settings.include_code = body["include_code"].get<bool>();
+  if (body.contains("metadata")) settings.metadata_json = Dump(body["metadata"]);
+  return settings;
+}
+
+json TokenJson(const std::string& token, const std::string& owner, const std::string& udf_name,
+               const udf::TokenSettings& settings) {
+  json doc = {{"token", token},
+              {"owner", owner},
+              {"udf", udf_name},
+              {"enabled", settings.enabled},
+              {"cache", settings.cache},
+              {"scope", settings.scope == udf::TokenScope::kTeam ? "team" : "public"},
+              {"include_code", settings.include_code},
+              {"metadata", json::parse(settings.metadata_json, nullptr, false)}};
+  doc["cache_max_age"] = settings.cache_max_age_seconds ? json(*settings.cache_max_age_seconds) : json(nullptr);
+  return doc;
+}
+
+Result<Response> CreateToken(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string owner, RequireOwner(request, services));
+  ARROW_ASSIGN_OR_RAISE(json body, ParseBody(request));
+  if (!body.contains("udf") || !body["udf"].is_string()) {
+    return InvalidArgument("A token needs the name of its UDF: {\"udf\": \"<name>\"}");
+  }
+  std::string name = body["udf"].get<std::string>();
+  try {
+    ARROW_ASSIGN_OR_RAISE(udf::TokenSettings settings, SettingsFromJson(body, {}));
+    ARROW_ASSIGN_OR_RAISE(std::string token, services.registry->CreateSharedToken(owner, name, settings));
+    return Response::Json(Dump(TokenJson(token, owner, name, settings)), 201);
+  } catch (const json::exception& e) {
+    return InvalidArgument("Invalid token settings: ", e.what());
+  }
+}
+
+Result<Response> ListTokens(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string owner, RequireOwner(request, services));
+  ARROW_ASSIGN_OR_RAISE(auto tokens, services.registry->ListSharedTokens(owner));
+  json list = json::array();
+  for (const auto& t : tokens) list.push_back(TokenJson(t.token, t.owner, t.udf_name, t.settings));
+  Response response = Response::Json(Dump(list));
+  response.cacheable = false;
+  return response;
+}
+
+Result<Response> UpdateToken(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string owner, RequireOwner(request, services));
+  ARROW_ASSIGN_OR_RAISE(json body, ParseBody(request));
+  std::string token(*request.PathParam("token"));
+  ARROW_ASSIGN_OR_RAISE(auto tokens, services.registry->ListSharedTokens(owner));
+  auto it = std::find_if(tokens.begin(), tokens.end(), [&](const auto& t) { return t.token == token; });
+  if (it == tokens.end()) return NotFound("Shared token '", token.substr(0, 8), "...' not found");
+  try {
+    ARROW_ASSIGN_OR_RAISE(udf::TokenSettings settings, SettingsFromJson(body, it->settings));
+    ARROW_RETURN_NOT_OK(services.registry->UpdateSharedToken(owner, token, settings));
+    return Response::Json(Dump(TokenJson(token, owner, it->udf_name, settings)));
+  } catch (const json::exception& e) {
+    return InvalidArgument("Invalid token settings: ", e.what());
+  }
+}
+
+Result<Response> RevokeToken(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string owner, RequireOwner(request, services));
+  ARROW_RETURN_NOT_OK(services.registry->RevokeSharedToken(owner, *request.PathParam("token")));
+  Response response;
+  response.status = 204;
+  return response;
+}
+
+Result<Response> PurgeUdfCache(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string caller, RequireOwner(request, services));
+  std::string owner(*request.PathParam("owner"));
+  if (caller != owner) return PermissionDenied("Only the owner can purge the cache of its UDFs");
+  ARROW_RETURN_NOT_OK(services.results->Purge(UdfTag(owner, *request.PathParam("name"))));
+  Response response;
+  response.status = 204;
+  return response;
+}
+
+Result<Response> PurgeTokenCache(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string caller, RequireOwner(request, services));
+  ARROW_ASSIGN_OR_RAISE(udf::ResolvedToken resolved,
+                        services.registry->ResolveSharedToken(*request.PathParam("token")));
+  if (caller != resolved.owner) return PermissionDenied("Only the token's owner can purge its cache");
+  ARROW_RETURN_NOT_OK(services.results->Purge(UdfTag(resolved.owner, resolved.udf_name)));
+  Response response;
+  response.status = 204;
+  return response;
+}
+
+}  // namespace
+
+Result<double> ParseDurationSeconds(std::string_view text) {
+  std::string_view number = text;
+  double unit = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 's': unit = 1; number.remove_suffix(1); break;
+      case 'm': unit = 60; number.remove_suffix(1); break;
+      case 'h': unit = 3600; number.remove_suffix(1); break;
+      case 'd': unit = 86400; number.remove_suffix(1); break;
+      default: break;
+    }
+  }
+  double value = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (number.empty() || ec != std::errc() || end != number.data() + number.size() || value < 0 ||
+      !std::isfinite(value)) {
+    return InvalidArgument("Invalid cache_max_age '", text, "': use seconds or e.g. '30s', '12h', '90d'");
+  }
+  return value * unit;
+}
+
+Status RegisterUdfRoutes(http::Router& router) {
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/run/file"), RunSharedFile));
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/run/tiles/{z}/{x}/{y}[.ext]"), RunSharedTile));
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/tilejson"), TileJson));
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime/fused/api/v1/run/udf/saved/{owner}/{name}"),
+                                 [](const Request& r, Services& s) { return RunSaved(r, s, false); }));
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime/fused/api/v1/run/udf/saved/{owner}/{name}/tiles/{z}/{x}/{y}[.ext]"),
+                                 [](const Request& r, Services& s) { return RunSaved(r, s, true); }));
+  ARROW_RETURN_NOT_OK(router.Add("POST", Route("/realtime/fused/api/v1/run/udf/code"), RunCode));
+  ARROW_RETURN_NOT_OK(router.Add("POST", Route("/udfs"), SaveUdf));
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/udfs"), ListUdfs));
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/udfs/{owner}/{name}"), GetUdf));
+  ARROW_RETURN_NOT_OK(router.Add("DELETE", Route("/udfs/{owner}/{name}"), DeleteUdf));
+  ARROW_RETURN_NOT_OK(router.Add("POST", Route("/tokens"), CreateToken));
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/tokens"), ListTokens));
+  ARROW_RETURN_NOT_OK(router.Add("PATCH", Route("/tokens/{token}"), UpdateToken));
+  ARROW_RETURN_NOT_OK(router.Add("DELETE", Route("/tokens/{token}"), RevokeToken));
+  ARROW_RETURN_NOT_OK(router.Add("DELETE", Route("/cache/udfs/{owner}/{name}"), PurgeUdfCache));
+  ARROW_RETURN_NOT_OK(router.Add("DELETE", Route("/cache/tokens/{token}"), PurgeTokenCache));
+  return Status::OK();
+}
+
+}  // namespace terrafuse::routes

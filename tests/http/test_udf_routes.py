@@ -1,0 +1,209 @@
+"""UDFs over HTTP: the SDK's remote engine, shared tokens, public names, errors and the cache,
+against the real terrafused with real worker processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+import fused
+from fused import InvalidArgumentError, NotFoundError, UdfError
+
+
+@pytest.fixture
+def remote(server, monkeypatch):
+    """Point the SDK at the session's server with its local API token."""
+    token = (Path(server.home) / "credentials").read_text().strip()
+    monkeypatch.setenv("TERRAFUSE_TOKEN", token)
+    fused.options.base_url = server.base_url
+    return server
+
+
+def _load(code: str, name: str):
+    udf = fused.load(code)
+    udf.name = name
+    return udf
+
+
+HELLO = '''
+@fused.udf
+def udf(year: int = 2020, name: str = "world"):
+    import pandas as pd
+    print("year is", year)
+    return pd.DataFrame({"year": [year], "hello": [name]})
+'''
+
+
+def test_issue_example_save_share_and_run_by_token(remote):
+    my_udf = _load(HELLO, "issue_hello")
+    saved = my_udf.to_fused()
+    assert saved["name"] == "issue_hello" and len(saved["version"]) == 32
+    token = my_udf.create_access_token()
+    assert token.token.startswith("fsh_")
+    df = fused.run(token.token, year=2021)  # engine="remote" by default once a server is set
+    assert df.to_dict("records") == [{"year": 2021, "hello": "world"}]
+    csv = requests.get(token.get_file_url(dtype_out_vector="csv", year=2021), timeout=30)
+    assert csv.status_code == 200 and csv.headers["Content-Type"] == "text/csv"
+    assert pd.read_csv(pd.io.common.StringIO(csv.text)).to_dict("records") == [{"year": 2021, "hello": "world"}]
+    assert json.loads(csv.headers["X-Fused-Metadata"])["stdout"] == "year is 2021\n"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "pd.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
+        "gpd.GeoDataFrame({'v': [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326)",
+        "np.arange(12, dtype='uint8').reshape(3, 2, 2)",
+        "np.linspace(0, 1, 6, dtype='float32').reshape(2, 3)",
+        "{'a': 1, 'b': [1, 2, 'x'], 'c': None}",
+        "[1, 2.5, 'x']",
+        "'plain text'",
+        "'<h1>html</h1>'",
+        "None",
+        "42",
+    ],
+)
+def test_remote_and_local_return_equal_objects(remote, expression):
+    code = f"""
+@fused.udf
+def udf():
+    import numpy as np, pandas as pd, geopandas as gpd, shapely
+    return {expression}
+"""
+    udf = _load(code, "roundtrip")
+    local = fused.run(udf, engine="local", cache=False)
+    got = fused.run(udf, engine="remote")
+    if isinstance(local, pd.DataFrame):
+        pd.testing.assert_frame_equal(got, local, check_like=True)
+        assert type(got) is type(local)
+        if hasattr(local, "crs"):
+            assert got.crs == local.crs
+    elif isinstance(local, np.ndarray):
+        assert got.dtype == local.dtype and np.array_equal(got, local)
+    else:
+        assert got == local
+
+
+def test_raster_with_bounds_round_trips(remote):
+    udf = _load("@fused.udf\ndef udf():\n    import numpy as np\n    return np.ones((2, 2), 'uint8'), [0, 0, 1, 1]\n", "raster_bounds")
+    array, bounds = fused.run(udf, engine="remote")
+    assert array.tolist() == [[1, 1], [1, 1]] and bounds == [0, 0, 1, 1]
+
+
+def test_udf_errors_reach_the_caller_with_traceback_and_output(remote):
+    udf = _load("@fused.udf\ndef udf(a: int = 1):\n    print('about to fail')\n    return 1 / 0\n", "failing")
+    with pytest.raises(UdfError, match="division by zero") as info:
+        fused.run(udf, engine="remote")
+    assert "ZeroDivisionError" in info.value.traceback and "return 1 / 0" in info.value.traceback
+    assert info.value.stdout == "about to fail\n"
+    with pytest.raises(InvalidArgumentError, match="parameter 'a' of UDF 'failing': expected int, got 'x'"):
+        fused.run(udf, engine="remote", a="x")
+
+
+def test_http_errors_and_metadata_header(remote):
+    udf = _load("@fused.udf\ndef udf(n: int = 1):\n    raise ValueError(f'bad n={n}')\n", "http_errors")
+    udf.to_fused()
+    token = udf.create_access_token()
+    r = requests.get(token.get_file_url(n=3), timeout=30)
+    assert r.status_code == 500
+    meta = json.loads(r.headers["X-Fused-Metadata"])["error"]
+    assert meta["kind"] == "udf_failed" and "bad n=3" in meta["message"]
+    assert "ValueError" in meta["udf"]["traceback"]
+    r = requests.get(token.get_file_url(n="three"), timeout=30)
+    assert r.status_code == 422 and "parameter 'n'" in r.json()["error"]["message"]
+    r = requests.get(f"{remote.base_url}/realtime-shared/fsh_{'x' * 32}/run/file", timeout=30)
+    assert r.status_code == 404
+    r = requests.get(f"{remote.base_url}/udfs", timeout=30)  # no API token
+    assert r.status_code == 401
+    r = requests.get(token.get_file_url(dtype_out_vector="pdf"), timeout=30)
+    assert r.status_code == 422 and "Unsupported dtype_out_vector 'pdf'" in r.text
+
+
+def test_cached_results_are_served_without_running_again(remote, tmp_path):
+    calls = tmp_path / "calls"
+    udf = _load(f"""
+@fused.udf
+def udf(k: int = 0):
+    with open({str(calls)!r}, "a") as f:
+        f.write("x")
+    return {{"k": k}}
+""", "counted")
+    udf.to_fused()
+    token = udf.create_access_token()
+    first = requests.get(token.get_file_url(k=1), timeout=30)
+    second = requests.get(token.get_file_url(k=1), timeout=30)
+    assert first.json() == second.json() == {"k": 1}
+    assert first.headers["X-Fused-Cache"] == "miss" and second.headers["X-Fused-Cache"] == "hit"
+    assert len(calls.read_text()) == 1
+    requests.get(token.get_file_url(k=1, cache_max_age=0), timeout=30)  # bypass
+    assert len(calls.read_text()) == 2
+    no_cache = udf.create_access_token(cache=False)
+    requests.get(no_cache.get_file_url(k=1), timeout=30)
+    assert len(calls.read_text()) == 3
+    owner = fused.api.whoami()
+    assert requests.delete(f"{remote.base_url}/cache/udfs/{owner}/counted", timeout=30,
+                           headers={"Authorization": f"Bearer {(Path(remote.home) / 'credentials').read_text().strip()}"}
+                           ).status_code == 204
+    assert requests.get(token.get_file_url(k=1), timeout=30).headers["X-Fused-Cache"] == "miss"
+    assert len(calls.read_text()) == 4
+
+
+def test_tiles_get_the_tile_bounds(remote):
+    udf = _load("""
+@fused.udf
+def udf(bounds: fused.types.Bounds = None):
+    import geopandas as gpd, shapely
+    return gpd.GeoDataFrame({"w": [bounds[0]]}, geometry=[shapely.box(*bounds)], crs=4326)
+""", "tile_box")
+    udf.to_fused()
+    token = udf.create_access_token()
+    url = token.get_tile_url().format(z=12, x=778, y=1548)
+    r = requests.get(url, timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/geo+json"
+    feature = r.json()["features"][0]
+    assert feature["properties"]["w"] == pytest.approx(fused.tiles.bounds(778, 1548, 12).west)
+    assert requests.get(url.replace("/1548", "/1548.parquet"), timeout=30).headers["Content-Type"] == \
+        "application/vnd.apache.parquet"
+    bad = requests.get(token.get_tile_url().format(z=3, x=9, y=0), timeout=30)
+    assert bad.status_code == 400 and "x" in bad.json()["error"]["message"]
+    gdf = fused.run(token.token, x=778, y=1548, z=12)
+    assert gdf.total_bounds.tolist() == pytest.approx(list(fused.tiles.bounds(778, 1548, 12)))
+
+
+def test_public_names_saved_loads_and_deletes(remote):
+    udf = _load(HELLO, "Public_Hello")
+    udf.to_fused(public=True)
+    r = requests.get(f"{remote.base_url}/realtime-shared/UDF_Public_Hello/run/file?dtype_out_vector=json&year=1999",
+                     timeout=30)
+    assert r.status_code == 200 and r.json() == [{"year": 1999, "hello": "world"}]
+    loaded = fused.load("Public_Hello")
+    assert loaded.code == udf.code
+    assert fused.run(loaded, engine="local", year=1).iloc[0]["year"] == 1
+    token = udf.create_access_token()
+    owner = fused.api.whoami()
+    headers = {"Authorization": f"Bearer {(Path(remote.home) / 'credentials').read_text().strip()}"}
+    assert requests.delete(f"{remote.base_url}/udfs/{owner}/Public_Hello", headers=headers, timeout=30).status_code == 204
+    with pytest.raises(NotFoundError):
+        fused.run(token.token)
+
+
+def test_team_tokens_need_the_owner(remote):
+    udf = _load(HELLO, "team_hello")
+    udf.to_fused()
+    token = udf.create_access_token(scope="team")
+    assert requests.get(token.get_file_url(), timeout=30).status_code == 401
+    assert fused.run(token.token).iloc[0]["year"] == 2020  # the SDK sends the API token
+
+
+def test_parquet_results_support_range_requests(remote):
+    udf = _load("@fused.udf\ndef udf():\n    import pandas as pd\n    return pd.DataFrame({'a': range(1000)})\n", "ranged")
+    udf.to_fused()
+    url = udf.create_access_token().get_file_url()
+    whole = requests.get(url, timeout=30).content
+    part = requests.get(url, headers={"Range": "bytes=-8"}, timeout=30)
+    assert part.status_code == 206 and part.content == whole[-8:] and whole[-4:] == b"PAR1"
