@@ -7,8 +7,9 @@ BUILD_DIR := $(shell $(PYTHON) -c "import sysconfig; print('build/cp' + sysconfi
 setup:
 	PYTHON=$(PYTHON) bash scripts/setup.sh
 
-# Until the HTTP server exists, the main job runs the example UDFs and prints their results.
-serve: setup examples
+# The main job: the server on 127.0.0.1:8000 with the example UDFs published as UDF_<Name>.
+serve: setup
+	$(PYTHON) -m fused.cli serve --examples examples/udfs
 
 examples:
 	$(PYTHON) -m fused.cli examples --dir examples/udfs

@@ -30,10 +30,47 @@ def _show(result) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from fused._server import serve
 
-    # Replaces this process, so signals and the exit code are terrafused's own.
-    serve(host=args.host, port=args.port, home=args.home, workers=args.workers,
-          threads=args.threads, log_level=args.log_level)
-    return 0  # not reached
+    if not args.examples:
+        # Replaces this process, so signals and the exit code are terrafused's own.
+        serve(host=args.host, port=args.port, home=args.home, workers=args.workers,
+              threads=args.threads, log_level=args.log_level)
+        return 0  # not reached
+    return _serve_with_examples(args)
+
+
+def _serve_with_examples(args: argparse.Namespace) -> int:
+    """Start terrafused, publish the example UDFs as public ``UDF_<Name>``, print their URLs,
+    then stay in the foreground until Ctrl-C / SIGTERM (forwarded to the server)."""
+    import os
+    import signal
+    import threading
+
+    import fused
+    from fused import _remote
+    from fused._server import start_server
+
+    folders = sorted(p for p in Path(args.examples).iterdir() if (p / "meta.json").is_file())
+    server = start_server(host=args.host, port=args.port if args.port is not None else 8000, home=args.home,
+                          workers=args.workers, threads=args.threads, log_level=args.log_level,
+                          env=dict(os.environ), startup_timeout=120)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        os.environ["TERRAFUSE_TOKEN"] = (server.home / "credentials").read_text().strip()
+        fused.options.base_url = server.base_url
+        print(f"terrafuse: serving at {server.base_url}", flush=True)
+        for folder in folders:
+            udf = fused.load(folder)
+            _remote.save_udf(udf, public=True)
+            mode = "tiles/{z}/{x}/{y}" if udf.udf_type == "tile" else "file"
+            print(f"  UDF_{udf.name}: {server.base_url}/realtime-shared/UDF_{udf.name}/run/{mode}", flush=True)
+        print("terrafuse: press Ctrl-C to stop", flush=True)
+        while not stop.is_set() and server.process.poll() is None:
+            stop.wait(0.5)
+    finally:
+        code = server.stop()
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -105,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", help="Python worker processes (default: one per core)")
     serve.add_argument("--threads", help="handler threads (default: two per core, at least 4)")
     serve.add_argument("--log-level", help="debug, info, warn or error (default: $TERRAFUSE_LOG)")
+    serve.add_argument("--examples", metavar="DIR",
+                       help="publish every UDF folder in DIR as a public UDF_<Name> and print its URL")
     serve.set_defaults(func=cmd_serve)
 
     run = sub.add_parser("run", help="run a UDF (folder, .zip, .py or GitHub URL) locally")
