@@ -207,3 +207,19 @@ def test_parquet_results_support_range_requests(remote):
     whole = requests.get(url, timeout=30).content
     part = requests.get(url, headers={"Range": "bytes=-8"}, timeout=30)
     assert part.status_code == 206 and part.content == whole[-8:] and whole[-4:] == b"PAR1"
+
+
+def test_decorator_cache_max_age_applies_on_the_server(remote):
+    import time
+
+    udf = _load('@fused.udf(cache_max_age="1s")\ndef udf(k: int = 0):\n    import time\n    return {"t": time.time()}\n',
+                "short_lived")
+    udf.to_fused()
+    token = udf.create_access_token()
+    first = requests.get(token.get_file_url(), timeout=30)
+    assert requests.get(token.get_file_url(), timeout=30).headers["X-Fused-Cache"] == "hit"
+    time.sleep(1.2)
+    later = requests.get(token.get_file_url(), timeout=30)
+    assert later.headers["X-Fused-Cache"] == "miss" and later.json() != first.json()
+    # the run's own cache_max_age wins over the decorator's
+    assert requests.get(token.get_file_url(cache_max_age="1h"), timeout=30).headers["X-Fused-Cache"] == "hit"

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <stop_token>
 #include <unordered_map>
 
@@ -177,6 +178,29 @@ struct Run {
   double max_age_seconds = kDefaultResultMaxAgeSeconds;
 };
 
+// The cache lifetime the UDF's own decorator asks for (`@fused.udf(cache_max_age="24h")`),
+// read from its source: every use in the public catalog is a literal.
+std::optional<double> DecoratorMaxAge(const udf::UdfSpec& spec) {
+  static const std::regex decorator(R"(@(?:fused\.)?udf\s*\(([^)]*)\)\s*\n(?:\s*@[^\n]*\n)*\s*(?:async\s+)?def\s+(\w+))");
+  static const std::regex max_age(R"(cache_max_age\s*=\s*["']?\s*([0-9.]+\s*[smhd]?)\s*["']?)");
+  for (auto it = std::sregex_iterator(spec.code.begin(), spec.code.end(), decorator); it != std::sregex_iterator(); ++it) {
+    if ((*it)[2].str() != spec.entrypoint) continue;
+    std::string arguments = (*it)[1].str();
+    std::smatch value;
+    if (!std::regex_search(arguments, value, max_age)) return std::nullopt;
+    std::string text = value[1].str();
+    text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+    auto seconds = ParseDurationSeconds(text);
+    if (seconds.ok()) return *seconds;
+  }
+  return std::nullopt;
+}
+
+// Lifetime precedence: the run's cache_max_age (query) > the token's > the decorator's > 90 days.
+double DefaultMaxAge(const udf::UdfSpec& spec) {
+  return DecoratorMaxAge(spec).value_or(kDefaultResultMaxAgeSeconds);
+}
+
 Result<cache::CachedResult> Execute(const Request& request, Services& services, const Run& run,
                                     const std::optional<tiles::Tile>& tile, const http::Params& params,
                                     const Formats& formats) {
@@ -304,6 +328,7 @@ Result<Run> RunOfToken(const Request& request, Services& services) {
   ARROW_ASSIGN_OR_RAISE(run.spec, SpecOfVersion(services, resolved.owner, resolved.udf_name, resolved.version));
   run.version = resolved.version;
   run.tag = UdfTag(resolved.owner, resolved.udf_name);
+  run.max_age_seconds = DefaultMaxAge(run.spec);
   if (!resolved.settings.cache) {
     run.max_age_seconds = 0;
   } else if (resolved.settings.cache_max_age_seconds) {
@@ -351,6 +376,7 @@ Result<Response> RunSaved(const Request& request, Services& services, bool as_ti
     ARROW_ASSIGN_OR_RAISE(tile, TileFromPath(request));
   }
   Run run{std::move(entry.spec), entry.saved.version, UdfTag(owner, name)};
+  run.max_age_seconds = DefaultMaxAge(run.spec);
   return RunAndRespond(request, services, run, tile);
 }
 
@@ -380,6 +406,7 @@ Result<Response> RunCode(const Request& request, Services& services) {
   ARROW_ASSIGN_OR_RAISE(run.spec, SpecFromJson(body.value("udf", json())));
   run.version = udf::UdfVersion(run.spec);
   run.tag = UdfTag(caller, "code");
+  run.max_age_seconds = DefaultMaxAge(run.spec);
   // The body carries what a query string would: parameters and output formats.
   Request call = request;
   call.query.clear();
