@@ -135,6 +135,8 @@ Status RegisterBuiltins(EncoderRegistry& registry) {
       registry.AddRaster({"npy", EncoderKind::kRaster, media_type::kNpy,
                           "NumPy .npy of any bool, integer or float raster (exact dtype and shape)"},
                          EncodeNpy));
+  ARROW_RETURN_NOT_OK(RegisterMvt(registry));
+  ARROW_RETURN_NOT_OK(RegisterMoreFormats(registry));
   return Status::OK();
 }
 

@@ -119,6 +119,10 @@ Result<Encoded> EncodeGeoJson(const arrow::Table& table, const EncodeOptions& op
 Result<Encoded> EncodeParquet(const arrow::Table& table, const EncodeOptions& options);
 Result<Encoded> EncodeFeather(const arrow::Table& table, const EncodeOptions& options);
 Result<Encoded> EncodePng(const RasterView& raster, const EncodeOptions& options);
+/// Registers the Mapbox Vector Tile encoder (mvt_encoder.cc).
+Status RegisterMvt(EncoderRegistry& registry);
+/// Registers jpeg/webp/tiff/gif rasters and html/xml/excel tables (more_formats.cc).
+Status RegisterMoreFormats(EncoderRegistry& registry);
 /// NumPy .npy bytes of any bool/integer/float raster (exact round trips for the SDK).
 Result<Encoded> EncodeNpy(const RasterView& raster, const EncodeOptions& options);
 
