@@ -223,3 +223,29 @@ def test_decorator_cache_max_age_applies_on_the_server(remote):
     assert later.headers["X-Fused-Cache"] == "miss" and later.json() != first.json()
     # the run's own cache_max_age wins over the decorator's
     assert requests.get(token.get_file_url(cache_max_age="1h"), timeout=30).headers["X-Fused-Cache"] == "hit"
+
+
+def test_core_run_helpers(remote):
+    import asyncio
+
+    from fused import core
+
+    udf = _load(HELLO, "core_hello")
+    udf.to_fused()
+    owner = fused.api.whoami()
+    assert core.run_file(owner, "core_hello", year=1).iloc[0]["year"] == 1
+    assert core.run_file(f"{owner}/core_hello", year=2).iloc[0]["year"] == 2
+    token = udf.create_access_token()
+    assert core.run_shared_file(token.token, year=3).iloc[0]["year"] == 3
+    tile_udf = _load("@fused.udf\ndef udf(bounds: fused.types.Bounds = None):\n    return {'west': bounds[0]}\n",
+                     "core_tile")
+    tile_udf.to_fused()
+    west = fused.tiles.bounds(1, 1, 2).west
+    assert core.run_tile(owner, "core_tile", x=1, y=1, z=2) == {"west": west}
+    assert core.run_shared_tile(tile_udf.create_access_token().token, x=1, y=1, z=2) == {"west": west}
+
+    async def both():
+        return await asyncio.gather(core.run_shared_file_async(token.token, year=4),
+                                    core.run_file_async(owner, "core_hello", year=5))
+
+    assert [df.iloc[0]["year"] for df in asyncio.run(both())] == [4, 5]

@@ -407,7 +407,7 @@ void Session::LogRequest(const Request& request, const Response& response,
                          std::chrono::steady_clock::time_point start) {
   const bool head = request.method == "HEAD";
   TF_LOG(LogLevel::kInfo, "request", {"request_id", request.request_id}, {"method", request.method},
-         {"path", request.path}, {"status", std::to_string(response.status)},
+         {"path", RedactTokens(request.path)}, {"status", std::to_string(response.status)},
          {"bytes", std::to_string(head ? 0 : response.Body().size())},
          {"ms", FormatMs(std::chrono::steady_clock::now() - start)}, {"client", client_});
 }

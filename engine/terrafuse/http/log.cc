@@ -100,4 +100,25 @@ void LogEvent(LogLevel level, std::string_view event, std::initializer_list<LogF
   }
 }
 
+std::string RedactTokens(std::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view segment = path.substr(start, end - start);
+    constexpr size_t kKept = 8;  // "fsh_" + 4 characters
+    if ((segment.starts_with("fsh_") || segment.starts_with("tfk_")) && segment.size() > kKept) {
+      out.append(segment.substr(0, kKept)).append("...");
+    } else {
+      out.append(segment);
+    }
+    if (end == path.size()) break;
+    out.push_back('/');
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace terrafuse::http

@@ -28,6 +28,11 @@ using LogField = std::pair<std::string_view, std::string>;
 /// or '=' are quoted, so each line stays machine-readable.
 void LogEvent(LogLevel level, std::string_view event, std::initializer_list<LogField> fields);
 
+/// Returns `path` with the secret part of tokens cut: a segment starting with "fsh_" (shared
+/// token) or "tfk_" (API token) keeps its prefix and 4 characters. Logs never hold a
+/// usable token.
+std::string RedactTokens(std::string_view path);
+
 }  // namespace terrafuse::http
 
 /// Logs only when `level` passes the threshold, so field values are not built otherwise.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "terrafuse/http/log.h"
+
 namespace terrafuse::http {
 namespace {
 
@@ -84,4 +86,14 @@ TEST(HeadersTest, SetReplacesCaseInsensitivelyAndAddAppends) {
 }
 
 }  // namespace
+TEST(RedactTokensTest, CutsSharedAndApiTokensOnly) {
+  EXPECT_EQ(RedactTokens("/server/v1/realtime-shared/fsh_8KecVMwzZSbgGO3OBzSEfZvDhTALGdny/run/file"),
+            "/server/v1/realtime-shared/fsh_8Kec.../run/file");
+  EXPECT_EQ(RedactTokens("/x/tfk_abcdefghij"), "/x/tfk_abcd...");
+  EXPECT_EQ(RedactTokens("/server/v1/realtime-shared/UDF_Hello/run/file"),
+            "/server/v1/realtime-shared/UDF_Hello/run/file");
+  EXPECT_EQ(RedactTokens("/fsh_"), "/fsh_");
+  EXPECT_EQ(RedactTokens(""), "");
+}
+
 }  // namespace terrafuse::http
