@@ -48,6 +48,8 @@ Options:
   --threads N        request handler threads (default: two per core, at least 4)
   --python PATH      interpreter of the workers (default $TERRAFUSE_PYTHON, else python3)
   --udf-timeout SEC  limit of one UDF call (default 120)
+  --worker-memory MB address-space limit of each worker (default: none)
+  --worker-max-calls N  replace a worker after N calls (default: never)
   --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
   --debug-routes     also serve /server/v1/_debug/... (for the HTTP tests only)
   -h, --help         print this help and exit
@@ -65,6 +67,8 @@ struct Flags {
   int threads = 0;
   std::string python = "python3";
   double udf_timeout_seconds = 120;
+  int64_t worker_memory_mb = 0;
+  int64_t worker_max_calls = 0;
   http::LogLevel log_level = http::LogLevel::kInfo;
   bool debug_routes = false;
   bool help = false;
@@ -146,6 +150,12 @@ Result<Flags> ParseFlags(int argc, char** argv) {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(int64_t seconds, ParseInteger(name, text, 1, 86400));
       flags.udf_timeout_seconds = static_cast<double>(seconds);
+    } else if (name == "--worker-memory") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(flags.worker_memory_mb, ParseInteger(name, text, 256, int64_t{1} << 30));
+    } else if (name == "--worker-max-calls") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(flags.worker_max_calls, ParseInteger(name, text, 1, int64_t{1} << 40));
     } else if (name == "--log-level") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(flags.log_level, http::ParseLogLevel(text));
@@ -225,6 +235,8 @@ int main(int argc, char** argv) {
   pool_options.python = flags.python;
   pool_options.num_workers = flags.workers;
   pool_options.call_timeout_seconds = flags.udf_timeout_seconds;
+  pool_options.memory_limit_bytes = flags.worker_memory_mb << 20;
+  pool_options.max_calls_per_worker = flags.worker_max_calls;
   pool_options.env.emplace_back("TERRAFUSE_HOME", flags.home);
   auto pool = terrafuse::workers::WorkerPool::Start(pool_options);
   if (!pool.ok()) return Fail(1, pool.status());

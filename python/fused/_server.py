@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -242,6 +243,7 @@ def start_server(
     binary: str | os.PathLike | None = None,
     env: dict[str, str] | None = None,
     startup_timeout: float = 30,
+    extra_args: Sequence[str] = (),
 ) -> ServerProcess:
     """Start ``terrafused`` in the background and wait until it listens.
 
@@ -255,6 +257,8 @@ def start_server(
         The server's environment (default: this process's).
     startup_timeout : float, default 30
         Seconds to wait for the ``terrafused listening on ...`` line.
+    extra_args : sequence of str
+        More flags for terrafused (``--udf-timeout``, ``--worker-max-calls``, ...).
 
     Other parameters are as for :func:`serve`.
 
@@ -271,7 +275,7 @@ def start_server(
     TimeoutError
         When it does not listen within ``startup_timeout`` seconds.
     """
-    command = _command(binary, host, port, home, workers, threads, log_level, debug_routes)
+    command = _command(binary, host, port, home, workers, threads, log_level, debug_routes) + list(extra_args)
     process = ServerProcess(command, env, startup_timeout)
     # Where the server keeps its state; its `credentials` file holds the local API token.
     process.home = Path(home) if home is not None else Path(

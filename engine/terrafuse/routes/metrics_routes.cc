@@ -2,7 +2,9 @@
 
 #include <cstdio>
 
+#include "terrafuse/cache/result_cache.h"
 #include "terrafuse/routes/api_prefix.h"
+#include "terrafuse/workers/worker_pool.h"
 #include "terrafuse/routes/services.h"
 
 namespace terrafuse::routes {
@@ -15,8 +17,31 @@ void AppendMetric(std::string* out, const char* name, const char* type, const ch
 
 Result<http::Response> Metrics(const http::Request&, Services& services) {
   if (services.metrics == nullptr) return Unavailable("Metrics are not available: no server is running");
-  http::Response response =
-      http::Response::Text(RenderMetrics(*services.metrics), 200, "text/plain; version=0.0.4; charset=utf-8");
+  std::string text = RenderMetrics(*services.metrics);
+  auto metric = [&text](const char* name, const char* type, const char* help, int64_t value) {
+    AppendMetric(&text, name, type, help);
+    text += std::string(name) + " " + std::to_string(value) + "\n";
+  };
+  if (services.results) {
+    cache::ResultCacheStats c = services.results->stats();
+    metric("terrafuse_cache_memory_hits_total", "counter", "Results answered from memory.", c.memory_hits);
+    metric("terrafuse_cache_disk_hits_total", "counter", "Results answered from the disk tier.", c.disk_hits);
+    metric("terrafuse_cache_misses_total", "counter", "Results computed by a worker.", c.misses);
+    metric("terrafuse_cache_shared_waits_total", "counter",
+           "Misses that waited for an identical computation in flight.", c.shared_waits);
+    metric("terrafuse_cache_memory_bytes", "gauge", "Bytes held by the memory tier.", c.memory_bytes);
+  }
+  if (services.pool) {
+    workers::WorkerPoolStats w = services.pool->stats();
+    metric("terrafuse_worker_calls_total", "counter", "UDF calls answered by workers.", w.calls);
+    metric("terrafuse_worker_timeouts_total", "counter", "Calls killed at their time limit.", w.timeouts);
+    metric("terrafuse_worker_crashes_total", "counter", "Workers that died during a call.", w.crashes);
+    metric("terrafuse_worker_started_total", "counter", "Workers started, replacements included.",
+           w.workers_started);
+    metric("terrafuse_workers_busy", "gauge", "Workers running a call.", w.busy);
+    metric("terrafuse_workers_idle", "gauge", "Workers waiting for a call.", w.idle);
+  }
+  http::Response response = http::Response::Text(std::move(text), 200, "text/plain; version=0.0.4; charset=utf-8");
   response.cacheable = false;
   response.headers.Set("Cache-Control", "no-store");
   return response;
