@@ -75,7 +75,8 @@ std::string DtypeName(nb::dlpack::dtype dtype) {
 
 nb::object EncodeTable(nb::handle data, std::string_view format,
                        std::optional<std::string> compression,
-                       std::optional<int> compression_level) {
+                       std::optional<int> compression_level,
+                       std::optional<std::tuple<int64_t, int64_t, int>> tile) {
   if (!nb::hasattr(data, "__arrow_c_stream__")) {
     std::string type_name = nb::type_name(data.type()).c_str();
     throw StatusError(
@@ -88,6 +89,7 @@ nb::object EncodeTable(nb::handle data, std::string_view format,
       static_cast<ArrowArrayStream*>(PyCapsule_GetPointer(capsule.ptr(), "arrow_array_stream"));
   if (!stream) throw nb::python_error();
   EncodeOptions options = MakeOptions(std::move(compression), compression_level);
+  if (tile) options.tile = tiles::Tile{std::get<0>(*tile), std::get<1>(*tile), std::get<2>(*tile)};
   Result<Encoded> encoded;
   {
     nb::gil_scoped_release release;
@@ -124,11 +126,13 @@ nb::object EncodeRaster(RasterArray array, std::string_view format,
 void InitEncode(nb::module_& m) {
   nb::module_ e = m.def_submodule("encode", "Output encoders: tables and rasters to bytes.");
   e.def("encode_table", &EncodeTable, "data"_a, "format"_a, nb::kw_only(),
-        "compression"_a = nb::none(), "compression_level"_a = nb::none(),
+        "compression"_a = nb::none(), "compression_level"_a = nb::none(), "tile"_a = nb::none(),
         nb::sig("def encode_table(data: object, format: str, *, compression: str | None = None, "
-                "compression_level: int | None = None) -> memoryview"),
+                "compression_level: int | None = None, "
+                "tile: tuple[int, int, int] | None = None) -> memoryview"),
         "Encode an Arrow table (any object with __arrow_c_stream__) as `format` "
-        "(csv, json, geojson, parquet, feather); returns a read-only memoryview.");
+        "(csv, json, geojson, parquet, feather, mvt); `tile` is (x, y, z), which mvt needs; "
+        "returns a read-only memoryview.");
   e.def("encode_raster", &EncodeRaster, "array"_a, "format"_a = "png", nb::kw_only(),
         "compression_level"_a = nb::none(),
         nb::sig("def encode_raster(array: numpy.typing.ArrayLike, format: str = 'png', *, "

@@ -5,8 +5,14 @@ Usage: python bench/encode/bench_encode.py [--quick] [--scale S] [--runs N]
 Cases (see README.md beside this script): geojson vs ``GeoDataFrame.to_json()``, csv vs
 ``DataFrame.to_csv`` with ``to_wkt(rounding_precision=-1)`` geometry (exact,
 like ours), json vs ``DataFrame.to_json(orient="records")``,
-parquet vs ``GeoDataFrame.to_parquet``, feather vs ``pyarrow.feather.write_feather``, and PNG
-of a 256x256 RGBA tile vs PIL (when installed) or a numpy + zlib PNG writer.
+parquet vs ``GeoDataFrame.to_parquet``, feather vs ``pyarrow.feather.write_feather``, PNG
+of a 256x256 RGBA tile vs PIL (when installed) or a numpy + zlib PNG writer, and MVT of one
+z10 tile vs ``mapbox_vector_tile.encode`` (when installed) doing the same work: projection
+to EPSG:3857 (``to_crs``), clipping to the tile plus its 64-unit buffer (shapely
+``clip_by_rect``), quantisation to the extent (``quantize_bounds``) and encoding.
+JPEG, WebP, TIFF and GIF of 256x256 RGB tiles vs PIL (when installed); html, xml and excel of
+up to 5,000 rows vs ``DataFrame.to_html``, ``to_xml(parser="etree")`` and ``to_excel``
+(openpyxl, when installed).
 
 Each case has a setup (load) part, not timed: the data is generated and converted to the
 Arrow table the server holds (WKB geometry, GeoParquet ``geo`` metadata). The timed (run) part
@@ -28,6 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
+import xml.etree.ElementTree as ET
 import zlib
 
 # Never touch ~/.terrafuse.
@@ -44,6 +51,7 @@ from fused import _encode
 
 GEOJSON_TARGET = 10.0  # x GeoDataFrame.to_json
 PNG_TARGET_MS = 2.0  # 256x256 RGBA
+MVT_TARGET = 20.0  # x mapbox_vector_tile.encode (with to_crs + clip_by_rect)
 
 
 def median_seconds(fn, runs):
@@ -283,6 +291,215 @@ def png_cases():
     return cases
 
 
+# -- MVT -----------------------------------------------------------------------------------
+MVT_TILE = (518, 352, 10)  # Paris, z10
+MVT_EXTENT, MVT_BUFFER = 4096, 64
+
+
+def make_tile_gdf(rows: int, kind: str) -> gpd.GeoDataFrame:
+    """Points or 8-40 vertex polygons over one tile and a 10% margin around it (so some
+    cross its edges and some are outside), with four property columns."""
+    from fused import tiles
+
+    rng = np.random.default_rng(7)
+    west, south, east, north = tiles.bounds(*MVT_TILE)
+    w, h = east - west, north - south
+    x = rng.uniform(west - 0.1 * w, east + 0.1 * w, rows)
+    y = rng.uniform(south - 0.1 * h, north + 0.1 * h, rows)
+    if kind == "points":
+        geoms = shapely.points(x, y)
+    else:
+        geoms = []
+        for i in range(rows):
+            n = 8 + i % 33
+            angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+            radius = rng.uniform(0.002, 0.02, n) * w
+            ring = np.column_stack([x[i] + radius * np.cos(angles), y[i] + radius * np.sin(angles)])
+            geoms.append(shapely.Polygon(ring))
+    names = np.array(["alpha", "beta", "gamma street", "delta, east", "épsilon"])
+    return gpd.GeoDataFrame(
+        {
+            "id": np.arange(rows, dtype="int64"),
+            "value": rng.normal(size=rows) * 100,
+            "name": names[np.arange(rows) % len(names)],
+            "flag": np.arange(rows) % 2 == 0,
+        },
+        geometry=geoms,
+        crs="EPSG:4326",
+    )
+
+
+def mvt_cases(rows: int):
+    """MVT of one tile vs mapbox_vector_tile.encode; none when it is not installed."""
+    try:
+        import mapbox_vector_tile
+    except ImportError:
+        print("mapbox_vector_tile is not installed: no MVT cases", file=sys.stderr)
+        return []
+    from fused import tiles
+
+    left, bottom, right, top = tiles.xy_bounds(*MVT_TILE)
+    margin = (right - left) * MVT_BUFFER / MVT_EXTENT
+
+    def peer(gdf):
+        # What a user writes with the Python package: it quantises and encodes, the caller
+        # projects and clips.
+        merc = np.asarray(gdf.geometry.to_crs(3857).values)
+        clipped = shapely.clip_by_rect(
+            merc, left - margin, bottom - margin, right + margin, top + margin
+        )
+        props = gdf.drop(columns="geometry").to_dict("records")
+        features = [
+            {"geometry": g, "properties": p} for g, p in zip(clipped, props) if not g.is_empty
+        ]
+        return mapbox_vector_tile.encode(
+            {"name": "udf", "features": features},
+            default_options={"quantize_bounds": (left, bottom, right, top), "extents": MVT_EXTENT},
+        )
+
+    def same_tile(ours, theirs):
+        a = mapbox_vector_tile.decode(ours)["udf"]["features"]
+        b = mapbox_vector_tile.decode(theirs)["udf"]["features"]
+        ids = {f["properties"]["id"]: f["properties"] for f in a}
+        # The peer keeps a few slivers that quantise to nothing; ours drops them.
+        return (
+            len(a) > 0
+            and len(b) - len(a) <= len(b) // 100
+            and all(ids.get(f["properties"]["id"], f["properties"]) == f["properties"] for f in b)
+        )
+
+    cases = []
+    peer_name = "to_crs + clip_by_rect + mapbox_vector_tile.encode"
+    for kind, n in (("polygons", max(3, rows // 4)), ("points", rows)):
+        gdf = make_tile_gdf(n, kind)
+        table = _encode.to_arrow_table(gdf)
+        cases.append(
+            (
+                f"mvt: {n} {kind} in one tile",
+                peer_name,
+                lambda t=table: _encode.encode_table(t, "mvt", tile=MVT_TILE),
+                lambda g=gdf: peer(g),
+                same_tile,
+            )
+        )
+        if kind == "polygons":
+            cases.append(
+                (
+                    f"mvt from GeoDataFrame: {n} {kind} in one tile",
+                    peer_name,
+                    lambda g=gdf: _encode.encode_table(g, "mvt", tile=MVT_TILE),
+                    lambda g=gdf: peer(g),
+                    same_tile,
+                )
+            )
+    return cases
+
+
+# -- more formats: jpeg, webp, tiff, gif rasters; html, xml, excel tables --------------------
+def more_format_cases(gdf: gpd.GeoDataFrame):
+    """256x256 RGB tiles vs PIL (skipped without it) and tables vs pandas' writers."""
+    from fused import _core
+
+    cases = []
+    try:
+        from PIL import Image
+    except ImportError:
+        Image = None
+    if Image is not None:
+
+        def pil(raster, format, **kwargs):
+            out = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(np.moveaxis(raster, 0, -1))).save(
+                out, format, **kwargs
+            )
+            return out.getvalue()
+
+        def same_image(ours, theirs):
+            a, b = Image.open(io.BytesIO(ours)), Image.open(io.BytesIO(theirs))
+            return a.size == b.size == (256, 256) and a.format == b.format
+
+        formats = [
+            ("jpeg", "JPEG", "PIL (quality 85)", {"quality": 85}),
+            ("webp", "WEBP", "PIL (quality 80, method 4)", {"quality": 80}),
+            ("tiff", "TIFF", "PIL (deflate)", {"compression": "tiff_adobe_deflate"}),
+            ("gif", "GIF", "PIL (adaptive palette)", {}),
+        ]
+        for name, tile in make_tiles().items():
+            rgb = np.ascontiguousarray(tile[:3])
+            for format, pil_format, peer_name, kwargs in formats:
+                cases.append(
+                    (
+                        f"{format} 256x256 RGB, {name}",
+                        peer_name,
+                        lambda r=rgb, f=format: bytes(_core.encode.encode_raster(r, f)),
+                        lambda r=rgb, f=pil_format, k=kwargs: pil(r, f, **k),
+                        same_image,
+                    )
+                )
+
+    # pandas' writers are slow: a slice keeps the run short.
+    part = gdf.iloc[: min(len(gdf), 5_000)]
+    table = _encode.to_arrow_table(part)
+    frame = pd.DataFrame(part).assign(geometry=part.geometry.to_wkt(rounding_precision=-1))
+    rows = len(part)
+
+    def html_peer():
+        return frame.to_html(index=False).encode()
+
+    def xml_peer():
+        return frame.to_xml(index=False, parser="etree").encode()
+
+    def same_html(ours, theirs):
+        return ours.count(b"<tr") == theirs.count(b"<tr") == rows + 1
+
+    def same_xml(ours, theirs):
+        return len(ET.fromstring(ours)) == len(ET.fromstring(theirs)) == rows
+
+    cases += [
+        (
+            f"html: {rows} rows",
+            "DataFrame.to_html",
+            lambda: _encode.encode_table(table, "html"),
+            html_peer,
+            same_html,
+        ),
+        (
+            f"xml: {rows} rows",
+            "DataFrame.to_xml (etree)",
+            lambda: _encode.encode_table(table, "xml"),
+            xml_peer,
+            same_xml,
+        ),
+    ]
+    try:
+        import openpyxl
+    except ImportError:
+        return cases
+
+    def excel_peer():
+        out = io.BytesIO()
+        frame.to_excel(out, index=False, engine="openpyxl")
+        return out.getvalue()
+
+    def same_sheet(ours, theirs):
+        def shape(data):
+            sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
+            return sum(1 for _ in sheet.iter_rows(values_only=True))
+
+        return shape(ours) == shape(theirs) == rows + 1
+
+    cases.append(
+        (
+            f"excel: {rows} rows",
+            "DataFrame.to_excel (openpyxl)",
+            lambda: _encode.encode_table(table, "excel"),
+            excel_peer,
+            same_sheet,
+        )
+    )
+    return cases
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 rows and 3 runs (for CI)")
@@ -296,7 +513,8 @@ def main(argv=None):
     gdf = make_gdf(rows)
     results = []
     figures = {}
-    for name, peer_name, ours, theirs, same in vector_cases(gdf) + png_cases():
+    cases = vector_cases(gdf) + png_cases() + mvt_cases(rows) + more_format_cases(gdf)
+    for name, peer_name, ours, theirs, same in cases:
         if not same(ours(), theirs()):
             print(f"MISMATCH in {name} (peer {peer_name})", file=sys.stderr)
             return 1
@@ -333,6 +551,12 @@ def main(argv=None):
         f"target geojson >= {GEOJSON_TARGET:g}x GeoDataFrame.to_json: "
         f"{theirs / ours:.1f}x {verdict}"
     )
+    for (name, _), (ours, theirs) in figures.items():
+        if name.startswith("mvt"):
+            verdict = "PASS" if theirs / ours >= MVT_TARGET else "MISS"
+            print(
+                f"target {name} >= {MVT_TARGET:g}x mapbox_vector_tile: {theirs / ours:.1f}x {verdict}"
+            )
     for (name, _), (ours, _) in figures.items():
         if name.startswith("png"):
             verdict = "PASS" if ours * 1e3 <= PNG_TARGET_MS else "MISS"

@@ -2,7 +2,8 @@
 
 The server encodes UDF results in C++ without Python; these helpers reach the same encoders
 from Python (tests, benchmarks, the local engine): a table or GeoDataFrame to ``csv``,
-``json``, ``geojson``, ``parquet`` or ``feather`` bytes, and a raster to ``png`` bytes.
+``json``, ``geojson``, ``parquet``, ``feather`` or (for one tile) ``mvt`` bytes, and a raster
+to ``png`` bytes.
 """
 
 from __future__ import annotations
@@ -115,8 +116,32 @@ def to_arrow_table(data: Any) -> Any:
     )
 
 
+def _tile_tuple(tile: Any) -> tuple[int, int, int] | None:
+    """``tile`` as (x, y, z) ints, or None; anything else raises naming the parameter."""
+    import numbers
+
+    if tile is None:
+        return None
+    try:
+        x, y, z = tile
+    except (TypeError, ValueError):
+        x = y = z = None
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (x, y, z)):
+        from fused._errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"tile must be (x, y, z) integers, such as (778, 1548, 12), got {tile!r}"
+        )
+    return int(x), int(y), int(z)
+
+
 def encode_table(
-    data: Any, format: str, *, compression: str | None = None, compression_level: int | None = None
+    data: Any,
+    format: str,
+    *,
+    compression: str | None = None,
+    compression_level: int | None = None,
+    tile: Any = None,
 ) -> bytes:
     """Encode a table as one of the engine's vector formats.
 
@@ -126,12 +151,18 @@ def encode_table(
         The table; see :func:`to_arrow_table`.
     format : str
         ``"csv"`` (geometry as WKT), ``"json"`` (an array of row objects), ``"geojson"``
-        (a FeatureCollection), ``"parquet"`` (GeoParquet) or ``"feather"``.
+        (a FeatureCollection), ``"parquet"`` (GeoParquet), ``"feather"`` or ``"mvt"`` (a
+        Mapbox Vector Tile of ``tile``: one layer ``udf``, extent 4096, geometry in
+        EPSG:4326 or EPSG:3857 clipped to the tile plus a 64-unit buffer, the other columns
+        as properties).
     compression : str, optional
         Codec of ``parquet`` (``zstd`` default, ``snappy``, ``gzip``, ``lz4``, ``none``) or
         ``feather`` (``lz4`` default, ``zstd``, ``none``).
     compression_level : int, optional
         Level of that codec.
+    tile : tuple of int, optional
+        The tile ``(x, y, z)`` being rendered (a ``mercantile.Tile`` or
+        ``fused.tiles.Tile`` works); ``mvt`` needs it, the other formats ignore it.
 
     Returns
     -------
@@ -141,8 +172,9 @@ def encode_table(
     Raises
     ------
     InvalidArgumentError
-        For an unknown format or codec, a geometry column that is not valid WKB, or ``data``
-        that is not a table; the message names the value at fault.
+        For an unknown format or codec, a geometry column that is not valid WKB, ``data``
+        that is not a table, or (``mvt``) a missing or invalid ``tile`` or a table without a
+        geometry column; the message names the value at fault.
 
     Examples
     --------
@@ -154,10 +186,13 @@ def encode_table(
         from fused._errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"format must be a string such as 'geojson', got {format!r}")
+    options: dict[str, Any] = {}
+    if tile is not None:  # only then: a _core built before `tile` existed still works
+        options["tile"] = _tile_tuple(tile)
     table = to_arrow_table(data)
     return bytes(
         _core.encode.encode_table(
-            table, format, compression=compression, compression_level=compression_level
+            table, format, compression=compression, compression_level=compression_level, **options
         )
     )
 

@@ -107,7 +107,10 @@ def to_geoseries(wkt_values, index) -> gpd.GeoSeries:
 
 def test_formats_lists_the_builtins():
     formats = {f["name"]: f for f in _encode.formats()}
-    assert sorted(formats) == ["csv", "feather", "geojson", "json", "npy", "parquet", "png"]
+    assert sorted(formats) == [
+        "csv", "excel", "feather", "geojson", "gif", "html", "jpeg", "jpg", "json", "mvt", "npy",
+        "parquet", "png", "tif", "tiff", "webp", "xml",
+    ]  # fmt: skip
     assert formats["geojson"]["media_type"] == "application/geo+json"
     assert formats["png"]["kind"] == "raster"
     assert formats["csv"]["kind"] == "vector"
@@ -398,8 +401,8 @@ def test_png_level_out_of_range():
 def test_unknown_format_lists_the_known_ones(gdf):
     with pytest.raises(
         InvalidArgumentError,
-        match="Unknown output format 'xlsx': formats for tables are csv, feather, "
-        "geojson, json, parquet",
+        match="Unknown output format 'xlsx': formats for tables are csv, excel, feather, "
+        "geojson, html, json, mvt, parquet, xml",
     ):
         _encode.encode_table(gdf, "xlsx")
     with pytest.raises(

@@ -34,7 +34,7 @@ def test_serve_publishes_the_examples_and_stops_on_sigterm(terrafused_bin, tmp_p
         assert hello.json() == [{"hello": "serve"}, {"hello": "serve"}]
         stations = requests.get(urls["Subway_Stations"] + "?dtype_out_vector=geojson", timeout=60)
         assert stations.status_code == 200 and len(stations.json()["features"]) == 12
-        tile = requests.get(urls["Bounds_Box"].format(z=12, x=1205, y=1539), timeout=60)
+        tile = requests.get(urls["Bounds_Box"].format(z=12, x=1205, y=1539) + "?dtype_out_vector=geojson", timeout=60)
         assert tile.status_code == 200 and tile.json()["features"][0]["properties"]["area_deg2"] > 0
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -163,7 +163,13 @@ def udf(bounds: fused.types.Bounds = None):
     udf.to_fused()
     token = udf.create_access_token()
     url = token.get_tile_url().format(z=12, x=778, y=1548)
-    r = requests.get(url, timeout=30)
+    mvt = requests.get(url, timeout=30)  # no dtype: a vector tile, as map clients expect
+    assert mvt.status_code == 200 and mvt.headers["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    import mapbox_vector_tile
+
+    layer = mapbox_vector_tile.decode(mvt.content)["udf"]
+    assert layer["extent"] == 4096 and len(layer["features"]) == 1
+    r = requests.get(url + "?dtype_out_vector=geojson", timeout=30)
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/geo+json"
     feature = r.json()["features"][0]
     assert feature["properties"]["w"] == pytest.approx(fused.tiles.bounds(778, 1548, 12).west)
@@ -249,3 +255,16 @@ def test_core_run_helpers(remote):
                                     core.run_file_async(owner, "core_hello", year=5))
 
     assert [df.iloc[0]["year"] for df in asyncio.run(both())] == [4, 5]
+
+
+def test_empty_vector_tiles_answer_204(remote):
+    udf = _load("""
+@fused.udf
+def udf(bounds: fused.types.Bounds = None):
+    import geopandas as gpd, shapely
+    return gpd.GeoDataFrame(geometry=[shapely.Point(179.9, 85)], crs=4326)
+""", "far_point")
+    udf.to_fused()
+    url = udf.create_access_token().get_tile_url().format(z=10, x=100, y=100)
+    r = requests.get(url, timeout=30)
+    assert r.status_code == 204 and r.content == b""

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "terrafuse/common/status.h"
+#include "terrafuse/tiles/tile_math.h"
 
 namespace terrafuse::encode {
 
@@ -28,6 +29,7 @@ inline constexpr char kParquet[] = "application/vnd.apache.parquet";
 inline constexpr char kFeather[] = "application/vnd.apache.arrow.file";
 inline constexpr char kPng[] = "image/png";
 inline constexpr char kNpy[] = "application/x-npy";
+inline constexpr char kMvt[] = "application/vnd.mapbox-vector-tile";
 }  // namespace media_type
 
 /// An encoded response body and its media type ("application/geo+json").
@@ -43,6 +45,12 @@ struct EncodeOptions {
   std::string compression;
   /// Level of that codec, or of PNG's zlib stream (0-9); unset: the format's default.
   std::optional<int> compression_level;
+  /// The tile being rendered: `mvt` projects and clips to it (and needs it); others ignore it.
+  std::optional<tiles::Tile> tile;
+  /// `mvt`: the layer's extent (tile width in integer units) and the clip buffer around the
+  /// tile, in the same units.
+  int mvt_extent = 4096;
+  int mvt_buffer = 64;
 };
 
 /// A raster in C order: band-major `{bands, height, width}` or single-band `{height, width}`.
@@ -121,6 +129,8 @@ Result<Encoded> EncodeFeather(const arrow::Table& table, const EncodeOptions& op
 Result<Encoded> EncodePng(const RasterView& raster, const EncodeOptions& options);
 /// Registers the Mapbox Vector Tile encoder (mvt_encoder.cc).
 Status RegisterMvt(EncoderRegistry& registry);
+/// A Mapbox Vector Tile of `options.tile` with one layer, `udf` (mvt_encoder.cc).
+Result<Encoded> EncodeMvt(const arrow::Table& table, const EncodeOptions& options);
 /// Registers jpeg/webp/tiff/gif rasters and html/xml/excel tables (more_formats.cc).
 Status RegisterMoreFormats(EncoderRegistry& registry);
 /// NumPy .npy bytes of any bool/integer/float raster (exact round trips for the SDK).

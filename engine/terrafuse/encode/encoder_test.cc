@@ -94,12 +94,14 @@ class EncoderTest : public ::testing::Test {
 
 TEST_F(EncoderTest, RegistryListsTheBuiltins) {
   EXPECT_EQ(registry_.Names(EncoderKind::kVector),
-            (std::vector<std::string>{"csv", "feather", "geojson", "json", "parquet"}));
-  EXPECT_EQ(registry_.Names(EncoderKind::kRaster), (std::vector<std::string>{"npy", "png"}));
+            (std::vector<std::string>{"csv", "excel", "feather", "geojson", "html", "json", "mvt",
+                                      "parquet", "xml"}));
+  EXPECT_EQ(registry_.Names(EncoderKind::kRaster),
+            (std::vector<std::string>{"gif", "jpeg", "jpg", "npy", "png", "tif", "tiff", "webp"}));
   ASSERT_NE(registry_.Find("GeoJSON"), nullptr);
   EXPECT_EQ(registry_.Find("GeoJSON")->media_type, "application/geo+json");
   EXPECT_EQ(registry_.Find("xlsx"), nullptr);
-  EXPECT_EQ(registry_.List().size(), 7u);
+  EXPECT_EQ(registry_.List().size(), 17u);
 }
 
 TEST_F(EncoderTest, UnknownFormatNamesTheKnownOnes) {
@@ -107,23 +109,24 @@ TEST_F(EncoderTest, UnknownFormatNamesTheKnownOnes) {
   ASSERT_FALSE(info.ok());
   EXPECT_EQ(KindOf(info.status()), ErrorKind::kInvalidArgument);
   EXPECT_EQ(info.status().message(),
-            "Unknown output format 'xlsx': known formats are csv, feather, geojson, json, "
-            "npy, parquet, png");
+            "Unknown output format 'xlsx': known formats are csv, excel, feather, geojson, gif, "
+            "html, jpeg, jpg, json, mvt, npy, parquet, png, tif, tiff, webp, xml");
   Status st = EncodeError("shapefile", *SampleTable());
   EXPECT_EQ(st.message(),
-            "Unknown output format 'shapefile': formats for tables are csv, feather, geojson, "
-            "json, parquet");
+            "Unknown output format 'shapefile': formats for tables are csv, excel, feather, "
+            "geojson, html, json, mvt, parquet, xml");
 }
 
 TEST_F(EncoderTest, FormatOfTheOtherKindIsRejected) {
   EXPECT_EQ(EncodeError("png", *SampleTable()).message(),
             "Output format 'png' encodes rasters, not tables: formats for tables are csv, "
-            "feather, geojson, json, parquet");
+            "excel, feather, geojson, html, json, mvt, parquet, xml");
   uint8_t pixel = 0;
   auto raster = registry_.EncodeRaster("csv", RasterView{&pixel, {1, 1}});
   ASSERT_FALSE(raster.ok());
   EXPECT_EQ(raster.status().message(),
-            "Output format 'csv' encodes tables, not rasters: formats for rasters are npy, png");
+            "Output format 'csv' encodes tables, not rasters: formats for rasters are gif, jpeg, "
+            "jpg, npy, png, tif, tiff, webp");
 }
 
 TEST_F(EncoderTest, NpyHasAnAlignedHeaderAndTheExactBytes) {

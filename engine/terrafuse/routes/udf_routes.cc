@@ -97,10 +97,10 @@ struct Formats {
 };
 
 // dtype_out_* win; else the URL's extension (".mvt", ".png"); else the defaults: Parquet
-// for files (what the Fused SDK transfers), GeoJSON for vector tiles (deck.gl draws it)
-// and PNG for raster tiles (every map client draws it).
+// for files (what the Fused SDK transfers), MVT for vector tiles and PNG for raster tiles
+// (what MapLibre, Leaflet and deck.gl draw from a bare tile URL).
 Result<Formats> PickFormats(const Request& request, Services& services, bool tile) {
-  Formats formats{tile ? "geojson" : "parquet", "png"};
+  Formats formats{tile ? "mvt" : "parquet", "png"};
   if (!request.extension.empty()) {
     const encode::EncoderInfo* info = services.encoders->Find(request.extension);
     if (info == nullptr) {
@@ -231,7 +231,9 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
       auto input = std::make_shared<arrow::io::BufferReader>(reply.payload);
       ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchStreamReader::Open(input));
       ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Table> table, reader->ToTable());
-      auto encoded = services.encoders->Encode(formats.vector, *table);
+      encode::EncodeOptions options;
+      options.tile = tile;  // MVT projects and clips to it
+      auto encoded = services.encoders->Encode(formats.vector, *table, options);
       if (!encoded.ok()) return fail_encoding(encoded.status());
       result.body = encoded->bytes;
       result.media_type = encoded->media_type;
@@ -303,7 +305,9 @@ Result<Response> RunAndRespond(const Request& request, Services& services, const
   metadata["cache"] = cache::CacheOutcomeName(outcome);
   metadata["ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   Response response;
-  if (result.media_type.empty()) {
+  // No features in a vector tile: 204, as tile servers answer (clients draw nothing).
+  const bool empty_tile = result.media_type == encode::media_type::kMvt && result.body->size() == 0;
+  if (result.media_type.empty() || empty_tile) {
     response.status = 204;
   } else {
     response.shared_body = result.body;
@@ -355,7 +359,7 @@ Result<Response> TileJson(const Request& request, Services& services) {
   std::string base = "http://" + host + std::string(kApiPrefix) + "/realtime-shared/" + token;
   json doc = {{"tilejson", "3.0.0"},
               {"name", run.spec.name},
-              {"tiles", {base + "/run/tiles/{z}/{x}/{y}?dtype_out_vector=geojson"}},
+              {"tiles", {base + "/run/tiles/{z}/{x}/{y}?dtype_out_vector=mvt"}},
               {"minzoom", 0},
               {"maxzoom", 22},
               {"bounds", {-180, -85.051129, 180, 85.051129}}};

@@ -1,4 +1,4 @@
-// Secrets for tokens: OS randomness, SHA-256 and constant-time comparison (OpenSSL libcrypto).
+// Secrets for tokens: OS randomness, SHA-256 and constant-time comparison.
 #pragma once
 
 #include <string>

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "terrafuse/udf/crypto_internal.h"
+
 #include "terrafuse/udf/meta_json.h"
 #include "terrafuse/udf/udf_test_util.h"
 
@@ -664,4 +666,22 @@ TEST_F(RegistryTest, OpenSweepsStaleScratchEntries) {
 }
 
 }  // namespace
+TEST(CryptoTest, Sha256MatchesTheStandardVectors) {
+  auto hex = [](const std::string& raw) {
+    static const char* kDigits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) out += {kDigits[c >> 4], kDigits[c & 15]};
+    return out;
+  };
+  EXPECT_EQ(hex(internal::Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex(internal::Sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex(internal::Sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(hex(internal::Sha256(std::string(1000000, 'a'))),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  EXPECT_TRUE(internal::ConstantTimeEquals("same", "same"));
+  EXPECT_FALSE(internal::ConstantTimeEquals("same", "sama"));
+  EXPECT_FALSE(internal::ConstantTimeEquals("", ""));
+}
+
 }  // namespace terrafuse::udf
