@@ -3,6 +3,7 @@ against the real terrafused with real worker processes."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -268,3 +269,29 @@ def udf(bounds: fused.types.Bounds = None):
     url = udf.create_access_token().get_tile_url().format(z=10, x=100, y=100)
     r = requests.get(url, timeout=30)
     assert r.status_code == 204 and r.content == b""
+
+
+def test_raster_formats_over_http(remote):
+    from PIL import Image
+
+    udf = _load("""
+@fused.udf
+def udf(bounds: fused.types.Bounds = None):
+    import numpy as np
+    arr = np.zeros((3, 16, 16), dtype="uint8")
+    arr[0] = 255
+    return arr
+""", "red_tile")
+    udf.to_fused()
+    token = udf.create_access_token()
+    base = token.get_tile_url().format(z=5, x=10, y=12)
+    png = requests.get(base, timeout=30)  # no dtype: PNG
+    assert png.headers["Content-Type"] == "image/png"
+    image = Image.open(io.BytesIO(png.content))
+    assert image.size == (16, 16) and image.getpixel((0, 0))[:3] == (255, 0, 0)
+    for fmt, media in (("jpeg", "image/jpeg"), ("webp", "image/webp"), ("gif", "image/gif"), ("tiff", "image/tiff")):
+        r = requests.get(base + f"?dtype_out_raster={fmt}", timeout=30)
+        assert r.status_code == 200 and r.headers["Content-Type"] == media, fmt
+        assert Image.open(io.BytesIO(r.content)).size == (16, 16)
+    tiff = Image.open(io.BytesIO(requests.get(base + "?dtype_out_raster=tiff", timeout=30).content))
+    assert 33922 in tiff.tag_v2 and 34735 in tiff.tag_v2  # georeferenced: tiepoint + geokeys

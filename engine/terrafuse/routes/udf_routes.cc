@@ -18,6 +18,7 @@
 #include "terrafuse/cache/result_cache.h"
 #include "terrafuse/common/hash.h"
 #include "terrafuse/encode/encoder.h"
+#include "terrafuse/encode/more_formats.h"
 #include "terrafuse/routes/api_prefix.h"
 #include "terrafuse/routes/services.h"
 #include "terrafuse/tiles/tile_math.h"
@@ -246,7 +247,26 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
       raster.size_bytes = reply.payload->size();
       raster.dtype = reply.header.value("dtype", "uint8");
       for (const auto& dim : reply.header.value("shape", json::array())) raster.shape.push_back(dim.get<int64_t>());
-      auto encoded = services.encoders->EncodeRaster(formats.raster, raster);
+      // GeoTIFF carries its georeference: the UDF's (array, bounds) in EPSG:4326, else the
+      // tile's web-mercator box.
+      auto encoded = [&]() -> Result<encode::Encoded> {
+        if (formats.raster != "tiff" && formats.raster != "tif") {
+          return services.encoders->EncodeRaster(formats.raster, raster);
+        }
+        std::optional<std::array<double, 4>> box;
+        int epsg = encode::kEpsgLngLat;
+        const json b = reply.header.contains("bounds") ? reply.header["bounds"] : json();
+        if (b.is_array() && b.size() == 4 &&
+            std::all_of(b.begin(), b.end(), [](const json& v) { return v.is_number(); })) {
+          box = std::array<double, 4>{b[0].get<double>(), b[1].get<double>(), b[2].get<double>(),
+                                      b[3].get<double>()};
+        } else if (tile) {
+          ARROW_ASSIGN_OR_RAISE(tiles::MercatorBounds m, tiles::XyBounds(*tile));
+          box = std::array<double, 4>{m.left, m.bottom, m.right, m.top};
+          epsg = encode::kEpsgWebMercator;
+        }
+        return encode::EncodeTiff(raster, box, {}, epsg);
+      }();
       if (!encoded.ok()) return fail_encoding(encoded.status());
       result.body = encoded->bytes;
       result.media_type = encoded->media_type;
