@@ -64,15 +64,15 @@ def load(url_or_udf: Any, /, *, cache_key: Any = None) -> Udf:
         raise NotFoundError(f"Cannot load UDF from '{text}': no such file or directory")
     from fused._options import options
 
-    if options.base_url and not text.startswith(("fsh_", "UDF_")):
+    if options.base_url:
         from fused import _remote
 
+        if text.startswith(("fsh_", "UDF_")):
+            return _remote.load_shared(text)
         return _remote.load_saved(text)
     raise NotFoundError(
-        f"Cannot load UDF {text!r}: it is not a local path"
-        + ("; shared tokens and public names run by reference: fused.run(token)" if options.base_url else
-           ", and saved UDFs, tokens and 'UDF_<Name>' public names need a terrafuse server "
-           "(set fused.options.base_url)")
+        f"Cannot load UDF {text!r}: it is not a local path, and saved UDFs, tokens and "
+        "'UDF_<Name>' public names need a terrafuse server (set fused.options.base_url)"
     )
 
 

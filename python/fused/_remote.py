@@ -171,19 +171,30 @@ def save_udf(udf: Any, *, public: bool = False) -> dict:
     return request("POST", "/udfs", json_body=body).json()
 
 
-def load_saved(name: str) -> Any:
-    """Load a saved UDF's code from the server: ``"name"`` (yours) or ``"owner/name"``."""
+def load_shared(token: str) -> Any:
+    """Load the code behind a shared token (when its owner shared it with include_code) or a
+    public ``UDF_<Name>``."""
+    doc = request("GET", f"/realtime-shared/{urllib.parse.quote(token, safe='')}/udf").json()
+    return _udf_from_doc(doc, f"token '{token[:8]}...'")
+
+
+def _udf_from_doc(doc: dict, origin: str) -> Any:
     from fused._load import _from_code
     from fused._udf import Header, find_entrypoint
 
+    headers = [Header(h["module_name"], h["source_code"]) for h in doc.get("headers", [])]
+    entrypoint = find_entrypoint(doc["code"], origin)
+    return _from_code(code=doc["code"], name=doc["name"], entrypoint=entrypoint, headers=headers,
+                      metadata=doc.get("metadata") or {})
+
+
+def load_saved(name: str) -> Any:
+    """Load a saved UDF's code from the server: ``"name"`` (yours) or ``"owner/name"``."""
     owner, _, udf_name = name.rpartition("/")
     if not owner:
         owner = whoami()
     doc = request("GET", f"/udfs/{urllib.parse.quote(owner, safe='@')}/{urllib.parse.quote(udf_name)}").json()
-    headers = [Header(h["module_name"], h["source_code"]) for h in doc.get("headers", [])]
-    entrypoint = find_entrypoint(doc["code"], f"saved UDF '{name}'")
-    return _from_code(code=doc["code"], name=doc["name"], entrypoint=entrypoint, headers=headers,
-                      metadata=doc.get("metadata") or {})
+    return _udf_from_doc(doc, f"saved UDF '{name}'")
 
 
 def whoami() -> str:

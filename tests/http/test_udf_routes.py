@@ -295,3 +295,14 @@ def udf(bounds: fused.types.Bounds = None):
         assert Image.open(io.BytesIO(r.content)).size == (16, 16)
     tiff = Image.open(io.BytesIO(requests.get(base + "?dtype_out_raster=tiff", timeout=30).content))
     assert 33922 in tiff.tag_v2 and 34735 in tiff.tag_v2  # georeferenced: tiepoint + geokeys
+
+
+def test_load_by_token_needs_include_code(remote):
+    udf = _load(HELLO, "shared_code")
+    udf.to_fused()
+    hidden = udf.create_access_token()
+    with pytest.raises(fused._errors.PermissionDeniedError, match="without sharing its code"):
+        fused.load(hidden.token)
+    shown = udf.create_access_token(include_code=True)
+    loaded = fused.load(shown.token)
+    assert loaded.code == udf.code and fused.run(loaded, engine="local", year=7).iloc[0]["year"] == 7

@@ -372,6 +372,22 @@ Result<Response> RunSharedTile(const Request& request, Services& services) {
   return RunAndRespond(request, services, run, tile);
 }
 
+// The code of a token's UDF, when the owner shared it with `include_code` (what
+// fused.load("fsh_...") reads); otherwise the token runs the UDF without revealing it.
+Result<Response> TokenUdf(const Request& request, Services& services) {
+  std::string token(*request.PathParam("token"));
+  ARROW_ASSIGN_OR_RAISE(udf::ResolvedToken resolved, services.registry->ResolveSharedToken(token));
+  if (!resolved.settings.include_code && !resolved.is_public_name) {
+    return PermissionDenied("This token runs its UDF without sharing its code (include_code is off)");
+  }
+  ARROW_ASSIGN_OR_RAISE(udf::UdfSpec spec, SpecOfVersion(services, resolved.owner, resolved.udf_name, resolved.version));
+  json doc = {{"owner", resolved.owner}, {"name", spec.name}, {"version", resolved.version},
+              {"code", spec.code}, {"entrypoint", spec.entrypoint}, {"headers", json::array()},
+              {"metadata", json::parse(spec.metadata_json, nullptr, false)}};
+  for (const auto& h : spec.headers) doc["headers"].push_back({{"module_name", h.module_name}, {"source_code", h.source_code}});
+  return Response::Json(Dump(doc));
+}
+
 Result<Response> TileJson(const Request& request, Services& services) {
   ARROW_ASSIGN_OR_RAISE(Run run, RunOfToken(request, services));
   std::string host(request.headers.Find("Host").value_or("127.0.0.1"));
@@ -644,6 +660,7 @@ Status RegisterUdfRoutes(http::Router& router) {
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/run/file"), RunSharedFile));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/run/tiles/{z}/{x}/{y}[.ext]"), RunSharedTile));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/tilejson"), TileJson));
+  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/udf"), TokenUdf));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime/fused/api/v1/run/udf/saved/{owner}/{name}"),
                                  [](const Request& r, Services& s) { return RunSaved(r, s, false); }));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime/fused/api/v1/run/udf/saved/{owner}/{name}/tiles/{z}/{x}/{y}[.ext]"),
