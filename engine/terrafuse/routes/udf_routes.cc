@@ -6,7 +6,6 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <stop_token>
 #include <unordered_map>
 
@@ -127,12 +126,14 @@ Result<Formats> PickFormats(const Request& request, Services& services, bool til
   return formats;
 }
 
+// The UDF's parameters from the query: reserved names dropped, and for a repeated name the
+// first value wins (as for every other query parameter).
 http::Params UdfParams(const Request& request) {
   http::Params params;
   for (const auto& [name, value] : request.query) {
-    if (std::find(std::begin(kReservedParams), std::end(kReservedParams), name) == std::end(kReservedParams)) {
-      params.emplace_back(name, value);
-    }
+    bool reserved = std::find(std::begin(kReservedParams), std::end(kReservedParams), name) != std::end(kReservedParams);
+    bool seen = std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.first == name; });
+    if (!reserved && !seen) params.emplace_back(name, value);
   }
   return params;
 }
@@ -169,7 +170,7 @@ Status ReplyError(const workers::WorkerReply& reply) {
                                                      std::string(reply.captured_stdout()),
                                                      std::string(reply.captured_stderr())));
   }
-  return Internal("The worker failed: ", message);
+  return Internal(message);
 }
 
 struct Run {
@@ -180,31 +181,79 @@ struct Run {
 };
 
 // The cache lifetime the UDF's own decorator asks for (`@fused.udf(cache_max_age="24h")`),
-// read from its source: every use in the public catalog is a literal.
-std::optional<double> DecoratorMaxAge(const udf::UdfSpec& spec) {
-  static const std::regex decorator(R"(@(?:fused\.)?udf\s*\(([^)]*)\)\s*\n(?:\s*@[^\n]*\n)*\s*(?:async\s+)?def\s+(\w+))");
-  static const std::regex max_age(R"(cache_max_age\s*=\s*["']?\s*([0-9.]+\s*[smhd]?)\s*["']?)");
-  for (auto it = std::sregex_iterator(spec.code.begin(), spec.code.end(), decorator); it != std::sregex_iterator(); ++it) {
-    if ((*it)[2].str() != spec.entrypoint) continue;
-    std::string arguments = (*it)[1].str();
-    std::smatch value;
-    if (!std::regex_search(arguments, value, max_age)) return std::nullopt;
-    std::string text = value[1].str();
-    text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
-    auto seconds = ParseDurationSeconds(text);
-    if (seconds.ok()) return *seconds;
+// read from its source: every use in the public catalog is a literal. A plain scan, not a
+// regex: user code can be megabytes long, and backtracking regexes recurse per character.
+std::optional<double> ScanDecoratorMaxAge(const udf::UdfSpec& spec) {
+  const std::string& code = spec.code;
+  for (size_t at = code.find('@'); at != std::string::npos; at = code.find('@', at + 1)) {
+    size_t p = at + 1;
+    if (code.compare(p, 6, "fused.") == 0) p += 6;
+    if (code.compare(p, 3, "udf") != 0) continue;
+    p += 3;
+    while (p < code.size() && code[p] == ' ') ++p;
+    if (p >= code.size() || code[p] != '(') continue;
+    // The decorator's arguments, to the matching parenthesis.
+    size_t open = p, depth = 0;
+    for (; p < code.size(); ++p) {
+      if (code[p] == '(') ++depth;
+      if (code[p] == ')' && --depth == 0) break;
+    }
+    if (p >= code.size()) return std::nullopt;
+    std::string_view arguments(code.data() + open + 1, p - open - 1);
+    // It must decorate the entrypoint: skip other decorator lines to the `def`.
+    size_t line = code.find('\n', p);
+    while (line != std::string::npos) {
+      size_t next = code.find_first_not_of(" \t\r\n", line);
+      if (next == std::string::npos || code[next] != '@') break;
+      line = code.find('\n', next);
+    }
+    if (line == std::string::npos) return std::nullopt;
+    size_t def = code.find_first_not_of(" \t\r\n", line);
+    if (def != std::string::npos && code.compare(def, 6, "async ") == 0) def = code.find_first_not_of(' ', def + 6);
+    std::string expected = "def " + spec.entrypoint + "(";
+    std::string expected_spaced = "def " + spec.entrypoint + " (";
+    if (def == std::string::npos ||
+        (code.compare(def, expected.size(), expected) != 0 && code.compare(def, expected_spaced.size(), expected_spaced) != 0)) {
+      continue;
+    }
+    size_t key = arguments.find("cache_max_age");
+    if (key == std::string_view::npos) return std::nullopt;
+    std::string value;
+    for (size_t i = key + 13; i < arguments.size(); ++i) {
+      char c = arguments[i];
+      if (c == ' ' || c == '=' || c == '"' || c == '\'') {
+        if (!value.empty() && c != ' ') break;
+        continue;
+      }
+      if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 's' || c == 'm' || c == 'h' || c == 'd')) break;
+      value += c;
+    }
+    auto seconds = ParseDurationSeconds(value);
+    return seconds.ok() ? std::optional<double>(*seconds) : std::nullopt;
   }
   return std::nullopt;
 }
 
+// Memoized per UDF version: the scan runs once, not on every cache hit.
+std::optional<double> DecoratorMaxAge(const udf::UdfSpec& spec, const std::string& version) {
+  static std::mutex mutex;
+  static auto* memo = new std::unordered_map<std::string, std::optional<double>>;
+  const std::string key = version + "\n" + spec.entrypoint;
+  std::lock_guard<std::mutex> guard(mutex);
+  auto it = memo->find(key);
+  if (it != memo->end()) return it->second;
+  if (memo->size() > 4096) memo->clear();
+  return (*memo)[key] = ScanDecoratorMaxAge(spec);
+}
+
 // Lifetime precedence: the run's cache_max_age (query) > the token's > the decorator's > 90 days.
-double DefaultMaxAge(const udf::UdfSpec& spec) {
-  return DecoratorMaxAge(spec).value_or(kDefaultResultMaxAgeSeconds);
+double DefaultMaxAge(const udf::UdfSpec& spec, const std::string& version) {
+  return DecoratorMaxAge(spec, version).value_or(kDefaultResultMaxAgeSeconds);
 }
 
 Result<cache::CachedResult> Execute(const Request& request, Services& services, const Run& run,
                                     const std::optional<tiles::Tile>& tile, const http::Params& params,
-                                    const Formats& formats) {
+                                    const Formats& formats, bool cacheable) {
   workers::WorkerRequest call;
   call.id = request.request_id;
   call.udf_name = run.spec.name;
@@ -215,10 +264,13 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
   call.params = params;
   if (tile) call.tile = std::array<int64_t, 3>{tile->x, tile->y, tile->z};
 
-  // The client going away cancels the call (its worker is replaced).
+  // The client going away cancels an uncached call (its worker is killed and replaced). A
+  // call whose result will be cached runs to the end: map clients cancel tiles constantly
+  // while panning, and the next pan back is then a hit instead of a worker restart.
   workers::CancelFlag cancel{false};
   std::stop_callback on_cancel(request.cancel, [&cancel] { cancel = true; });
-  ARROW_ASSIGN_OR_RAISE(workers::WorkerReply reply, services.pool->Run(call, &cancel));
+  ARROW_ASSIGN_OR_RAISE(workers::WorkerReply reply,
+                        services.pool->Run(call, cacheable ? nullptr : &cancel));
   if (!reply.ok) return ReplyError(reply);
 
   json metadata = {{"udf", run.spec.name},
@@ -305,18 +357,19 @@ Result<Response> RunAndRespond(const Request& request, Services& services, const
 
   // Everything that changes the bytes: UDF version, parameters (order-insensitive), tile,
   // formats and the engine's result format.
-  std::sort(params.begin(), params.end());
+  http::Params sorted = params;
+  std::sort(sorted.begin(), sorted.end());
   Hasher key;
   key.Update(kResultFormatVersion);
   key.Update(run.version);
-  for (const auto& [name, value] : params) {
+  for (const auto& [name, value] : sorted) {
     key.Update(std::to_string(name.size()) + ":" + name + std::to_string(value.size()) + ":" + value);
   }
   if (tile) key.Update("tile:" + tiles::ToString(*tile));
   key.Update("|" + formats.vector + "|" + formats.raster);
 
   cache::CacheOutcome outcome;
-  auto compute = [&]() { return Execute(request, services, run, tile, params, formats); };
+  auto compute = [&]() { return Execute(request, services, run, tile, params, formats, max_age > 0); };
   ARROW_ASSIGN_OR_RAISE(cache::CachedResult result,
                         services.results->GetOrCompute(run.tag, key.HexDigest(), max_age, compute, &outcome));
 
@@ -352,7 +405,7 @@ Result<Run> RunOfToken(const Request& request, Services& services) {
   ARROW_ASSIGN_OR_RAISE(run.spec, SpecOfVersion(services, resolved.owner, resolved.udf_name, resolved.version));
   run.version = resolved.version;
   run.tag = UdfTag(resolved.owner, resolved.udf_name);
-  run.max_age_seconds = DefaultMaxAge(run.spec);
+  run.max_age_seconds = DefaultMaxAge(run.spec, run.version);
   if (!resolved.settings.cache) {
     run.max_age_seconds = 0;
   } else if (resolved.settings.cache_max_age_seconds) {
@@ -416,7 +469,7 @@ Result<Response> RunSaved(const Request& request, Services& services, bool as_ti
     ARROW_ASSIGN_OR_RAISE(tile, TileFromPath(request));
   }
   Run run{std::move(entry.spec), entry.saved.version, UdfTag(owner, name)};
-  run.max_age_seconds = DefaultMaxAge(run.spec);
+  run.max_age_seconds = DefaultMaxAge(run.spec, run.version);
   return RunAndRespond(request, services, run, tile);
 }
 
@@ -446,7 +499,7 @@ Result<Response> RunCode(const Request& request, Services& services) {
   ARROW_ASSIGN_OR_RAISE(run.spec, SpecFromJson(body.value("udf", json())));
   run.version = udf::UdfVersion(run.spec);
   run.tag = UdfTag(caller, "code");
-  run.max_age_seconds = DefaultMaxAge(run.spec);
+  run.max_age_seconds = DefaultMaxAge(run.spec, run.version);
   // The body carries what a query string would: parameters and output formats.
   Request call = request;
   call.query.clear();

@@ -167,6 +167,12 @@ class Host:
             fields, payload = to_wire(result.data, udf.name)
         except FusedError as e:
             raise _Failure(_kind(e), str(e), type_name=type(e).__name__, stdout=stdout, stderr=stderr) from None
+        except (OverflowError, ValueError, TypeError, NotImplementedError) as e:
+            # Data the wire formats cannot hold (an int beyond 64 bits, mixed-type columns): the
+            # UDF's output is at fault, not the worker.
+            raise _Failure("invalid_argument", f"UDF '{udf.name}' returned a value that cannot be "
+                           f"sent back: {type(e).__name__}: {e}", type_name=type(e).__name__,
+                           stdout=stdout, stderr=stderr) from None
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise _Failure("invalid_argument", f"UDF '{udf.name}' returned {len(payload)} bytes of "
                            f"{fields['kind']}: more than the server's reply limit of {MAX_PAYLOAD_BYTES} bytes",
