@@ -311,8 +311,8 @@ def test_load_by_token_needs_include_code(remote):
 def test_huge_decorator_arguments_do_not_hurt_the_server(remote):
     # The decorator's cache_max_age is read by a linear scan (a backtracking regex once
     # overflowed the stack on code like this and killed the server).
-    code = ('@fused.udf(cache_max_age="1h", metadata={"doc": "' + "x" * 200_000 + '"})\n'
-            "def udf(a: int = 1):\n    return {'a': a}\n")
+    code = ('@fused.udf(cache_max_age="1h", default_parameters={"doc": "' + "x" * 200_000 + '"})\n'
+            "def udf(a: int = 1, doc: str = ''):\n    return {'a': a}\n")
     udf = _load(code, "huge_decorator")
     assert fused.run(udf, engine="remote", a=2) == {"a": 2}
     assert requests.get(f"{remote.url}/health", timeout=30).status_code == 200
