@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "terrafuse/common/status.h"
+#include "terrafuse/encode/wkb_reader_internal.h"
 #include "terrafuse/tiles/tile_math.h"
 
 namespace terrafuse::encode::internal {
@@ -62,7 +63,7 @@ class MvtGeometryEncoder {
     int32_t x, y;
     friend bool operator==(const IntPoint&, const IntPoint&) = default;
   };
-  class Reader;
+  using Reader = WkbReader;  // wkb_reader_internal.h
 
   MvtGeometryEncoder() = default;
 

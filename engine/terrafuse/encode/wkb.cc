@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "terrafuse/encode/text_internal.h"
+#include "terrafuse/encode/wkb_reader_internal.h"
 
 namespace terrafuse::encode {
 
@@ -21,15 +22,16 @@ using internal::AppendJsonDouble;
 // Nested collections deeper than this are rejected rather than recursed into.
 constexpr int kMaxDepth = 64;
 
-enum GeometryType : uint32_t {
-  kPoint = 1,
-  kLineString = 2,
-  kPolygon = 3,
-  kMultiPoint = 4,
-  kMultiLineString = 5,
-  kMultiPolygon = 6,
-  kGeometryCollection = 7,
-};
+// The shared reader's names, short, as this file uses them throughout.
+using Header = internal::WkbHeader;
+using Cursor = internal::WkbReader;
+constexpr uint32_t kPoint = internal::kWkbPoint;
+constexpr uint32_t kLineString = internal::kWkbLineString;
+constexpr uint32_t kPolygon = internal::kWkbPolygon;
+constexpr uint32_t kMultiPoint = internal::kWkbMultiPoint;
+constexpr uint32_t kMultiLineString = internal::kWkbMultiLineString;
+constexpr uint32_t kMultiPolygon = internal::kWkbMultiPolygon;
+constexpr uint32_t kGeometryCollection = internal::kWkbGeometryCollection;
 
 const char* WktName(uint32_t type) {
   switch (type) {
@@ -68,102 +70,6 @@ const char* GeoJsonName(uint32_t type) {
       return "GeometryCollection";
   }
 }
-
-struct Header {
-  uint32_t type;  // 1..7
-  bool has_z;
-  int dims;  // doubles per coordinate: 2, 3 (Z or M) or 4
-};
-
-// Reads WKB front to back; every read checks the remaining length.
-class Cursor {
- public:
-  explicit Cursor(std::string_view wkb)
-      : begin_(reinterpret_cast<const uint8_t*>(wkb.data())),
-        p_(begin_),
-        end_(begin_ + wkb.size()) {}
-
-  bool AtEnd() const { return p_ == end_; }
-  size_t Offset() const { return static_cast<size_t>(p_ - begin_); }
-  size_t Size() const { return static_cast<size_t>(end_ - begin_); }
-
-  Status Truncated() const {
-    return InvalidArgument("invalid WKB: truncated at byte ", Offset(), " of ", Size());
-  }
-
-  Status ReadHeader(Header* h) {
-    if (end_ - p_ < 5) return Truncated();
-    uint8_t order = *p_++;
-    if (order > 1) {
-      return InvalidArgument("invalid WKB: byte order ", static_cast<int>(order), " at byte ",
-                             Offset() - 1, " (expected 0 or 1)");
-    }
-    swap_ = (order == 1) != (std::endian::native == std::endian::little);
-    uint32_t code = ReadU32Unchecked();
-    bool has_z = false, has_m = false, has_srid = false;
-    if (code & 0xE0000000u) {  // extended WKB (PostGIS, GEOS, shapely's default)
-      has_z = code & 0x80000000u;
-      has_m = code & 0x40000000u;
-      has_srid = code & 0x20000000u;
-      code &= 0x0FFFFFFFu;
-    }
-    uint32_t iso_dims = code / 1000;  // ISO WKB: 1000 Z, 2000 M, 3000 ZM
-    uint32_t type = code % 1000;
-    if (iso_dims > 3 || type < kPoint || type > kGeometryCollection) {
-      return InvalidArgument("invalid WKB: unknown geometry type code ", code, " at byte ",
-                             Offset() - 4);
-    }
-    has_z = has_z || iso_dims == 1 || iso_dims == 3;
-    has_m = has_m || iso_dims == 2 || iso_dims == 3;
-    if (has_srid) {
-      if (end_ - p_ < 4) return Truncated();
-      p_ += 4;
-    }
-    h->type = type;
-    h->has_z = has_z;
-    h->dims = 2 + has_z + has_m;
-    return Status::OK();
-  }
-
-  // Reads a count of items that each take at least `min_item_bytes`, rejecting counts the
-  // remaining bytes cannot hold (so a corrupt count never drives a long loop).
-  Status ReadCount(uint32_t* n, size_t min_item_bytes) {
-    if (end_ - p_ < 4) return Truncated();
-    *n = ReadU32Unchecked();
-    if (static_cast<uint64_t>(*n) * min_item_bytes > static_cast<uint64_t>(end_ - p_)) {
-      return InvalidArgument("invalid WKB: count ", *n, " at byte ", Offset() - 4,
-                             " exceeds the remaining ", end_ - p_, " bytes");
-    }
-    return Status::OK();
-  }
-
-  // Callers have checked (through ReadCount or CheckCoords) that the bytes are there.
-  double ReadDoubleUnchecked() {
-    uint64_t bits;
-    std::memcpy(&bits, p_, 8);
-    p_ += 8;
-    if (swap_) bits = __builtin_bswap64(bits);
-    return std::bit_cast<double>(bits);
-  }
-
-  Status CheckCoords(size_t count, int dims) const {
-    if (static_cast<size_t>(end_ - p_) < count * dims * 8) return Truncated();
-    return Status::OK();
-  }
-
- private:
-  uint32_t ReadU32Unchecked() {
-    uint32_t v;
-    std::memcpy(&v, p_, 4);
-    p_ += 4;
-    return swap_ ? __builtin_bswap32(v) : v;
-  }
-
-  const uint8_t* begin_;
-  const uint8_t* p_;
-  const uint8_t* end_;
-  bool swap_ = false;
-};
 
 Status CheckChildType(const Header& parent, const Header& child, size_t offset) {
   uint32_t expected = parent.type - 3;  // MultiPoint -> Point, ...
