@@ -1,6 +1,8 @@
 #include "terrafuse/http/http_server.h"
 
 #include <array>
+#include <optional>
+#include <type_traits>
 #include <atomic>
 #include <cstdio>
 #include <random>
@@ -81,20 +83,23 @@ void CopyHeaders(const Headers& headers, Message& message) {
 
 // Runs `function` on `pool` and resumes the awaiting coroutine on its own executor with
 // the result, so handler work never runs on an I/O thread.
-template <typename Function>
-net::awaitable<Response> RunOnPool(net::thread_pool& pool, Function function) {
+template <typename Function, typename T = std::invoke_result_t<Function>>
+net::awaitable<T> RunOnPool(net::thread_pool& pool, Function function) {
   auto initiate = [&pool, function = std::move(function)](auto handler) mutable {
     net::post(pool, [function = std::move(function), handler = std::move(handler)]() mutable {
-      Response response = function();
+      T result = function();
       auto executor = net::get_associated_executor(handler);
-      net::post(executor, [handler = std::move(handler), response = std::move(response)]() mutable {
-        handler(std::move(response));
+      net::post(executor, [handler = std::move(handler), result = std::move(result)]() mutable {
+        handler(std::move(result));
       });
     });
   };
-  co_return co_await net::async_initiate<const net::use_awaitable_t<>&, void(Response)>(std::move(initiate),
-                                                                                          net::use_awaitable);
+  co_return co_await net::async_initiate<const net::use_awaitable_t<>&, void(T)>(std::move(initiate),
+                                                                                   net::use_awaitable);
 }
+
+// Pieces of streamed bodies (uploads and file downloads).
+constexpr size_t kStreamChunk = 1 << 20;
 
 class Session;
 
@@ -193,6 +198,11 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   net::awaitable<void> Loop();
+  template <typename Message>
+  Request RequestOf(const Message& message);
+  net::awaitable<std::optional<bool>> Upload(bhttp::request_parser<bhttp::string_body>& parser,
+                                             std::chrono::steady_clock::time_point start);
+  net::awaitable<beast::error_code> WriteFile(const Response& response, bool keep_alive);
   net::awaitable<Response> Handle(Request& request);
   net::awaitable<beast::error_code> Write(const Request& request, const Response& response, bool keep_alive);
   net::awaitable<void> AnswerReadError(beast::error_code ec, bhttp::request_parser<bhttp::string_body>& parser,
@@ -228,6 +238,14 @@ net::awaitable<void> Session::Loop() {
     first = false;
     const auto start = std::chrono::steady_clock::now();
     if (!ec) {
+      // Upload routes stream their body into a sink instead of reading it here.
+      std::optional<bool> uploaded = co_await Upload(parser, start);
+      if (uploaded) {
+        if (!*uploaded) break;
+        continue;
+      }
+    }
+    if (!ec) {
       if (auto expect = parser.get()[bhttp::field::expect]; beast::iequals(expect, "100-continue")) {
         bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
         stream_.expires_after(options.write_timeout);
@@ -245,17 +263,8 @@ net::awaitable<void> Session::Loop() {
 
     InFlight in_flight(server_.metrics);
     auto& message = parser.get();
-    Request request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    const auto incoming_id = message["X-Request-Id"];
-    request.request_id = server_.NextRequestId(std::string_view(incoming_id.data(), incoming_id.size()));
-    request.client_address = client_;
-    for (const auto& field : message) {
-      request.headers.Add(std::string(field.name_string()), std::string(field.value()));
-    }
+    Request request = RequestOf(message);
     request.body = std::move(message.body());
-    request.cancel = cancel_.get_token();
 
     Response response;
     Result<Target> target = ParseTarget(request.target);
@@ -279,6 +288,111 @@ net::awaitable<void> Session::Loop() {
   }
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+template <typename Message>
+Request Session::RequestOf(const Message& message) {
+  Request request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  const auto incoming_id = message["X-Request-Id"];
+  request.request_id = server_.NextRequestId(std::string_view(incoming_id.data(), incoming_id.size()));
+  request.client_address = client_;
+  for (const auto& field : message) {
+    request.headers.Add(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.cancel = cancel_.get_token();
+  return request;
+}
+
+// Answers a request to an upload route: opens its sink (auth and path checks come before
+// any of the body is read), then feeds it the body piece by piece as it arrives. Returns
+// nullopt when the request is not for an upload route, else whether to keep the connection.
+net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp::string_body>& parser,
+                                                    std::chrono::steady_clock::time_point start) {
+  Request request = RequestOf(parser.get());
+  Result<Target> target = ParseTarget(request.target);
+  if (!target.ok()) co_return std::nullopt;
+  request.path = std::move(target->path);
+  request.segments = std::move(target->segments);
+  request.query = std::move(target->query);
+  const UploadHandler* upload = server_.router.FindUpload(request);
+  if (upload == nullptr) co_return std::nullopt;
+
+  InFlight in_flight(server_.metrics);
+  const bool wants_keep_alive = parser.get().keep_alive();
+  const bool expects_continue = beast::iequals(parser.get()[bhttp::field::expect], "100-continue");
+  Services& services = server_.services;
+  auto opened = co_await RunOnPool(server_.pool, [&]() -> Result<std::unique_ptr<BodySink>> {
+    try {
+      return (*upload)(request, services);
+    } catch (const std::exception& e) {
+      TF_LOG(LogLevel::kError, "handler_exception", {"request_id", request.request_id}, {"what", e.what()});
+      return Internal("Internal error; the server log has the details under request_id=", request.request_id);
+    }
+  });
+  Response response;
+  bool body_read = false;
+  beast::error_code ec;
+  if (!opened.ok()) {
+    response = ErrorResponse(opened.status(), request.request_id);
+  } else {
+    std::unique_ptr<BodySink> sink = std::move(opened).ValueUnsafe();
+    if (expects_continue) {
+      bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+      stream_.expires_after(server_.options.write_timeout);
+      co_await bhttp::async_write(stream_, go_on, net::redirect_error(net::use_awaitable, ec));
+    }
+    bhttp::request_parser<bhttp::buffer_body> body_parser{std::move(parser)};
+    body_parser.body_limit(server_.options.upload_limit);
+    std::vector<char> chunk(kStreamChunk);
+    Status status;
+    while (!ec && status.ok() && !body_parser.is_done()) {
+      body_parser.get().body().data = chunk.data();
+      body_parser.get().body().size = chunk.size();
+      // A timeout per piece: a big upload may take long, a stalled one may not.
+      stream_.expires_after(server_.options.read_timeout);
+      co_await bhttp::async_read(stream_, buffer_, body_parser, net::redirect_error(net::use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      const size_t received = chunk.size() - body_parser.get().body().size;
+      if (!ec && received > 0) {
+        status = co_await RunOnPool(server_.pool, [&] { return sink->Write(chunk.data(), received); });
+      }
+    }
+    if (ec == bhttp::error::body_limit) {
+      status = TooLarge("Upload exceeds the ", server_.options.upload_limit, "-byte limit");
+      ec = {};
+    }
+    if (!ec && status.ok()) {
+      body_read = true;
+      auto finished = co_await RunOnPool(server_.pool, [&]() -> Result<Response> { return sink->Finish(); });
+      if (finished.ok()) {
+        response = std::move(finished).ValueUnsafe();
+      } else {
+        response = ErrorResponse(finished.status(), request.request_id);
+      }
+    } else if (!status.ok()) {
+      response = ErrorResponse(status, request.request_id);
+    }
+    // Dropping an unfinished sink deletes the partial upload (file work: on the pool).
+    co_await RunOnPool(server_.pool, [&] {
+      sink.reset();
+      return 0;
+    });
+    if (ec) {
+      TF_LOG(LogLevel::kInfo, "upload_aborted", {"request_id", request.request_id},
+             {"path", RedactTokens(request.path)}, {"reason", ec.message()});
+      co_return false;
+    }
+  }
+  FinalizeResponse(request, response);
+  const bool keep_alive = body_read && wants_keep_alive && !server_.stopping.load();
+  server_.metrics.CountResponse(response.status);
+  ec = co_await Write(request, response, keep_alive);
+  LogRequest(request, response, start);
+  // The body was not (all) read: drain a little so the client sees the answer.
+  if (!ec && !body_read) co_await LingeringClose();
+  co_return keep_alive && !ec;
 }
 
 net::awaitable<Response> Session::Handle(Request& request) {
@@ -341,9 +455,11 @@ net::awaitable<beast::error_code> Session::Write(const Request& request, const R
     message.result(static_cast<unsigned>(response.status));
     CopyHeaders(response.headers, message);
     // HEAD announces the length GET would send; 204 and 304 carry no length at all.
-    if (!bodiless_status) message.content_length(body.size());
+    if (!bodiless_status) message.content_length(response.BodySize());
     message.keep_alive(keep_alive);
     co_await bhttp::async_write(stream_, message, net::redirect_error(net::use_awaitable, ec));
+  } else if (response.file) {
+    ec = co_await WriteFile(response, keep_alive);
   } else {
     bhttp::response<bhttp::span_body<const char>> message;
     message.version(11);
@@ -353,6 +469,50 @@ net::awaitable<beast::error_code> Session::Write(const Request& request, const R
     message.keep_alive(keep_alive);
     message.prepare_payload();
     co_await bhttp::async_write(stream_, message, net::redirect_error(net::use_awaitable, ec));
+  }
+  co_return ec;
+}
+
+// Streams a file body: reads a piece on the handler pool, writes it, and so on, so memory
+// stays at one piece whatever the file's size. A read failing midway cannot change the
+// status any more: the connection is closed, and the client sees a short body.
+net::awaitable<beast::error_code> Session::WriteFile(const Response& response, bool keep_alive) {
+  beast::error_code ec;
+  bhttp::response<bhttp::buffer_body> message;
+  message.version(11);
+  message.result(static_cast<unsigned>(response.status));
+  CopyHeaders(response.headers, message);
+  message.content_length(response.BodySize());
+  message.keep_alive(keep_alive);
+  message.body().data = nullptr;
+  message.body().more = true;
+  bhttp::response_serializer<bhttp::buffer_body> serializer{message};
+  co_await bhttp::async_write_header(stream_, serializer, net::redirect_error(net::use_awaitable, ec));
+  int64_t offset = response.file_offset;
+  int64_t remaining = response.file_length;
+  if (!ec && remaining == 0) {
+    message.body().more = false;
+    co_await bhttp::async_write(stream_, serializer, net::redirect_error(net::use_awaitable, ec));
+  }
+  while (!ec && remaining > 0) {
+    const int64_t want = std::min<int64_t>(remaining, kStreamChunk);
+    auto piece = co_await RunOnPool(server_.pool, [&]() -> Result<std::shared_ptr<arrow::Buffer>> {
+      return response.file->ReadAt(offset, want);
+    });
+    if (!piece.ok() || (*piece)->size() == 0) {
+      TF_LOG(LogLevel::kError, "file_read_failed",
+             {"error", piece.ok() ? std::string("file shorter than announced") : piece.status().message()});
+      co_return net::error::make_error_code(net::error::connection_aborted);
+    }
+    const int64_t n = (*piece)->size();
+    offset += n;
+    remaining -= n;
+    message.body().data = const_cast<uint8_t*>((*piece)->data());
+    message.body().size = static_cast<size_t>(n);
+    message.body().more = remaining > 0;
+    stream_.expires_after(server_.options.write_timeout);
+    co_await bhttp::async_write(stream_, serializer, net::redirect_error(net::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
   }
   co_return ec;
 }
@@ -408,7 +568,7 @@ void Session::LogRequest(const Request& request, const Response& response,
   const bool head = request.method == "HEAD";
   TF_LOG(LogLevel::kInfo, "request", {"request_id", request.request_id}, {"method", request.method},
          {"path", RedactTokens(request.path)}, {"status", std::to_string(response.status)},
-         {"bytes", std::to_string(head ? 0 : response.Body().size())},
+         {"bytes", std::to_string(head ? 0 : response.BodySize())},
          {"ms", FormatMs(std::chrono::steady_clock::now() - start)}, {"client", client_});
 }
 

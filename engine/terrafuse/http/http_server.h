@@ -45,6 +45,8 @@ struct HttpServerOptions {
   int io_threads = 1;
   size_t header_limit = kDefaultHeaderLimit;
   size_t body_limit = kDefaultBodyLimit;
+  /// Body of upload routes (streamed to storage, never held in memory): no limit by default.
+  uint64_t upload_limit = UINT64_MAX;
   std::chrono::milliseconds read_timeout = kDefaultReadTimeout;
   std::chrono::milliseconds write_timeout = kDefaultWriteTimeout;
   std::chrono::milliseconds idle_timeout = kDefaultIdleTimeout;

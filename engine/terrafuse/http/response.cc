@@ -9,6 +9,19 @@ std::string_view Response::Body() const {
   return body;
 }
 
+uint64_t Response::BodySize() const {
+  return file ? static_cast<uint64_t>(file_length) : Body().size();
+}
+
+Response Response::File(std::shared_ptr<arrow::io::RandomAccessFile> file, int64_t length,
+                        std::string media_type) {
+  Response response;
+  response.file = std::move(file);
+  response.file_length = length;
+  response.headers.Set("Content-Type", std::move(media_type));
+  return response;
+}
+
 Response Response::Json(std::string json, int status) {
   return Text(std::move(json), status, "application/json");
 }

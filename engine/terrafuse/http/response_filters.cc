@@ -34,7 +34,10 @@ std::string_view StripWeak(std::string_view tag) {
 
 void Slice(Response& response, const ByteRange& range) {
   const uint64_t length = range.last - range.first + 1;
-  if (response.shared_body) {
+  if (response.file) {
+    response.file_offset += static_cast<int64_t>(range.first);
+    response.file_length = static_cast<int64_t>(length);
+  } else if (response.shared_body) {
     response.shared_body = arrow::SliceBuffer(response.shared_body, static_cast<int64_t>(range.first),
                                               static_cast<int64_t>(length));
   } else {
@@ -97,7 +100,7 @@ std::string BodyETag(std::string_view body) {
 void FinalizeResponse(const Request& request, Response& response) {
   const bool get_or_head = request.method == "GET" || request.method == "HEAD";
   if (response.status == 200 && get_or_head) {
-    if (response.cacheable && !response.headers.Has("ETag")) {
+    if (response.cacheable && !response.file && !response.headers.Has("ETag")) {
       response.headers.Set("ETag", BodyETag(response.Body()));
     }
     auto etag = response.headers.Find("ETag");
@@ -106,6 +109,7 @@ void FinalizeResponse(const Request& request, Response& response) {
       response.status = 304;
       response.body.clear();
       response.shared_body.reset();
+      response.file.reset();
     } else {
       response.headers.Set("Accept-Ranges", "bytes");
       auto range_header = request.headers.Find("Range");
@@ -113,7 +117,7 @@ void FinalizeResponse(const Request& request, Response& response) {
       auto if_range = request.headers.Find("If-Range");
       bool range_applies = range_header && (!if_range || (etag && Trim(*if_range) == *etag));
       ByteRange range;
-      const uint64_t size = response.Body().size();
+      const uint64_t size = response.BodySize();
       switch (range_applies ? ParseByteRange(*range_header, size, &range) : RangeOutcome::kIgnore) {
         case RangeOutcome::kIgnore:
           break;

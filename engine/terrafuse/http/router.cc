@@ -144,7 +144,30 @@ bool Router::MatchRoute(const Route& route, const std::vector<std::string>& segm
     }
   }
   match->handler = &route.handler;
+  match->upload = route.upload ? &route.upload : nullptr;
   return true;
+}
+
+Status Router::AddUpload(std::string_view method, std::string_view pattern, UploadHandler handler) {
+  if (method != "POST" && method != "PUT") {
+    return InvalidArgument("Invalid method '", method, "' for upload route '", pattern, "': use POST or PUT");
+  }
+  if (!handler) return InvalidArgument("Upload route ", method, " '", pattern, "' has no handler");
+  // Reached only if a session dispatched it as a plain route, which would be a server bug.
+  ARROW_RETURN_NOT_OK(Add(method, pattern, [](const Request&, Services&) -> Result<Response> {
+    return Internal("Upload route dispatched without its body stream");
+  }));
+  routes_.back().upload = std::move(handler);
+  return Status::OK();
+}
+
+const UploadHandler* Router::FindUpload(Request& request) const {
+  if (request.method != "POST" && request.method != "PUT") return nullptr;
+  Result<Match> match = Find(request.method, request.segments);
+  if (!match.ok() || match->upload == nullptr) return nullptr;
+  request.path_params = std::move(match->params);
+  request.extension = std::move(match->extension);
+  return match->upload;
 }
 
 Result<Router::Match> Router::Find(std::string_view method, const std::vector<std::string>& segments) const {

@@ -26,10 +26,26 @@ namespace terrafuse::http {
 /// thread-safe, and a long one should poll request.cancelled().
 using Handler = std::function<Result<Response>(const Request&, Services&)>;
 
+/// Where an upload route's body goes, piece by piece as it arrives (never buffered whole).
+/// Destroying a sink without Finish (the client went away, a read failed) must leave no
+/// trace of the partial body.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  virtual Status Write(const char* data, size_t size) = 0;
+  /// Called once the whole body was received; returns the answer.
+  virtual Result<Response> Finish() = 0;
+};
+
+/// An upload handler sees the request's headers (its body is empty) and opens the sink, or
+/// fails (auth, bad path) before a byte of the body is read.
+using UploadHandler = std::function<Result<std::unique_ptr<BodySink>>(const Request&, Services&)>;
+
 class Router {
  public:
   struct Match {
     const Handler* handler = nullptr;
+    const UploadHandler* upload = nullptr;
     Params params;
     std::string extension;
   };
@@ -38,6 +54,12 @@ class Router {
   /// every GET route and every path). Fails with InvalidArgument naming the pattern when
   /// it is malformed or when an earlier route has the same method and the same shape.
   Status Add(std::string_view method, std::string_view pattern, Handler handler);
+  /// Adds a route whose request body streams into a BodySink (POST or PUT).
+  Status AddUpload(std::string_view method, std::string_view pattern, UploadHandler handler);
+
+  /// Returns the upload handler of the route `request` matches, filling its path
+  /// parameters; null when the request does not go to an upload route.
+  const UploadHandler* FindUpload(Request& request) const;
 
   /// Finds the route for a request; HEAD looks up GET. Fails with NotFound when no pattern
   /// matches the path, and with MethodNotAllowed (listing the allowed methods) when some
@@ -67,6 +89,7 @@ class Router {
     std::vector<Segment> segments;
     bool allows_extension = false;
     Handler handler;
+    UploadHandler upload;
   };
 
   /// Matches one route against a path; fills `match` and returns true on success.
