@@ -23,6 +23,8 @@
 #include "terrafuse/http/log.h"
 #include "terrafuse/routes/builtin_routes.h"
 #include "terrafuse/routes/services.h"
+#include "terrafuse/storage/file_system.h"
+#include "terrafuse/storage/signed_url.h"
 #include "terrafuse/udf/registry.h"
 #include "terrafuse/workers/worker_pool.h"
 
@@ -50,6 +52,9 @@ Options:
   --udf-timeout SEC  limit of one UDF call (default 120)
   --worker-memory MB address-space limit of each worker (default: none)
   --worker-max-calls N  replace a worker after N calls (default: never)
+  --fd-root URI      where fd:// lives: a directory or s3://bucket/prefix (default
+                     $TERRAFUSE_FD_ROOT, else <home>/fd); S3 settings come from
+                     TERRAFUSE_S3_ENDPOINT and the AWS_* variables
   --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
   --debug-routes     also serve /server/v1/_debug/... (for the HTTP tests only)
   -h, --help         print this help and exit
@@ -63,6 +68,7 @@ struct Flags {
   std::string host = "127.0.0.1";
   uint16_t port = http::kDefaultPort;
   std::string home;
+  std::string fd_root;
   int workers = 0;
   int threads = 0;
   std::string python = "python3";
@@ -134,6 +140,10 @@ Result<Flags> ParseFlags(int argc, char** argv) {
       ARROW_ASSIGN_OR_RAISE(std::string_view home, value());
       if (home.empty()) return InvalidArgument("Invalid --home '': give a directory");
       flags.home = std::string(home);
+    } else if (name == "--fd-root") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view root, value());
+      if (root.empty()) return InvalidArgument("Invalid --fd-root '': give a directory or s3://bucket/prefix");
+      flags.fd_root = std::string(root);
     } else if (name == "--workers") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(int64_t workers, ParseInteger(name, text, 1, 1024));
@@ -231,6 +241,12 @@ int main(int argc, char** argv) {
   auto results = terrafuse::cache::ResultCache::Make({.disk_root = flags.home + "/cache/results"});
   if (!results.ok()) return Fail(1, results.status());
   services.results = *results;
+  auto storage_config = terrafuse::storage::StorageConfig::FromEnvironment(flags.home);
+  if (!flags.fd_root.empty()) storage_config.fd_root = flags.fd_root;
+  storage_config.allow_local = false;  // clients name fd:// files only, never the server's disk
+  auto signing_key = terrafuse::storage::LoadOrCreateSigningKey(flags.home);
+  if (!signing_key.ok()) return Fail(1, signing_key.status());
+  services.signing_key = *signing_key;
   terrafuse::workers::WorkerPoolOptions pool_options;
   pool_options.python = flags.python;
   pool_options.num_workers = flags.workers;
@@ -238,6 +254,9 @@ int main(int argc, char** argv) {
   pool_options.memory_limit_bytes = flags.worker_memory_mb << 20;
   pool_options.max_calls_per_worker = flags.worker_max_calls;
   pool_options.env.emplace_back("TERRAFUSE_HOME", flags.home);
+  // UDFs resolve fd:// to the same store as the files API.
+  if (!storage_config.fd_root.empty()) pool_options.env.emplace_back("TERRAFUSE_FD_ROOT", storage_config.fd_root);
+  services.storage = std::make_shared<const terrafuse::storage::StorageConfig>(std::move(storage_config));
   auto pool = terrafuse::workers::WorkerPool::Start(pool_options);
   if (!pool.ok()) return Fail(1, pool.status());
   services.pool = pool->get();
@@ -271,5 +290,6 @@ int main(int argc, char** argv) {
     std::_Exit(kExitShutdownCutShort);
   }
   TF_LOG(http::LogLevel::kInfo, "stopped");
+  terrafuse::storage::FinalizeStorage();
   return 0;
 }

@@ -17,6 +17,7 @@ from fused._load import load
 from fused._options import options
 from fused._run import run
 from fused._secrets import secrets
+from fused._storage import delete, upload
 from fused._udf import Udf, udf
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __all__ = [
     "api",
     "UdfError",
     "cache",
+    "delete",
     "download",
     "file_path",
     "load",
@@ -38,4 +40,5 @@ __all__ = [
     "tiles",
     "types",
     "udf",
+    "upload",
 ]

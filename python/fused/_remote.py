@@ -49,18 +49,28 @@ def _session():
 
 
 def request(method: str, path: str, *, json_body: Any = None, params: dict | None = None,
-            timeout: float = 300) -> Any:
-    """Send one request to the server and return the ``requests`` response; errors raise."""
+            timeout: float = 300, data: Any = None, stream: bool = False) -> Any:
+    """Send one request to the server and return the ``requests`` response; errors raise.
+
+    ``data`` (bytes or a file object) is sent as the body, streamed; ``stream`` leaves the
+    answer's body unread for ``iter_content``.
+    """
     import requests
 
     url = base_url() + path
     try:
-        response = _session().request(method, url, json=json_body, params=params, timeout=timeout)
+        response = _session().request(method, url, json=json_body, params=params, timeout=timeout, data=data,
+                                      stream=stream)
     except requests.ConnectionError as e:
         raise FusedError(f"Cannot reach the terrafuse server at {base_url()}: {e}") from None
     if response.status_code >= 400:
         raise _error_from(response)
     return response
+
+
+def request_stream(method: str, path: str, **kwargs: Any) -> Any:
+    """:func:`request` with the body left to stream; use as a context manager."""
+    return request(method, path, stream=True, **kwargs)
 
 
 def _error_from(response: Any) -> Exception:

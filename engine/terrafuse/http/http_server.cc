@@ -1,6 +1,7 @@
 #include "terrafuse/http/http_server.h"
 
 #include <array>
+#include <limits>
 #include <optional>
 #include <type_traits>
 #include <atomic>
@@ -226,7 +227,8 @@ net::awaitable<void> Session::Loop() {
   while (!server_.stopping.load()) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-    parser.body_limit(options.body_limit);
+    // The body limit is applied once the route is known: upload routes have their own.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::error_code ec;
 
     // A new connection gets the read timeout for its first request; a kept-alive one
@@ -243,6 +245,13 @@ net::awaitable<void> Session::Loop() {
       if (uploaded) {
         if (!*uploaded) break;
         continue;
+      }
+      // Beast checks a declared Content-Length against the limit only while parsing the
+      // header, so check it here; chunked bodies are checked as they arrive.
+      if (auto length = parser.content_length(); length && *length > options.body_limit) {
+        ec = bhttp::error::body_limit;  // answered by AnswerReadError
+      } else {
+        parser.body_limit(options.body_limit);
       }
     }
     if (!ec) {

@@ -15,6 +15,9 @@ class ResultCache;
 namespace encode {
 class EncoderRegistry;
 }
+namespace storage {
+struct StorageConfig;
+}
 namespace udf {
 class Registry;
 }
@@ -35,6 +38,10 @@ struct Services {
   const encode::EncoderRegistry* encoders = nullptr;
   /// Encoded results by UDF version + parameters + tile + format.
   std::shared_ptr<cache::ResultCache> results;
+  /// Where the file routes resolve fd:// (local paths and file:// refused); null: no files API.
+  std::shared_ptr<const storage::StorageConfig> storage;
+  /// Key of signed file URLs (<home>/signing.key).
+  std::string signing_key;
 };
 
 }  // namespace terrafuse

@@ -22,11 +22,6 @@ std::string Env(const char* name) {
 // Paths the seeds use for the shared disk inside UDFs ("/mnt/cache" is the newer name).
 constexpr std::string_view kMountPrefixes[] = {"/mount", "/mnt/cache"};
 
-std::string SharedDir() {
-  std::string dir = Env("TERRAFUSE_SHARED_DIR");
-  return dir.empty() ? "/tmp/fused" : dir;
-}
-
 std::shared_ptr<arrow::fs::FileSystem> LocalFs() {
   static auto* fs = new std::shared_ptr<arrow::fs::FileSystem>(std::make_shared<arrow::fs::LocalFileSystem>());
   return *fs;
@@ -47,7 +42,7 @@ Result<Location> ResolvePlain(std::string_view rest, const StorageConfig& config
   for (std::string_view prefix : kMountPrefixes) {
     if (rest == prefix || (rest.starts_with(prefix) && rest[prefix.size()] == '/')) {
       ARROW_ASSIGN_OR_RAISE(std::string relative, NormalizeRelative(rest.substr(prefix.size()), rest));
-      ARROW_ASSIGN_OR_RAISE(std::string local, ContainLocal(SharedDir(), relative, rest));
+      ARROW_ASSIGN_OR_RAISE(std::string local, ContainLocal(config.shared_dir, relative, rest));
       return Location{LocalFs(), std::move(local), std::string(rest), true};
     }
   }
@@ -105,6 +100,7 @@ StorageConfig StorageConfig::FromEnvironment(std::string home) {
   StorageConfig config;
   config.home = std::move(home);
   config.fd_root = Env("TERRAFUSE_FD_ROOT");
+  if (std::string shared = Env("TERRAFUSE_SHARED_DIR"); !shared.empty()) config.shared_dir = shared;
   config.s3.endpoint = Env("TERRAFUSE_S3_ENDPOINT");
   if (config.s3.endpoint.empty()) config.s3.endpoint = Env("AWS_ENDPOINT_URL");
   config.s3.region = Env("AWS_REGION");

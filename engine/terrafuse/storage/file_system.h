@@ -40,11 +40,13 @@ struct StorageConfig {
   std::string home;
   /// Where fd:// lives: a local directory, or "s3://bucket/prefix". Empty: <home>/fd.
   std::string fd_root;
+  /// The shared disk that /mount and /mnt/cache name (TERRAFUSE_SHARED_DIR, else /tmp/fused).
+  std::string shared_dir = "/tmp/fused";
   S3Config s3;
   /// Accept plain paths and file:// (the SDK: yes; the server's file routes: no, only fd://).
   bool allow_local = true;
 
-  /// Reads TERRAFUSE_FD_ROOT, TERRAFUSE_S3_ENDPOINT (or AWS_ENDPOINT_URL), AWS_REGION,
+  /// Reads TERRAFUSE_FD_ROOT, TERRAFUSE_SHARED_DIR, TERRAFUSE_S3_ENDPOINT (or AWS_ENDPOINT_URL), AWS_REGION,
   /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN over `home`.
   static StorageConfig FromEnvironment(std::string home);
 };

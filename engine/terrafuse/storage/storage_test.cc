@@ -107,13 +107,15 @@ TEST_F(StorageTest, LocalPathsCanBeTurnedOffAndUnknownSchemesAreNamed) {
 }
 
 TEST_F(StorageTest, MountPathsMapToTheSharedDirectory) {
-  setenv("TERRAFUSE_SHARED_DIR", (dir_ + "/shared").c_str(), 1);
+  config_.shared_dir = dir_ + "/shared";
   stdfs::create_directories(dir_ + "/shared");
   const std::string shared = stdfs::weakly_canonical(dir_ + "/shared").string();
   EXPECT_EQ(Resolve("/mount/models/a.bin").path, shared + "/models/a.bin");
   EXPECT_EQ(Resolve("/mnt/cache/.env").path, shared + "/.env");
   EXPECT_FALSE(ResolveUri("/mount/../etc/passwd", config_).ok());
   EXPECT_EQ(Resolve("/mountain/x").path, "/mountain/x");  // not the prefix
+  setenv("TERRAFUSE_SHARED_DIR", "/srv/shared", 1);
+  EXPECT_EQ(StorageConfig::FromEnvironment("h").shared_dir, "/srv/shared");
   unsetenv("TERRAFUSE_SHARED_DIR");
 }
 

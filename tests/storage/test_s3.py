@@ -1,0 +1,128 @@
+"""fd:// on S3 for real: a moto S3 server on loopback behind the SDK (direct) and behind
+terrafused (files API and signed URLs), plus s3:// URIs."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import requests
+
+import fused
+from fused import NotFoundError
+
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("moto")
+
+BUCKET = "team-bucket"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            requests.get(endpoint, timeout=1)
+            break
+        except requests.ConnectionError:
+            if time.time() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("the moto S3 server did not start")
+            time.sleep(0.2)
+    client = boto3.client("s3", endpoint_url=endpoint, **{
+        "aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"})
+    client.create_bucket(Bucket=BUCKET)
+    yield endpoint, client
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def s3_env(s3_endpoint, monkeypatch):
+    endpoint, client = s3_endpoint
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TERRAFUSE_S3_ENDPOINT", endpoint)
+    monkeypatch.setenv("TERRAFUSE_FD_ROOT", f"s3://{BUCKET}/org")
+    return client
+
+
+def _keys(client, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
+
+
+def test_fd_on_s3_through_the_sdk(s3_env, tmp_path):
+    client = s3_env
+    csv = tmp_path / "ais.csv"
+    csv.write_text("a,b\n1,2\n")
+    fused.api.upload(str(csv), "fd://demo/ais.csv")
+    fused.api.upload(b"nested", "fd://demo/sub/x.bin")
+    assert _keys(client, "org/demo/") == ["org/demo/ais.csv", "org/demo/sub/x.bin"]
+    assert client.get_object(Bucket=BUCKET, Key="org/demo/ais.csv")["Body"].read() == csv.read_bytes()
+    details = fused.api.list("fd://demo/", details=True)
+    assert [(d.url, d.size, d.is_directory) for d in details] == [
+        ("fd://demo/ais.csv", csv.stat().st_size, False), ("fd://demo/sub", 0, True)]
+    assert fused.api.get("fd://demo/ais.csv") == csv.read_bytes()
+    fused.api.download("fd://demo/ais.csv", tmp_path / "back.csv")
+    assert (tmp_path / "back.csv").read_bytes() == csv.read_bytes()
+    with pytest.raises(NotFoundError, match="fd://demo/missing.csv"):
+        fused.api.get("fd://demo/missing.csv")
+    with pytest.raises(fused.InvalidArgumentError, match="2 levels deep"):
+        fused.api.delete("fd://demo", max_deletion_depth=1)
+    assert fused.api.delete("fd://demo", max_deletion_depth=2)
+    assert _keys(client, "org/demo/") == []
+
+
+def test_s3_uris_directly(s3_env):
+    client = s3_env
+    fused.api.upload(b"direct", f"s3://{BUCKET}/raw/direct.bin")
+    assert client.get_object(Bucket=BUCKET, Key="raw/direct.bin")["Body"].read() == b"direct"
+    assert fused.api.list(f"s3://{BUCKET}/raw/") == [f"s3://{BUCKET}/raw/direct.bin"]
+    assert fused.api.get(f"s3://{BUCKET}/raw/direct.bin") == b"direct"
+    fused.api.delete(f"s3://{BUCKET}/raw/direct.bin")
+    assert _keys(client, "raw/") == []
+
+
+def test_fd_on_s3_through_the_server(s3_env, terrafused_bin, tmp_path, monkeypatch, assert_log_clean):
+    import os
+
+    from fused._server import start_server
+
+    client = s3_env
+    home = tmp_path / "server-home"
+    server = start_server(binary=terrafused_bin, port=0, home=home, workers=1, env=dict(os.environ))
+    try:
+        token = (home / "credentials").read_text().strip()
+        monkeypatch.setenv("TERRAFUSE_TOKEN", token)
+        fused.options.base_url = server.base_url
+        body = bytes(range(256)) * 100
+        fused.api.upload(body, "fd://served/data.bin")
+        assert _keys(client, "org/served/") == ["org/served/data.bin"]
+        assert fused.api.list("fd://served/") == ["fd://served/data.bin"]
+        url = fused.api.sign_url("fd://served/data.bin")
+        assert requests.get(url, timeout=30).content == body
+        ranged = requests.get(url, headers={"Range": "bytes=256-511"}, timeout=30)
+        assert ranged.status_code == 206 and ranged.content == body[256:512]
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
+        assert query["path"] == ["fd://served/data.bin"]
+        assert fused.api.delete("fd://served/")
+        assert _keys(client, "org/served/") == []
+    finally:
+        assert server.stop() == 0
+    assert_log_clean(server)
