@@ -56,3 +56,102 @@ class DiskStore:
     def stats(self) -> dict: ...
 
 def validate_cache_key(key: str) -> None: ...
+
+class StorageConfig:
+    """Where fd:// lives and how S3 is reached."""
+
+    @staticmethod
+    def from_environment(home: str) -> StorageConfig: ...
+
+    @property
+    def home(self) -> str: ...
+
+    @home.setter
+    def home(self, arg: str, /) -> None: ...
+
+    @property
+    def fd_root(self) -> str: ...
+
+    @fd_root.setter
+    def fd_root(self, arg: str, /) -> None: ...
+
+    @property
+    def shared_dir(self) -> str: ...
+
+    @shared_dir.setter
+    def shared_dir(self, arg: str, /) -> None: ...
+
+    @property
+    def s3_endpoint(self) -> str: ...
+
+    @s3_endpoint.setter
+    def s3_endpoint(self, arg: str, /) -> None: ...
+
+    @property
+    def s3_region(self) -> str: ...
+
+    @s3_region.setter
+    def s3_region(self, arg: str, /) -> None: ...
+
+    @property
+    def s3_access_key(self) -> str: ...
+
+    @s3_access_key.setter
+    def s3_access_key(self, arg: str, /) -> None: ...
+
+    @property
+    def s3_secret_key(self) -> str: ...
+
+    @s3_secret_key.setter
+    def s3_secret_key(self, arg: str, /) -> None: ...
+
+    @property
+    def s3_session_token(self) -> str: ...
+
+    @s3_session_token.setter
+    def s3_session_token(self, arg: str, /) -> None: ...
+
+class FileEntry:
+    """One file or directory of a listing."""
+
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def modified_ms(self) -> int: ...
+
+    @property
+    def is_dir(self) -> bool: ...
+
+def storage_local_path(uri: str, config: StorageConfig) -> str | None:
+    """
+    Return the local path behind `uri`, or None when it is not on this machine.
+    """
+
+def storage_stat(uri: str, config: StorageConfig) -> FileEntry: ...
+
+def storage_list(uri: str, config: StorageConfig, recursive: bool = False) -> list[FileEntry]: ...
+
+def storage_delete(uri: str, config: StorageConfig, max_depth: int) -> None:
+    """Delete a file or a tree at most max_depth deep (-1: any)."""
+
+def storage_copy(source: str, target: str, config: StorageConfig) -> int:
+    """Copy a file (streamed; the target appears atomically)."""
+
+def storage_read(uri: str, config: StorageConfig) -> bytes:
+    """Return a file's bytes."""
+
+def storage_write(uri: str, data: bytes, config: StorageConfig) -> None:
+    """Write bytes to a file atomically."""
+
+def storage_zip(uri: str, local_path: str, config: StorageConfig) -> None:
+    """Write a ZIP of a directory to a local file."""
+
+def finalize_storage() -> None:
+    """Shut down the S3 client (at interpreter exit)."""
