@@ -21,6 +21,10 @@ def fused_home(tmp_path, monkeypatch):
     shared = tmp_path / "shared"
     monkeypatch.setenv("TERRAFUSE_HOME", str(home))
     monkeypatch.setenv("TERRAFUSE_SHARED_DIR", str(shared))
+    # The secrets key lives under the config home: never the real ~/.config in tests.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("TERRAFUSE_SECRETS_KEY", raising=False)
+    monkeypatch.delenv("TERRAFUSE_FD_ROOT", raising=False)
     monkeypatch.delenv("TERRAFUSE_GITHUB_MIRROR", raising=False)
     saved = {name: getattr(fused.options, name) for name in dir(fused.options) if name not in ("save", "reset")}
     fused.options.cache_directory = str(home / "cache")

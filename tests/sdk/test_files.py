@@ -334,8 +334,8 @@ def test_missing_secret_names_the_key_and_how_to_set_it():
 def test_secrets_from_the_cli_store():
     secrets_cli("set", "MY_TOKEN", "s3cr3t value")
     secrets_cli("set", "other", "two")
-    store = Path(os.environ["TERRAFUSE_HOME"]) / "secrets.json"
-    assert json.loads(store.read_text()) == {"MY_TOKEN": "s3cr3t value", "other": "two"}
+    store = Path(os.environ["TERRAFUSE_HOME"]) / "secrets.enc"  # encrypted: tests/storage/test_secrets.py
+    assert b"s3cr3t" not in store.read_bytes()
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     assert fused.secrets["MY_TOKEN"] == "s3cr3t value"
     assert fused.secrets.MY_TOKEN == "s3cr3t value"
