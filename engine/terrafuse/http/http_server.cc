@@ -1,17 +1,21 @@
 #include "terrafuse/http/http_server.h"
 
+#include <sys/sendfile.h>
+
 #include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <limits>
 #include <optional>
-#include <type_traits>
-#include <atomic>
-#include <cstdio>
 #include <random>
 #include <stop_token>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
+#include <arrow/io/file.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -204,6 +208,7 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<std::optional<bool>> Upload(bhttp::request_parser<bhttp::string_body>& parser,
                                              std::chrono::steady_clock::time_point start);
   net::awaitable<beast::error_code> WriteFile(const Response& response, bool keep_alive);
+  net::awaitable<beast::error_code> SendFile(int fd, int64_t offset, int64_t length);
   net::awaitable<Response> Handle(Request& request);
   net::awaitable<beast::error_code> Write(const Request& request, const Response& response, bool keep_alive);
   net::awaitable<void> AnswerReadError(beast::error_code ec, bhttp::request_parser<bhttp::string_body>& parser,
@@ -525,6 +530,10 @@ net::awaitable<beast::error_code> Session::WriteFile(const Response& response, b
   co_await bhttp::async_write_header(stream_, serializer, net::redirect_error(net::use_awaitable, ec));
   int64_t offset = response.file_offset;
   int64_t remaining = response.file_length;
+  // A file on the local disk goes from the page cache to the socket in the kernel.
+  if (auto local = std::dynamic_pointer_cast<arrow::io::ReadableFile>(response.file); !ec && local && remaining > 0) {
+    co_return co_await SendFile(local->file_descriptor(), offset, remaining);
+  }
   if (!ec && remaining == 0) {
     message.body().more = false;
     co_await bhttp::async_write(stream_, serializer, net::redirect_error(net::use_awaitable, ec));
@@ -549,6 +558,39 @@ net::awaitable<beast::error_code> Session::WriteFile(const Response& response, b
     co_await bhttp::async_write(stream_, serializer, net::redirect_error(net::use_awaitable, ec));
     if (ec == bhttp::error::need_buffer) ec = {};
   }
+  co_return ec;
+}
+
+// sendfile(2) in a loop on the non-blocking socket, waiting for it to drain when full
+// (with the write timeout, as every other write).
+net::awaitable<beast::error_code> Session::SendFile(int fd, int64_t offset, int64_t length) {
+  beast::error_code ec;
+  tcp::socket& socket = stream_.socket();
+  socket.non_blocking(true, ec);
+  off_t position = static_cast<off_t>(offset);
+  int64_t remaining = length;
+  while (!ec && remaining > 0) {
+    const ssize_t sent = ::sendfile(socket.native_handle(), fd, &position,
+                                    static_cast<size_t>(std::min<int64_t>(remaining, int64_t{1} << 30)));
+    if (sent > 0) {
+      remaining -= sent;
+    } else if (sent == 0) {
+      TF_LOG(LogLevel::kError, "file_read_failed", {"error", "file shorter than announced"});
+      ec = net::error::make_error_code(net::error::connection_aborted);
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      net::steady_timer timer(socket.get_executor(), server_.options.write_timeout);
+      timer.async_wait([&socket](beast::error_code timer_ec) {
+        beast::error_code ignored;
+        if (!timer_ec) socket.cancel(ignored);
+      });
+      co_await socket.async_wait(tcp::socket::wait_write, net::redirect_error(net::use_awaitable, ec));
+      timer.cancel();
+    } else if (errno != EINTR) {
+      ec = beast::error_code(errno, boost::system::system_category());
+    }
+  }
+  beast::error_code ignored;
+  socket.non_blocking(false, ignored);
   co_return ec;
 }
 
