@@ -24,7 +24,9 @@ from fused._server import start_server
 @pytest.fixture(scope="module")
 def files_server(terrafused_bin, tmp_path_factory, assert_log_clean):
     home = tmp_path_factory.mktemp("files-home")
-    process = start_server(binary=terrafused_bin, port=0, home=home, workers=1, threads=4)
+    env = dict(os.environ, TERRAFUSE_SHARED_DIR=str(home / "shared"))
+    env.pop("TERRAFUSE_FD_ROOT", None)
+    process = start_server(binary=terrafused_bin, port=0, home=home, workers=1, threads=4, env=env)
     yield process
     assert process.stop() == 0, process.log_text()
     assert_log_clean(process)
@@ -202,3 +204,25 @@ def test_errors_name_the_path(api):
         fused.api.get("fd://../x")
     r = api.get(_url(api, "/files/download"))
     assert r.status_code == 400 and "'path'" in r.text
+
+
+WORKER_UDF = """
+@fused.udf
+def udf():
+    import os
+    import pandas as pd
+    data = fused.api.get("fd://worker/in.txt")
+    fused.api.upload(data.upper(), "/mount/from_worker.txt")
+    with open(fused.file_path("from_worker.txt"), "rb") as f:
+        same = f.read() == data.upper()
+    return pd.DataFrame({"n": [len(data)], "same": [same], "pid": [os.getpid()]})
+"""
+
+
+def test_udf_in_a_server_worker_sees_the_same_fd_and_mount(api, files_server):
+    fused.api.upload(b"from the sdk", "fd://worker/in.txt")
+    udf = fused.load(WORKER_UDF)
+    df = fused.run(udf, engine="remote", cache=False)
+    assert df.to_dict("records")[0]["n"] == len(b"from the sdk") and bool(df["same"][0])
+    assert df["pid"][0] != os.getpid()  # it ran in a worker process
+    assert (Path(files_server.home) / "shared" / "from_worker.txt").read_bytes() == b"FROM THE SDK"

@@ -125,6 +125,17 @@ def test_fd_on_s3_through_the_server(s3_env, terrafused_bin, tmp_path, monkeypat
         assert query["path"] == ["fd://served/data.bin"]
         assert fused.api.delete("fd://served/")
         assert _keys(client, "org/served/") == []
+        # An interrupted upload never becomes an object (the multipart upload is aborted).
+        host, port = server.base_url.split("//")[1].split("/")[0].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall((f"PUT /server/v1/files/upload?path=fd://cut/big.bin HTTP/1.1\r\nHost: x\r\n"
+                          f"Authorization: Bearer {token}\r\nContent-Length: 20000000\r\n\r\n").encode())
+            sock.sendall(b"z" * 12_000_000)
+            time.sleep(0.5)
+        time.sleep(1)
+        assert _keys(client, "org/cut/") == []
+        with pytest.raises(NotFoundError, match="fd://cut/big.bin"):
+            fused.api.get("fd://cut/big.bin")
     finally:
         assert server.stop() == 0
     assert_log_clean(server)

@@ -173,3 +173,27 @@ TEST(RouterValidationTest, RootPatternMatchesOnlyRoot) {
 
 }  // namespace
 }  // namespace terrafuse::http
+
+namespace terrafuse::http {
+namespace {
+
+TEST(RouterUploadTest, UploadRoutesAreFoundOnlyForTheirMethodAndPath) {
+  Router router;
+  UploadHandler open = [](const Request&, Services&) -> Result<std::unique_ptr<BodySink>> {
+    return InvalidArgument("not opened in this test");
+  };
+  EXPECT_FALSE(router.AddUpload("GET", "/up", open).ok());
+  EXPECT_FALSE(router.AddUpload("PUT", "/up", UploadHandler()).ok());
+  ASSERT_TRUE(router.AddUpload("PUT", "/up/{name}", open).ok());
+  ASSERT_TRUE(router.Add("GET", "/up/{name}", Named("get")).ok());
+  Request put = MakeRequest("PUT", "/up/file.bin");
+  EXPECT_NE(router.FindUpload(put), nullptr);
+  EXPECT_EQ(put.PathParam("name"), "file.bin");
+  Request get = MakeRequest("GET", "/up/file.bin");
+  EXPECT_EQ(router.FindUpload(get), nullptr);
+  Request post = MakeRequest("POST", "/up/file.bin");
+  EXPECT_EQ(router.FindUpload(post), nullptr);
+}
+
+}  // namespace
+}  // namespace terrafuse::http

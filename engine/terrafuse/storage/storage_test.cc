@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +8,7 @@
 #include <arrow/buffer.h>
 #include <arrow/io/file.h>
 #include <arrow/io/memory.h>
+#include <arrow/util/io_util.h>
 #include <gtest/gtest.h>
 
 #include "terrafuse/storage/file_system.h"
@@ -178,6 +180,18 @@ TEST_F(StorageTest, DeleteHonoursTheDepthLimit) {
   stdfs::create_directory_symlink(Root() + "/keep", Root() + "/link");
   ASSERT_TRUE(Delete(Resolve("fd://link"), -1).ok());
   EXPECT_TRUE(stdfs::exists(Root() + "/keep/x.txt"));
+}
+
+TEST_F(StorageTest, DescribeNamesTheUriForDiskErrors) {
+  Location where = Resolve("fd://x/y.bin");
+  Status full = Describe(arrow::internal::IOErrorFromErrno(ENOSPC, "Failed to write '", where.path, "'"), where,
+                         "write");
+  EXPECT_EQ(KindOf(full), ErrorKind::kIOError);
+  EXPECT_EQ(full.message(), "Cannot write 'fd://x/y.bin': the disk is full");
+  Status other = Describe(arrow::Status::IOError("boom at '", where.path, "'"), where, "read");
+  EXPECT_NE(other.message().find("boom at 'fd://x/y.bin'"), std::string::npos) << other.message();
+  EXPECT_EQ(other.message().find(dir_), std::string::npos) << other.message();
+  EXPECT_EQ(KindOf(Describe(arrow::internal::IOErrorFromErrno(ENOENT, "x"), where, "read")), ErrorKind::kNotFound);
 }
 
 TEST_F(StorageTest, CopyFileAndZip) {
