@@ -74,7 +74,7 @@ def download(url: str, file_path: str) -> str:
     Parameters
     ----------
     url : str
-        ``http(s)://``, ``file://`` or a local path.
+        ``http(s)://``, ``fd://``, ``s3://``, ``file://`` or a local path.
     file_path : str
         Where to put it on the shared disk (relative, or under ``/mount``).
     """
@@ -90,8 +90,14 @@ def download(url: str, file_path: str) -> str:
             return str(target)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out:
-                _fetch(url, out)
+            if urllib.parse.urlparse(url).scheme in ("fd", "s3"):
+                os.close(fd)
+                from fused._storage import download as download_file
+
+                download_file(url, tmp)  # through the server or the store, like fused.api.download
+            else:
+                with os.fdopen(fd, "wb") as out:
+                    _fetch(url, out)
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)

@@ -124,3 +124,15 @@ def test_udf_sees_the_same_fd_and_mount_in_process(fused_home, tmp_path):
 
     assert fused.run(udf, engine="local", cache=False)["n"][0] == len(b"hello from fd!")
     assert (tmp_path / "shared" / "out.txt").read_bytes() == b"hello from fd!"
+
+
+def test_fused_download_copies_fd_files_to_the_shared_disk(tmp_path):
+    fused.api.upload(b"model weights", "fd://models/m.bin")
+    local = fused.download("fd://models/m.bin", "models/m.bin")
+    assert local == str(tmp_path / "shared" / "models" / "m.bin")
+    assert open(local, "rb").read() == b"model weights"
+    fused.api.upload(b"changed", "fd://models/m.bin")
+    assert open(fused.download("fd://models/m.bin", "models/m.bin"), "rb").read() == b"model weights"  # once
+    with pytest.raises(NotFoundError, match="fd://models/none.bin"):
+        fused.download("fd://models/none.bin", "models/none.bin")
+    assert not (tmp_path / "shared" / "models" / "none.bin").exists()
