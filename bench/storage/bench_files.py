@@ -58,7 +58,9 @@ def _timed(fn) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="32 MB, one round (CI)")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply the file size (1 GB at 1)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the file size (1 GB at 1)"
+    )
     parser.add_argument("--runs", type=int, default=None)
     args = parser.parse_args()
     size = int((32 * MB if args.quick else 1024 * MB) * args.scale)
@@ -73,23 +75,31 @@ def main() -> int:
     auth = f"Authorization: Bearer {token}"
     base = server.base_url
     upload_url = f"{base}/files/upload?" + urllib.parse.urlencode({"path": "fd://bench/big.bin"})
-    download_url = f"{base}/files/download?" + urllib.parse.urlencode({"path": "fd://bench/big.bin"})
+    download_url = f"{base}/files/download?" + urllib.parse.urlencode(
+        {"path": "fd://bench/big.bin"}
+    )
     curl = shutil.which("curl")
     client = "curl" if curl else "python requests"
 
     def cp() -> None:
         shutil.copyfile(source, work / "copy.bin") if not shutil.which("cp") else subprocess.run(
-            ["cp", str(source), str(work / "copy.bin")], check=True)
+            ["cp", str(source), str(work / "copy.bin")], check=True
+        )
         (work / "copy.bin").unlink()
 
     def upload() -> None:
         if curl:
-            subprocess.run([curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth, upload_url], check=True)
+            subprocess.run(
+                [curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth, upload_url],
+                check=True,
+            )
         else:
             import requests
 
             with open(source, "rb") as body:
-                requests.put(upload_url, data=body, headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+                requests.put(
+                    upload_url, data=body, headers={"Authorization": f"Bearer {token}"}
+                ).raise_for_status()
 
     def download() -> None:
         target = work / "down.bin"
@@ -98,8 +108,12 @@ def main() -> int:
         else:
             import requests
 
-            with requests.get(download_url, headers={"Authorization": f"Bearer {token}"}, stream=True) as r, \
-                    open(target, "wb") as out:
+            with (
+                requests.get(
+                    download_url, headers={"Authorization": f"Bearer {token}"}, stream=True
+                ) as r,
+                open(target, "wb") as out,
+            ):
                 for chunk in r.iter_content(MB):
                     out.write(chunk)
         assert target.stat().st_size == size
@@ -123,10 +137,14 @@ def main() -> int:
     print(f"file: {size / MB:.0f} MB, {runs} round(s), client: {client}")
     print(f"{'case':<28} | {'terrafuse MB/s':>14} | {'cp MB/s':>8} | {'ratio':>6}")
     for case in ("upload", "download"):
-        print(f"{case + ' through the server':<28} | {rate[case]:>14.0f} | {rate['cp']:>8.0f} | "
-              f"{rate[case] / rate['cp']:>6.2f}")
-    print(f"server peak RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after "
-          f"({rss_after - rss_before:+.0f} MB for a {size / MB:.0f} MB file)")
+        print(
+            f"{case + ' through the server':<28} | {rate[case]:>14.0f} | {rate['cp']:>8.0f} | "
+            f"{rate[case] / rate['cp']:>6.2f}"
+        )
+    print(
+        f"server peak RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after "
+        f"({rss_after - rss_before:+.0f} MB for a {size / MB:.0f} MB file)"
+    )
     print("target: ratio >= 0.7 for both, peak RSS flat")
     return 0
 

@@ -42,7 +42,9 @@ def _fernet(create: bool):
     try:
         from cryptography import fernet
     except ImportError:
-        raise ImportError("Encrypted secrets need the 'cryptography' package: pip install cryptography") from None
+        raise ImportError(
+            "Encrypted secrets need the 'cryptography' package: pip install cryptography"
+        ) from None
     key = os.environ.get(_KEY_ENV, "").strip()
     if not key:
         path = key_path()
@@ -58,7 +60,9 @@ def _fernet(create: bool):
         return fernet.Fernet(key.encode())
     except ValueError:
         where = _KEY_ENV if os.environ.get(_KEY_ENV) else f"'{key_path()}'"
-        raise ValueError(f"The secrets key in {where} is not a valid Fernet key (32 url-safe base64 bytes)") from None
+        raise ValueError(
+            f"The secrets key in {where} is not a valid Fernet key (32 url-safe base64 bytes)"
+        ) from None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -78,22 +82,28 @@ def _read_store() -> dict[str, str]:
     except FileNotFoundError:
         pass
     except (OSError, ValueError) as e:
-        raise ValueError(f"Cannot read the secret store '{_legacy_path()}': {type(e).__name__}") from None
+        raise ValueError(
+            f"Cannot read the secret store '{_legacy_path()}': {type(e).__name__}"
+        ) from None
     try:
         token = secrets_path().read_bytes()
     except FileNotFoundError:
         return values
     fernet = _fernet(create=False)
     if fernet is None:
-        raise ValueError(f"Cannot read the secret store '{secrets_path()}': its key is missing "
-                         f"(set {_KEY_ENV} or restore '{key_path()}')")
+        raise ValueError(
+            f"Cannot read the secret store '{secrets_path()}': its key is missing "
+            f"(set {_KEY_ENV} or restore '{key_path()}')"
+        )
     from cryptography.fernet import InvalidToken
 
     try:
         values.update(json.loads(fernet.decrypt(token)))
     except InvalidToken:
         # Never echo the token or any value: only say which key did not fit.
-        raise ValueError(f"Cannot read the secret store '{secrets_path()}': it was encrypted with another key") from None
+        raise ValueError(
+            f"Cannot read the secret store '{secrets_path()}': it was encrypted with another key"
+        ) from None
     return values
 
 
@@ -110,7 +120,9 @@ class Secrets(Mapping):
 
     def _all(self) -> dict[str, str]:
         values = _read_store()
-        values.update({k[len(_ENV_PREFIX):]: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)})
+        values.update(
+            {k[len(_ENV_PREFIX) :]: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
+        )
         return values
 
     def __getitem__(self, name: str) -> str:

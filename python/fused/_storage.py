@@ -1,4 +1,4 @@
-"""Files: ``fused.api.list/get/download/upload/delete/sign_url`` over the engine's file-system layer.
+"""Files: ``fused.api.list/get/download/upload/delete/sign_url`` over the file-system layer.
 
 ``fd://`` paths go through the server's files API when ``fused.options.base_url`` is set,
 and straight to the store otherwise (``<data home>/fd``, or ``TERRAFUSE_FD_ROOT``, which may
@@ -63,12 +63,16 @@ def _check_path(path: Any, name: str = "path") -> str:
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
     if not isinstance(path, str) or not path:
-        raise InvalidArgumentError(f"{name} must be a non-empty string such as 'fd://folder/file.csv', got {path!r}")
+        raise InvalidArgumentError(
+            f"{name} must be a non-empty string such as 'fd://folder/file.csv', got {path!r}"
+        )
     if path.startswith(("s3://", "file://", "fd://")) or "://" not in path:
         return path
     if path.startswith(("http://", "https://")):
         return path
-    raise InvalidArgumentError(f"Unsupported {name} {path!r}: use fd://, s3://, file:// or a local path")
+    raise InvalidArgumentError(
+        f"Unsupported {name} {path!r}: use fd://, s3://, file:// or a local path"
+    )
 
 
 def _via_server(path: str) -> bool:
@@ -76,7 +80,9 @@ def _via_server(path: str) -> bool:
 
 
 def _details(entry_url: str, size: int, modified_ms: int, is_dir: bool) -> FileDetails:
-    modified = _dt.datetime.fromtimestamp(modified_ms / 1000, tz=_dt.timezone.utc) if modified_ms else None
+    modified = (
+        _dt.datetime.fromtimestamp(modified_ms / 1000, tz=_dt.timezone.utc) if modified_ms else None
+    )
     return FileDetails(url=entry_url, size=size, last_modified=modified, is_directory=is_dir)
 
 
@@ -100,11 +106,16 @@ def list(path: str, *, details: bool = False) -> list[Any]:  # noqa: A001 - Fuse
         from fused._remote import request
 
         files = request("GET", "/files/list", params={"path": path}).json()["files"]
-        entries = [_details(f["url"], f["size"], f["last_modified_ms"], f["is_directory"]) for f in files]
+        entries = [
+            _details(f["url"], f["size"], f["last_modified_ms"], f["is_directory"]) for f in files
+        ]
     else:
         from fused import _core
 
-        entries = [_details(e.uri, e.size, e.modified_ms, e.is_dir) for e in _core.storage_list(path, _config())]
+        entries = [
+            _details(e.uri, e.size, e.modified_ms, e.is_dir)
+            for e in _core.storage_list(path, _config())
+        ]
     return entries if details else [e.url for e in entries]
 
 
@@ -180,14 +191,19 @@ def _stream_to(path: str, target: Path) -> None:
             return
         from fused._remote import request_stream
 
-        with request_stream("GET", "/files/download", params={"path": path}) as response, open(tmp, "wb") as out:
+        with (
+            request_stream("GET", "/files/download", params={"path": path}) as response,
+            open(tmp, "wb") as out,
+        ):
             for chunk in response.iter_content(chunk_size=1 << 20):
                 out.write(chunk)
 
     _atomic_local(target, write)
 
 
-def upload(local_path: Union[str, Path, bytes, BinaryIO], remote_path: str, timeout: float | None = None) -> None:
+def upload(
+    local_path: Union[str, Path, bytes, BinaryIO], remote_path: str, timeout: float | None = None
+) -> None:
     """Upload a local file, bytes or a binary file object to ``remote_path``.
 
     The file appears at ``remote_path`` only once it is complete.
@@ -213,16 +229,30 @@ def upload(local_path: Union[str, Path, bytes, BinaryIO], remote_path: str, time
             raise NotFoundError(f"Cannot upload {str(local_path)!r}: no such file")
     elif not isinstance(source, (bytes, bytearray, memoryview)) and not hasattr(source, "read"):
         raise InvalidArgumentError(
-            f"local_path must be a path, bytes or a binary file object, got {type(local_path).__name__}")
+            "local_path must be a path, bytes or a binary file object, "
+            f"got {type(local_path).__name__}"
+        )
     if _via_server(remote_path):
         from fused._remote import request
 
         if isinstance(source, Path):
             with open(source, "rb") as body:
-                request("PUT", "/files/upload", params={"path": remote_path}, data=body, timeout=timeout or 3600)
+                request(
+                    "PUT",
+                    "/files/upload",
+                    params={"path": remote_path},
+                    data=body,
+                    timeout=timeout or 3600,
+                )
         else:
             body = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
-            request("PUT", "/files/upload", params={"path": remote_path}, data=body, timeout=timeout or 3600)
+            request(
+                "PUT",
+                "/files/upload",
+                params={"path": remote_path},
+                data=body,
+                timeout=timeout or 3600,
+            )
         return
     from fused import _core
 
@@ -256,16 +286,24 @@ def delete(path: str, max_deletion_depth: Union[int, str] = 2) -> bool:
     path = _check_path(path)
     if max_deletion_depth == "unlimited":
         depth = -1
-    elif isinstance(max_deletion_depth, int) and not isinstance(max_deletion_depth, bool) and max_deletion_depth >= 0:
+    elif (
+        isinstance(max_deletion_depth, int)
+        and not isinstance(max_deletion_depth, bool)
+        and max_deletion_depth >= 0
+    ):
         depth = max_deletion_depth
     else:
         raise InvalidArgumentError(
-            f"max_deletion_depth must be an integer >= 0 or 'unlimited', got {max_deletion_depth!r}")
+            f"max_deletion_depth must be an integer >= 0 or 'unlimited', got {max_deletion_depth!r}"
+        )
     if _via_server(path):
         from fused._remote import request
 
-        request("DELETE", "/files", params={"path": path,
-                                             "max_deletion_depth": "unlimited" if depth < 0 else depth})
+        request(
+            "DELETE",
+            "/files",
+            params={"path": path, "max_deletion_depth": "unlimited" if depth < 0 else depth},
+        )
         return True
     from fused import _core
 
@@ -279,7 +317,8 @@ def _require_server(path: str, what: str) -> None:
     if not options.base_url:
         raise InvalidArgumentError(
             f"{what} needs a terrafuse server to serve the URL: set fused.options.base_url "
-            "(start one with `terrafuse serve`)")
+            "(start one with `terrafuse serve`)"
+        )
 
 
 def sign_url(path: str, *, expires_in: int = 3600) -> str:
@@ -296,7 +335,9 @@ def sign_url(path: str, *, expires_in: int = 3600) -> str:
     _require_server(path, "sign_url")
     from fused._remote import request
 
-    return request("POST", "/files/sign", params={"path": path, "expires_in": expires_in}).json()["url"]
+    return request("POST", "/files/sign", params={"path": path, "expires_in": expires_in}).json()[
+        "url"
+    ]
 
 
 def sign_url_prefix(path: str, *, expires_in: int = 3600) -> dict[str, str]:
@@ -305,4 +346,6 @@ def sign_url_prefix(path: str, *, expires_in: int = 3600) -> dict[str, str]:
     _require_server(path, "sign_url_prefix")
     from fused._remote import request
 
-    return request("POST", "/files/sign_prefix", params={"path": path, "expires_in": expires_in}).json()["urls"]
+    return request(
+        "POST", "/files/sign_prefix", params={"path": path, "expires_in": expires_in}
+    ).json()["urls"]

@@ -57,7 +57,9 @@ def test_issue_example_through_the_server(api, files_server, tmp_path):
     fused.api.upload(str(csv), "fd://demo/ais.csv")
     assert (_root(files_server) / "demo" / "ais.csv").read_text() == csv.read_text()
     details = fused.api.list("fd://demo/", details=True)
-    assert [(d.url, d.size, d.is_directory) for d in details] == [("fd://demo/ais.csv", csv.stat().st_size, False)]
+    assert [(d.url, d.size, d.is_directory) for d in details] == [
+        ("fd://demo/ais.csv", csv.stat().st_size, False)
+    ]
     assert abs(details[0].last_modified.timestamp() - time.time()) < 120
     assert fused.api.list("fd://demo/") == ["fd://demo/ais.csv"]
     assert fused.api.get("fd://demo/ais.csv") == csv.read_bytes()
@@ -80,7 +82,9 @@ def test_upload_streams_bytes_and_file_objects(api, files_server):
     assert fused.api.get("fd://up/b.txt") == b"from a file object"
     assert fused.api.get("fd://up/c.txt") == b"FusedAPI.upload(path, data)"
     # Chunked transfer encoding (no Content-Length) streams too.
-    r = api.put(_url(api, "/files/upload", path="fd://up/chunked.bin"), data=iter([b"a" * 70000, b"b" * 5]))
+    r = api.put(
+        _url(api, "/files/upload", path="fd://up/chunked.bin"), data=iter([b"a" * 70000, b"b" * 5])
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"url": "fd://up/chunked.bin", "size": 70005}
     assert fused.api.delete("fd://up", max_deletion_depth=1)
@@ -99,7 +103,11 @@ def test_range_requests_and_etags(api):
     assert full.content == body and full.headers["Accept-Ranges"] == "bytes"
     assert api.get(url, headers={"If-None-Match": full.headers["ETag"]}).status_code == 304
     head = api.head(url)
-    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(body) and head.content == b""
+    assert (
+        head.status_code == 200
+        and int(head.headers["Content-Length"]) == len(body)
+        and head.content == b""
+    )
 
 
 def test_directory_downloads_as_zip(api, tmp_path):
@@ -109,9 +117,15 @@ def test_directory_downloads_as_zip(api, tmp_path):
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(r.content))
     assert archive.testzip() is None
-    assert {n: archive.read(n) for n in archive.namelist()} == {"a.parquet": b"alpha", "sub/b.parquet": b"beta"}
+    assert {n: archive.read(n) for n in archive.namelist()} == {
+        "a.parquet": b"alpha",
+        "sub/b.parquet": b"beta",
+    }
     fused.api.download("fd://table", tmp_path / "table.zip")
-    assert sorted(zipfile.ZipFile(tmp_path / "table.zip").namelist()) == ["a.parquet", "sub/b.parquet"]
+    assert sorted(zipfile.ZipFile(tmp_path / "table.zip").namelist()) == [
+        "a.parquet",
+        "sub/b.parquet",
+    ]
     with pytest.raises(InvalidArgumentError, match="3 levels deep|2 levels deep"):
         fused.api.upload(b"x", "fd://table/sub/deeper/c.bin")
         fused.api.delete("fd://table", max_deletion_depth=2)
@@ -120,21 +134,41 @@ def test_directory_downloads_as_zip(api, tmp_path):
 
 def test_private_routes_need_the_token(files_server):
     base = files_server.base_url
-    for method, route in [("GET", "/files/list"), ("GET", "/files/download"), ("PUT", "/files/upload"),
-                          ("DELETE", "/files"), ("POST", "/files/sign")]:
-        r = requests.request(method, f"{base}{route}?path=fd://x", data=b"secret" if method == "PUT" else None,
-                             timeout=30)
+    for method, route in [
+        ("GET", "/files/list"),
+        ("GET", "/files/download"),
+        ("PUT", "/files/upload"),
+        ("DELETE", "/files"),
+        ("POST", "/files/sign"),
+    ]:
+        r = requests.request(
+            method,
+            f"{base}{route}?path=fd://x",
+            data=b"secret" if method == "PUT" else None,
+            timeout=30,
+        )
         assert r.status_code == 401, (method, route, r.text)
-        r = requests.request(method, f"{base}{route}?path=fd://x", headers={"Authorization": "Bearer nope"},
-                             timeout=30)
+        r = requests.request(
+            method,
+            f"{base}{route}?path=fd://x",
+            headers={"Authorization": "Bearer nope"},
+            timeout=30,
+        )
         assert r.status_code == 401, (method, route, r.text)
     assert not (_root(files_server) / "x").exists()
 
 
 @pytest.mark.parametrize(
     "path",
-    ["fd://../escape.txt", "fd://a/../../escape.txt", "fd://a/..%2F..%2Fescape.txt", "/etc/passwd",
-     "file:///etc/passwd", "s3://bucket/key", "fd://evil/escape.txt"],
+    [
+        "fd://../escape.txt",
+        "fd://a/../../escape.txt",
+        "fd://a/..%2F..%2Fescape.txt",
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "s3://bucket/key",
+        "fd://evil/escape.txt",
+    ],
 )
 def test_escapes_are_refused(api, files_server, path):
     root = _root(files_server)
@@ -145,8 +179,14 @@ def test_escapes_are_refused(api, files_server, path):
         os.symlink(outside, root / "evil")
     # The query parameter is decoded once, so "..%2F.." arrives as "../..".
     target = urllib.parse.unquote(path)
-    for method, route in [("PUT", "/files/upload"), ("GET", "/files/download"), ("DELETE", "/files")]:
-        r = api.request(method, _url(api, route, path=target), data=b"x" if method == "PUT" else None)
+    for method, route in [
+        ("PUT", "/files/upload"),
+        ("GET", "/files/download"),
+        ("DELETE", "/files"),
+    ]:
+        r = api.request(
+            method, _url(api, route, path=target), data=b"x" if method == "PUT" else None
+        )
         assert r.status_code in (400, 403), (method, path, r.status_code, r.text)
         assert str(root) not in r.text and str(files_server.home) not in r.text
     assert not (outside / "escape.txt").exists()
@@ -157,8 +197,12 @@ def test_interrupted_upload_leaves_nothing(api, files_server):
     host, port = files_server.base_url.split("//")[1].split("/")[0].rsplit(":", 1)
     token = api.headers["Authorization"]
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall((f"PUT /server/v1/files/upload?path=fd://partial/big.bin HTTP/1.1\r\nHost: x\r\n"
-                      f"Authorization: {token}\r\nContent-Length: 10000000\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"PUT /server/v1/files/upload?path=fd://partial/big.bin HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: {token}\r\nContent-Length: 10000000\r\n\r\n"
+            ).encode()
+        )
         sock.sendall(b"z" * 3_000_000)
         time.sleep(0.5)  # the server has written part of it to its temp file
     deadline = time.time() + 10

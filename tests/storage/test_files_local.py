@@ -25,7 +25,12 @@ def test_issue_example_locally(fd_root, tmp_path):
     fused.api.upload("%s" % csv, "fd://demo/ais.csv")
     assert (fd_root / "demo" / "ais.csv").read_text() == csv.read_text()
     [entry] = fused.api.list("fd://demo/", details=True)
-    assert (entry.url, entry.size, entry.is_directory, entry.name) == ("fd://demo/ais.csv", csv.stat().st_size, False, "ais.csv")
+    assert (entry.url, entry.size, entry.is_directory, entry.name) == (
+        "fd://demo/ais.csv",
+        csv.stat().st_size,
+        False,
+        "ais.csv",
+    )
     assert entry.last_modified is not None
     assert fused.api.get("fd://demo/ais.csv") == csv.read_bytes()
     fused.api.download("fd://demo/ais.csv", tmp_path / "local.csv")
@@ -59,7 +64,10 @@ def test_local_paths_and_directories(tmp_path, fd_root):
     fused.api.upload(str(tmp_path / "dir" / "sub" / "two.txt"), "fd://d/sub/two.txt")
     fused.api.download("fd://d", tmp_path / "d.zip")
     archive = zipfile.ZipFile(tmp_path / "d.zip")
-    assert {n: archive.read(n) for n in archive.namelist()} == {"one.txt": b"1", "sub/two.txt": b"22"}
+    assert {n: archive.read(n) for n in archive.namelist()} == {
+        "one.txt": b"1",
+        "sub/two.txt": b"22",
+    }
 
 
 def test_missing_files_name_the_path(tmp_path):
@@ -132,7 +140,9 @@ def test_fused_download_copies_fd_files_to_the_shared_disk(tmp_path):
     assert local == str(tmp_path / "shared" / "models" / "m.bin")
     assert open(local, "rb").read() == b"model weights"
     fused.api.upload(b"changed", "fd://models/m.bin")
-    assert open(fused.download("fd://models/m.bin", "models/m.bin"), "rb").read() == b"model weights"  # once
+    assert (
+        open(fused.download("fd://models/m.bin", "models/m.bin"), "rb").read() == b"model weights"
+    )  # once
     with pytest.raises(NotFoundError, match="fd://models/none.bin"):
         fused.download("fd://models/none.bin", "models/none.bin")
     assert not (tmp_path / "shared" / "models" / "none.bin").exists()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,7 +19,11 @@ boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto")
 
 BUCKET = "team-bucket"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+}
 
 
 def _free_port() -> int:
@@ -32,8 +35,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def s3_endpoint():
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while True:
@@ -45,8 +51,15 @@ def s3_endpoint():
                 process.kill()
                 pytest.fail("the moto S3 server did not start")
             time.sleep(0.2)
-    client = boto3.client("s3", endpoint_url=endpoint, **{
-        "aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"})
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        **{
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "region_name": "us-east-1",
+        },
+    )
     client.create_bucket(Bucket=BUCKET)
     yield endpoint, client
     process.terminate()
@@ -64,7 +77,9 @@ def s3_env(s3_endpoint, monkeypatch):
 
 
 def _keys(client, prefix: str) -> list[str]:
-    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
+    return sorted(
+        o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+    )
 
 
 def test_fd_on_s3_through_the_sdk(s3_env, tmp_path):
@@ -74,10 +89,14 @@ def test_fd_on_s3_through_the_sdk(s3_env, tmp_path):
     fused.api.upload(str(csv), "fd://demo/ais.csv")
     fused.api.upload(b"nested", "fd://demo/sub/x.bin")
     assert _keys(client, "org/demo/") == ["org/demo/ais.csv", "org/demo/sub/x.bin"]
-    assert client.get_object(Bucket=BUCKET, Key="org/demo/ais.csv")["Body"].read() == csv.read_bytes()
+    assert (
+        client.get_object(Bucket=BUCKET, Key="org/demo/ais.csv")["Body"].read() == csv.read_bytes()
+    )
     details = fused.api.list("fd://demo/", details=True)
     assert [(d.url, d.size, d.is_directory) for d in details] == [
-        ("fd://demo/ais.csv", csv.stat().st_size, False), ("fd://demo/sub", 0, True)]
+        ("fd://demo/ais.csv", csv.stat().st_size, False),
+        ("fd://demo/sub", 0, True),
+    ]
     assert fused.api.get("fd://demo/ais.csv") == csv.read_bytes()
     fused.api.download("fd://demo/ais.csv", tmp_path / "back.csv")
     assert (tmp_path / "back.csv").read_bytes() == csv.read_bytes()
@@ -101,7 +120,9 @@ def test_s3_uris_directly(s3_env):
         fused.api.get(f"s3://{BUCKET}/raw/direct.bin")
 
 
-def test_fd_on_s3_through_the_server(s3_env, terrafused_bin, tmp_path, monkeypatch, assert_log_clean):
+def test_fd_on_s3_through_the_server(
+    s3_env, terrafused_bin, tmp_path, monkeypatch, assert_log_clean
+):
     import os
 
     from fused._server import start_server
@@ -128,8 +149,12 @@ def test_fd_on_s3_through_the_server(s3_env, terrafused_bin, tmp_path, monkeypat
         # An interrupted upload never becomes an object (the multipart upload is aborted).
         host, port = server.base_url.split("//")[1].split("/")[0].rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=10) as sock:
-            sock.sendall((f"PUT /server/v1/files/upload?path=fd://cut/big.bin HTTP/1.1\r\nHost: x\r\n"
-                          f"Authorization: Bearer {token}\r\nContent-Length: 20000000\r\n\r\n").encode())
+            sock.sendall(
+                (
+                    f"PUT /server/v1/files/upload?path=fd://cut/big.bin HTTP/1.1\r\nHost: x\r\n"
+                    f"Authorization: Bearer {token}\r\nContent-Length: 20000000\r\n\r\n"
+                ).encode()
+            )
             sock.sendall(b"z" * 12_000_000)
             time.sleep(0.5)
         time.sleep(1)

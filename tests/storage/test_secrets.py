@@ -31,8 +31,13 @@ def config_home(tmp_path, monkeypatch):
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "fused.cli", "secrets", *args], capture_output=True, text=True,
-                            env=dict(os.environ), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "fused.cli", "secrets", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -115,27 +120,34 @@ def test_local_engine_udf_reads_secrets(fused_home, config_home):
     assert _files_containing(fused_home, VALUE.encode()) == []
 
 
-SECRET_UDF = '''
+SECRET_UDF = """
 @fused.udf
 def udf():
     import hashlib
     import pandas as pd
     value = fused.secrets["MY_KEY"]
     return pd.DataFrame({"n": [len(value)], "digest": [hashlib.sha256(value.encode()).hexdigest()]})
-'''
+"""
 
 
-def test_shared_token_runs_with_the_owners_secrets(terrafused_bin, tmp_path, fused_home, config_home, monkeypatch,
-                                                   assert_log_clean):
+def test_shared_token_runs_with_the_owners_secrets(
+    terrafused_bin, tmp_path, fused_home, config_home, monkeypatch, assert_log_clean
+):
     import hashlib
 
     from fused._server import start_server
 
     # The owner's server: its own data home and key.
     owner_home = tmp_path / "owner-home"
-    owner_env = dict(os.environ, TERRAFUSE_HOME=str(owner_home), XDG_CONFIG_HOME=str(tmp_path / "owner-xdg"))
-    subprocess.run([sys.executable, "-m", "fused.cli", "secrets", "set", "MY_KEY", VALUE], env=owner_env,
-                   check=True, timeout=60)
+    owner_env = dict(
+        os.environ, TERRAFUSE_HOME=str(owner_home), XDG_CONFIG_HOME=str(tmp_path / "owner-xdg")
+    )
+    subprocess.run(
+        [sys.executable, "-m", "fused.cli", "secrets", "set", "MY_KEY", VALUE],
+        env=owner_env,
+        check=True,
+        timeout=60,
+    )
     server = start_server(binary=terrafused_bin, port=0, home=owner_home, workers=1, env=owner_env)
     try:
         token = (owner_home / "credentials").read_text().strip()
@@ -148,7 +160,9 @@ def test_shared_token_runs_with_the_owners_secrets(terrafused_bin, tmp_path, fus
         # The caller has a secret of the same name: the run must not see it.
         monkeypatch.setenv("FUSED_SECRET_MY_KEY", "the-callers-value")
         monkeypatch.delenv("TERRAFUSE_TOKEN")
-        r = requests.get(f"{server.base_url}/realtime-shared/{shared}/run/file?dtype_out_vector=json", timeout=60)
+        r = requests.get(
+            f"{server.base_url}/realtime-shared/{shared}/run/file?dtype_out_vector=json", timeout=60
+        )
         assert r.status_code == 200, r.text
         row = json.loads(r.text)[0]
         assert row == {"n": len(VALUE), "digest": hashlib.sha256(VALUE.encode()).hexdigest()}
