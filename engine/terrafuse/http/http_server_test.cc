@@ -6,8 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <thread>
 
+#include <arrow/buffer.h>
+#include <arrow/io/memory.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
@@ -90,6 +93,36 @@ class Client {
 struct Probe {
   std::atomic<bool> saw_cancel{false};
   std::atomic<int> slow_started{0};
+  // Upload sinks: what the last one received, and how each ended.
+  std::mutex mutex;
+  std::string uploaded;
+  std::atomic<int> finished{0};
+  std::atomic<int> dropped{0};
+};
+
+// Collects the body; counts sinks destroyed without Finish (the partial-upload cleanup).
+class ProbeSink : public BodySink {
+ public:
+  explicit ProbeSink(Probe* probe) : probe_(probe) {}
+  ~ProbeSink() override {
+    if (!finished_) probe_->dropped.fetch_add(1);
+  }
+  Status Write(const char* data, size_t size) override {
+    received_.append(data, size);
+    return Status::OK();
+  }
+  Result<Response> Finish() override {
+    finished_ = true;
+    probe_->finished.fetch_add(1);
+    std::lock_guard<std::mutex> guard(probe_->mutex);
+    probe_->uploaded = received_;
+    return Response::Text(std::to_string(received_.size()));
+  }
+
+ private:
+  Probe* probe_;
+  std::string received_;
+  bool finished_ = false;
 };
 
 Router TestRouter(Probe* probe) {
@@ -113,6 +146,21 @@ Router TestRouter(Probe* probe) {
       std::this_thread::sleep_for(5ms);
     }
     return Response::Text("slow done");
+  }));
+  ok(router.AddUpload("PUT", "/upload", [probe](const Request& request, Services&)
+                                             -> Result<std::unique_ptr<BodySink>> {
+    if (request.Query("refuse")) return PermissionDenied("refused before the body");
+    return std::make_unique<ProbeSink>(probe);
+  }));
+  // A streamed body (an in-memory RandomAccessFile: the pool-read path).
+  ok(router.Add("GET", "/file", [](const Request&, Services&) -> Result<Response> {
+    auto bytes = std::make_shared<std::string>();
+    for (int i = 0; i < 3'000'000; ++i) bytes->push_back(static_cast<char>('a' + i % 26));
+    auto buffer = arrow::Buffer::FromString(*bytes);
+    Response response = Response::File(std::make_shared<arrow::io::BufferReader>(buffer), buffer->size(),
+                                       "application/octet-stream");
+    response.headers.Set("ETag", "\"v1\"");
+    return response;
   }));
   return router;
 }
@@ -378,6 +426,88 @@ TEST(ServerBindTest, BindsToLoopbackByDefault) {
   auto server = HttpServer::Make(options, Router(), services);
   ASSERT_TRUE(server.ok());
   EXPECT_EQ((*server)->host(), "127.0.0.1");
+}
+
+}  // namespace
+}  // namespace terrafuse::http
+
+namespace terrafuse::http {
+namespace {
+
+std::string Letters(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out.push_back(static_cast<char>('a' + i % 26));
+  return out;
+}
+
+TEST_F(ServerTest, UploadRoutesStreamTheBodyAndKeepTheConnectionInSync) {
+  Start();
+  Client client(port());
+  const std::string big = Letters(3'500'000);  // several 1 MiB pieces
+  ClientResponse first = client.Send(bhttp::verb::put, "/upload", big);
+  ASSERT_EQ(first.result_int(), 200) << first.body();
+  EXPECT_EQ(first.body(), std::to_string(big.size()));
+  {
+    std::lock_guard<std::mutex> guard(probe_.mutex);
+    EXPECT_EQ(probe_.uploaded, big);
+  }
+  // Pipelined after an upload: the server must not read past the declared body.
+  client.WriteRaw("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                  "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(client.Read().body(), "5");
+  EXPECT_EQ(client.Read().body(), "hello world");
+  // Chunked transfer encoding.
+  client.WriteRaw("PUT /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n");
+  EXPECT_EQ(client.Read().body(), "7");
+  EXPECT_EQ(probe_.finished.load(), 3);
+  EXPECT_EQ(probe_.dropped.load(), 0);
+}
+
+TEST_F(ServerTest, AnInterruptedUploadDropsItsSink) {
+  Start();
+  {
+    Client client(port());
+    client.WriteRaw("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
+    client.WriteRaw(std::string(300'000, 'x'));
+    client.Close();
+  }
+  EXPECT_TRUE(WaitFor([&] { return probe_.dropped.load() == 1; }));
+  EXPECT_EQ(probe_.finished.load(), 0);
+}
+
+TEST_F(ServerTest, UploadsAreRefusedBeforeTheBodyAndOverTheirLimit) {
+  HttpServerOptions options;
+  options.upload_limit = 100;
+  Start(options);
+  {
+    Client client(port());
+    ClientResponse refused = client.Send(bhttp::verb::put, "/upload?refuse=1", "body", {{"Expect", "100-continue"}});
+    EXPECT_EQ(refused.result_int(), 403) << refused.body();
+    EXPECT_NE(refused.body().find("refused before the body"), std::string::npos);
+  }
+  Client client(port());
+  ClientResponse big = client.Send(bhttp::verb::put, "/upload", std::string(101, 'x'));
+  EXPECT_EQ(big.result_int(), 413);
+  EXPECT_NE(big.body().find("100-byte limit"), std::string::npos) << big.body();
+  EXPECT_EQ(probe_.finished.load(), 0);
+}
+
+TEST_F(ServerTest, FileBodiesStreamWithRangeAndHead) {
+  Start();
+  Client client(port());
+  const std::string expected = Letters(3'000'000);
+  ClientResponse whole = client.Get("/file");
+  ASSERT_EQ(whole.result_int(), 200);
+  EXPECT_EQ(whole.body(), expected);
+  EXPECT_EQ(whole["ETag"], "\"v1\"");
+  ClientResponse part = client.Send(bhttp::verb::get, "/file", "", {{"Range", "bytes=1048570-1048590"}});
+  EXPECT_EQ(part.result_int(), 206);
+  EXPECT_EQ(part.body(), expected.substr(1048570, 21));
+  ClientResponse head = client.Send(bhttp::verb::head, "/file");
+  EXPECT_EQ(head[bhttp::field::content_length], "3000000");
+  EXPECT_EQ(client.Send(bhttp::verb::get, "/file", "", {{"If-None-Match", "\"v1\""}}).result_int(), 304);
+  EXPECT_EQ(client.Get("/hello").body(), "hello world");  // still in sync
 }
 
 }  // namespace
