@@ -46,7 +46,7 @@ def _config():
 
         try:
             names = set(secrets)
-        except ValueError:
+        except (ValueError, ImportError):  # an unreadable store holds no usable keys here
             names = set()
         if "AWS_ACCESS_KEY_ID" in names and "AWS_SECRET_ACCESS_KEY" in names:
             config.s3_access_key = secrets["AWS_ACCESS_KEY_ID"]

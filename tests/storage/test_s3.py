@@ -164,3 +164,22 @@ def test_fd_on_s3_through_the_server(
     finally:
         assert server.stop() == 0
     assert_log_clean(server)
+
+
+def test_s3_credentials_from_secrets(s3_env, monkeypatch, tmp_path):
+    from fused import _storage
+    from fused._secrets import write_store
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    write_store(
+        {"AWS_ACCESS_KEY_ID": "from-secrets", "AWS_SECRET_ACCESS_KEY": "secret-from-secrets"}
+    )
+    assert _storage._config().s3_access_key == "from-secrets"
+    assert "secret-from-secrets" not in repr(_storage._config().s3_secret_key)
+    fused.api.upload(b"with secret keys", "fd://keyed/x.bin")
+    assert (
+        s3_env.get_object(Bucket=BUCKET, Key="org/keyed/x.bin")["Body"].read()
+        == b"with secret keys"
+    )
