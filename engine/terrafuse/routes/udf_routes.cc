@@ -491,9 +491,10 @@ std::optional<Response> CachedShared(const Request& request, Services& services,
     if (!parsed.ok()) return std::nullopt;
     tile = *parsed;
   }
-  Result<Formats> formats = PickFormats(request, services, as_tile);
   Result<double> max_age = MaxAgeOf(request, *entry->run);
-  if (!formats.ok() || !max_age.ok()) return std::nullopt;
+  if (!max_age.ok() || *max_age <= 0) return std::nullopt;  // errors, and runs that bypass the cache
+  Result<Formats> formats = PickFormats(request, services, as_tile);
+  if (!formats.ok()) return std::nullopt;
   std::optional<cache::CachedResult> hit = services.results->PeekMemory(
       entry->run->tag, ResultKey(*entry->run, UdfParams(request), tile, *formats), *max_age);
   if (!hit) return std::nullopt;
