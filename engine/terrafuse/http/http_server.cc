@@ -275,11 +275,15 @@ net::awaitable<void> Session::Loop() {
     first = false;
     const auto start = std::chrono::steady_clock::now();
     if (!ec) {
-      // Upload routes stream their body into a sink instead of reading it here.
-      std::optional<bool> uploaded = co_await Upload(parser, start);
-      if (uploaded) {
-        if (!*uploaded) break;
-        continue;
+      // Upload routes stream their body into a sink instead of reading it here (only POST
+      // and PUT routes can be: other requests skip the second parse of their target).
+      const bhttp::verb method = parser.get().method();
+      if (method == bhttp::verb::post || method == bhttp::verb::put) {
+        std::optional<bool> uploaded = co_await Upload(parser, start);
+        if (uploaded) {
+          if (!*uploaded) break;
+          continue;
+        }
       }
       // Beast checks a declared Content-Length against the limit only while parsing the
       // header, so check it here; chunked bodies are checked as they arrive.
