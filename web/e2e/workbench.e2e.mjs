@@ -1,0 +1,248 @@
+// End-to-end test of the workbench in headless Chromium against a real terrafused (started
+// by tests/workbench/test_workbench_e2e.py, which passes its address in the environment).
+// Prints the performance figures and writes them to $E2E_FIGURES as JSON.
+//
+//   WORKBENCH_URL=http://127.0.0.1:PORT TF_TOKEN=... E2E_DATA=/tmp/x.geojson node e2e/workbench.e2e.mjs
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const url = process.env.WORKBENCH_URL;
+const token = process.env.TF_TOKEN;
+const data = process.env.E2E_DATA;
+assert(url && token && data, 'set WORKBENCH_URL, TF_TOKEN and E2E_DATA');
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const figures = {};
+const log = (...a) => console.log('[e2e]', ...a);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'tf-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath,
+  headless: true,
+  viewport: { width: 1700, height: 1000 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+});
+const page = context.pages()[0] ?? (await context.newPage());
+const external = [];
+page.on('request', (r) => { if (!r.url().startsWith(url) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) external.push(r.url()); });
+page.on('pageerror', (e) => log('page error:', e.message));
+
+async function setCode(code) {
+  await page.click('#pane-code .cm-content');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(code);
+}
+
+/** Counts the map's pixels close to the vector fill (orange over the base map). */
+async function orangePixels() {
+  const png = await page.locator('#map').screenshot();
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width;
+    c.height = img.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] > 110 && d[i + 1] < 200 && d[i + 2] < 140) n++;
+    return n;
+  }, png.toString('base64'));
+}
+
+async function waitFor(fn, what, timeout = 30000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await page.waitForTimeout(50);
+  }
+}
+
+try {
+  // 1. First load, signed in by the token in the URL fragment.
+  const t0 = Date.now();
+  await page.goto(`${url}/workbench#token=${token}`);
+  await page.waitForSelector('#new-udf');
+  await page.waitForFunction(() => window.__map?.loaded());
+  figures.first_load_ms = Date.now() - t0;
+  assert(!page.url().includes('token='), 'the token is dropped from the address bar');
+  log('first load', figures.first_load_ms, 'ms');
+
+  // 2. New UDF: the quickstart reading a local GeoJSON, run on edit (no Run pressed).
+  await page.click('#new-udf');
+  await setCode(`@fused.udf
+def udf():
+    import geopandas as gpd
+    DATASET = "${data}"
+    gdf = gpd.read_file(DATASET)
+    gdf = gdf[gdf['name'].isin(['California', 'Texas'])]
+    print(gdf)
+    return gdf
+`);
+  await page.waitForFunction(() => document.querySelector('#stdout-text')?.textContent.includes('Texas'), null, { timeout: 60000 });
+  const stdout = await page.textContent('#stdout-text');
+  assert(stdout.includes('California') && !stdout.includes('Nevada'), `stdout shows the filtered rows: ${stdout}`);
+  await page.waitForTimeout(300);
+  const drawn = await orangePixels();
+  log('orange pixels with the layer:', drawn);
+  assert(drawn > 2000, `the features are drawn on the map (${drawn} px)`);
+  // Hiding the layer removes them: the pixels came from the UDF.
+  await page.click('.layer.active input[type=checkbox]');
+  await page.waitForTimeout(300);
+  const hidden = await orangePixels();
+  assert(hidden < drawn / 10, `hidden layer leaves the map (${hidden} px)`);
+  await page.click('.layer.active input[type=checkbox]');
+
+  // Table view and picking.
+  await page.click('#results-tabs [data-tab="table"]');
+  assert((await page.textContent('#result-table')).includes('Texas'));
+  const box = await page.locator('#map').boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForFunction(() => document.querySelector('#selected-text')?.textContent.includes('"properties"'));
+  log('picking shows the selected feature');
+
+  // A UDF error shows its traceback.
+  await setCode('@fused.udf\ndef udf():\n    print("before")\n    raise ValueError("boom")\n');
+  await page.click('#results-tabs [data-tab="stdout"]');
+  await page.waitForFunction(() => document.querySelector('#traceback')?.textContent.includes('boom'));
+  assert((await page.textContent('#stdout-text')).includes('before'));
+
+  // Parameters panel from the signature; editing a value re-runs.
+  await setCode(`@fused.udf
+def udf(n: int = 2, label: str = "a"):
+    import geopandas as gpd, shapely
+    print("n =", n, label)
+    return gpd.GeoDataFrame({"i": list(range(n))}, geometry=[shapely.box(-122.5 + i * 0.05, 37.70, -122.46 + i * 0.05, 37.85) for i in range(n)], crs=4326)
+`);
+  await page.waitForSelector('#params input[data-param="n"]');
+  await page.fill('#params input[data-param="n"]', '4');
+  await page.waitForFunction(() => document.querySelector('#stdout-text')?.textContent.includes('n = 4 a'));
+  log('parameters panel re-runs with n = 4');
+
+  // 3. Edit → map updated, uncached (new code each time) and cached (the same code again).
+  const trivial = (k) => `@fused.udf\ndef udf():\n    import geopandas as gpd, shapely\n    return gpd.GeoDataFrame({"k": [${k}]}, geometry=[shapely.box(-122.5, 37.7, -122.3, 37.85)], crs=4326)\n`;
+  async function timedEdit(k) {
+    const before = await page.evaluate(() => window.__workbench.runToDraw.length);
+    const start = Date.now();
+    await setCode(trivial(k));
+    await waitFor(() => page.evaluate((n) => window.__workbench.runToDraw.length > n, before), 'the map update');
+    return { total: Date.now() - start, run: await page.evaluate(() => window.__workbench.runToDraw.at(-1)) };
+  }
+  const uncached = [];
+  const cached = [];
+  const salt = Date.now() % 100000;
+  for (let i = 0; i < 7; i++) uncached.push(await timedEdit(salt + i));
+  for (let i = 0; i < 7; i++) cached.push(await timedEdit(salt + i));
+  figures.edit_to_map_uncached_p50_ms = Math.round(median(uncached.map((x) => x.run)));
+  figures.edit_to_map_cached_p50_ms = Math.round(median(cached.map((x) => x.run)));
+  figures.edit_to_map_uncached_p50_with_debounce_ms = Math.round(median(uncached.map((x) => x.total)));
+  log('edit → map p50: uncached', figures.edit_to_map_uncached_p50_ms, 'ms, cached', figures.edit_to_map_cached_p50_ms, 'ms');
+
+  // 4. Tile mode: every tile runs the UDF with its bounds; panning loads more tiles.
+  await setCode(`@fused.udf
+def udf(bounds: fused.types.Bounds = None):
+    import geopandas as gpd, shapely
+    w, s, e, n = bounds
+    dx, dy = (e - w) * 0.2, (n - s) * 0.2
+    return gpd.GeoDataFrame({"w": [w]}, geometry=[shapely.box(w + dx, s + dy, e - dx, n - dy)], crs=4326)
+`);
+  await page.selectOption('#mode', 'tile');
+  await page.waitForFunction(() => document.querySelector('#run-status')?.textContent.includes('tiles'), null, { timeout: 60000 });
+  const tilesCount = async () => page.evaluate(() => {
+    const t = document.querySelector('#run-status')?.textContent ?? '';
+    return Number(/^(\d+) tiles/.exec(t)?.[1] ?? 0);
+  });
+  await waitFor(async () => (await tilesCount()) >= 4, 'tiles', 60000);
+  await page.waitForTimeout(1500);
+  const firstTiles = await tilesCount();
+  assert((await orangePixels()) > 2000, 'tiles are drawn');
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 - 500, box.y + box.height / 2 - 200, { steps: 8 });
+  await page.mouse.up();
+  await waitFor(async () => (await tilesCount()) > firstTiles, 'tiles for the panned viewport', 60000);
+  log('tiles after pan:', firstTiles, '→', await tilesCount());
+  await page.click('#results-tabs [data-tab="request"]');
+  assert((await page.textContent('#request-text')).includes('"bounds"'), 'request details list the tile bounds');
+
+  // 20-tile viewport of cached tiles, fully drawn.
+  await page.waitForTimeout(1500);
+  const draws = [];
+  for (let i = 0; i < 5; i++) {
+    const n = await page.evaluate(() => window.__workbench.tileViewport.length);
+    await page.evaluate(() => window.__reloadTiles());
+    await waitFor(() => page.evaluate((k) => window.__workbench.tileViewport.length > k, n), 'the cached viewport');
+    draws.push(await page.evaluate(() => window.__workbench.tileViewport.at(-1)));
+  }
+  figures.cached_viewport_tiles = draws[0].tiles;
+  figures.cached_viewport_draw_p50_ms = Math.round(median(draws.map((d) => d.ms)));
+  log(`cached viewport of ${figures.cached_viewport_tiles} tiles drawn in`, figures.cached_viewport_draw_p50_ms, 'ms (p50)');
+
+  // 5. Save (Ctrl+S) and share: create a token and run the curl snippet.
+  await page.fill('#udf-name', 'e2e_tiles');
+  await page.click('#pane-code .cm-content');
+  await page.keyboard.press('Control+S');
+  await page.waitForFunction(() => document.querySelector('#run-status')?.textContent.includes('Saved'));
+  await page.click('#share');
+  await page.click('#create-token');
+  await page.waitForSelector('#snippet');
+  const curl = await page.textContent('#snippet');
+  const shared = await page.textContent('#share-token');
+  assert(curl.startsWith('curl -sL "') && curl.includes(shared), curl);
+  const output = execFileSync('sh', ['-c', curl], { encoding: 'utf8' });
+  assert(output.includes('"FeatureCollection"'), `the curl snippet answers GeoJSON: ${output.slice(0, 200)}`);
+  for (const name of ['fused.run', 'DuckDB', 'deck.gl', 'MapLibre', 'Leaflet', 'QGIS', 'Google Sheets']) {
+    await page.click(`#share-modal .tabs [data-tab="${name}"]`);
+    assert((await page.textContent('#snippet')).includes(shared), name);
+  }
+  log('curl snippet ran:', output.length, 'bytes of GeoJSON');
+  await page.keyboard.press('Escape');
+  await page.click('.modal-bg', { position: { x: 5, y: 5 } });
+
+  // 6. Tokens page lists the token; revoking it stops the link.
+  await page.click('.nav a[href="/workbench/tokens"]');
+  await page.waitForFunction((t) => document.querySelector('#tokens-list')?.textContent.includes(t), shared);
+  await page.click('#tokens-list button');
+  await page.waitForFunction((t) => !document.querySelector('#tokens-list')?.textContent.includes(t), shared);
+  const revoked = execFileSync('sh', ['-c', `${curl.replace('curl -sL', 'curl -s -o /dev/null -w "%{http_code}"')}`], { encoding: 'utf8' });
+  assert(revoked !== '200', `a revoked token no longer runs (${revoked})`);
+
+  // 7. Catalog: the saved UDF, found by search, opens as a layer.
+  await page.click('.nav a[href="/workbench/catalog"]');
+  await page.fill('#catalog-search', 'e2e_t');
+  await page.waitForSelector('#catalog-list .card[data-name="e2e_tiles"]');
+  await page.click('#catalog-list .card[data-name="e2e_tiles"] button');
+  await page.waitForSelector('.layer[data-name="e2e_tiles"]');
+
+  // Deep link: the app's own paths load the app.
+  const deep = await page.request.get(`${url}/workbench/tokens`);
+  assert.equal(deep.status(), 200);
+  assert.deepEqual(external, [], 'no request leaves the server');
+
+  // Bundle size: the precompressed files terrafused serves.
+  const root = process.env.WEB_ROOT;
+  if (root) {
+    let gz = 0;
+    for (const name of readdirSync(root, { recursive: true })) if (name.endsWith('.gz')) gz += statSync(join(root, name)).size;
+    figures.bundle_gzipped_mb = Math.round((gz / 1024 / 1024) * 100) / 100;
+  }
+  console.log(`[e2e] figures ${JSON.stringify(figures)}`);
+  if (process.env.E2E_FIGURES) writeFileSync(process.env.E2E_FIGURES, JSON.stringify(figures));
+  console.log('1 passed, 0 failed');
+} catch (e) {
+  await page.screenshot({ path: join(tmpdir(), 'workbench-e2e-failure.png') }).catch(() => {});
+  console.error('[e2e] FAILED:', e.stack ?? e, `\n(screenshot: ${join(tmpdir(), 'workbench-e2e-failure.png')})`);
+  process.exitCode = 1;
+} finally {
+  await context.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,899 @@
+// The terrafuse workbench: UDF Builder (layers, editor, parameters, map, results), Share,
+// Catalog and Tokens pages. Plain DOM + TypeScript; MapLibre draws the base map and deck.gl
+// (as a MapLibre overlay) draws the UDF layers.
+import 'maplibre-gl/dist/maplibre-gl.css';
+import './style.css';
+import maplibregl from 'maplibre-gl';
+import { MapboxOverlay } from '@deck.gl/mapbox';
+import { BitmapLayer, GeoJsonLayer } from '@deck.gl/layers';
+import { H3HexagonLayer, TileLayer } from '@deck.gl/geo-layers';
+import { EditorView, basicSetup } from 'codemirror';
+import { python } from '@codemirror/lang-python';
+import { keymap } from '@codemirror/view';
+import { Prec } from '@codemirror/state';
+import { Api, ApiError, RunResult, UdfDoc } from './api';
+import { Param, defaultText, paramValue, parseParams, takesBounds } from './params';
+import { DEFAULT_VIZ_TEXT, parseVizConfig } from './viz';
+import { SNIPPET_NAMES, snippets } from './snippets';
+
+// ---------------------------------------------------------------------------------------
+// State
+
+type Mode = 'auto' | 'file' | 'tile';
+interface Layer {
+  id: string;
+  name: string;
+  code: string;
+  utils: string;
+  viz: string;
+  mode: Mode;
+  visible: boolean;
+  params: Record<string, string>;
+  owner?: string;
+  saved: boolean;
+  dirty: boolean;
+  defaultView?: { latitude: number; longitude: number; zoom: number; enable?: boolean };
+  // Runtime only (not persisted).
+  result?: RunResult;
+  runKey?: number;
+  tileRequests?: Map<string, RunResult>;
+  abort?: AbortController;
+  drawLarge?: boolean;
+}
+
+const TEMPLATE = `@fused.udf
+def udf(n: int = 10):
+    import geopandas as gpd
+    import shapely
+    points = [shapely.Point(-122.4 + i * 0.01, 37.78) for i in range(n)]
+    print(f"{n} points")
+    return gpd.GeoDataFrame({"i": list(range(n))}, geometry=points, crs=4326)
+`;
+const LARGE_RESULT_BYTES = 50 * 1024 * 1024;
+const RUN_DEBOUNCE_MS = 120;
+
+/** Figures the end-to-end test reads (docs/workbench.md: performance). */
+const perf = { runToDraw: [] as number[], tileViewport: [] as { ms: number; tiles: number }[], runs: 0 };
+(window as any).__workbench = perf;
+
+const state = {
+  api: null as Api | null,
+  owner: '',
+  layers: [] as Layer[],
+  activeId: '',
+  tab: 'code' as 'code' | 'utils' | 'viz',
+  resultsTab: 'stdout' as 'stdout' | 'selected' | 'request' | 'table',
+  selected: null as unknown,
+  pendingDraw: null as { started: number } | null,
+};
+
+// Builder elements are looked up in the builder even while another page is shown.
+const $ = <T extends HTMLElement = HTMLElement>(sel: string, root: ParentNode = builderDom ?? document) => root.querySelector(sel) as T;
+function h(tag: string, attrs: Record<string, any> = {}, ...children: (Node | string | null | undefined)[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (v === true) el.setAttribute(k, '');
+    else if (v !== false && v !== undefined && v !== null) el.setAttribute(k, String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+const active = () => state.layers.find((l) => l.id === state.activeId);
+const newId = () => Math.random().toString(36).slice(2, 10);
+
+function persist() {
+  const keep = state.layers.map(({ result, tileRequests, abort, runKey, ...rest }) => rest);
+  localStorage.setItem('tf.layers', JSON.stringify(keep));
+  localStorage.setItem('tf.active', state.activeId);
+}
+
+// ---------------------------------------------------------------------------------------
+// Sign-in: the private API token from the URL fragment (#token=..., what `terrafuse serve`
+// prints), else from this browser's storage, else typed in.
+
+function tokenFromUrl(): string | null {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!match) return null;
+  history.replaceState(null, '', location.pathname + location.search);  // keep it out of history
+  return decodeURIComponent(match[1]);
+}
+
+async function signIn(token: string): Promise<boolean> {
+  const api = new Api(token);
+  try {
+    state.owner = (await api.whoami()).owner;
+  } catch (e) {
+    renderSignIn(e instanceof ApiError && e.status === 401 ? 'That token was not accepted.' : String(e));
+    return false;
+  }
+  state.api = api;
+  localStorage.setItem('tf.token', token);
+  return true;
+}
+
+function renderSignIn(message = '') {
+  const input = h('input', { type: 'password', placeholder: 'API token (tfk_...)', id: 'token-input' }) as HTMLInputElement;
+  const form = h(
+    'form',
+    { class: 'signin', onsubmit: async (e: Event) => {
+      e.preventDefault();
+      if (await signIn(input.value.trim())) route();
+    } },
+    h('h2', {}, 'terrafuse workbench'),
+    h('p', {}, 'Sign in with your private API token: `terrafuse serve` prints a link with it, and it is in <home>/credentials.'),
+    input,
+    h('button', { class: 'primary', type: 'submit' }, 'Sign in'),
+    message ? h('p', { class: 'error' }, message) : null,
+  );
+  document.getElementById('app')!.replaceChildren(form);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages
+
+function shell(page: 'builder' | 'catalog' | 'tokens', content: HTMLElement) {
+  const link = (id: string, label: string, path: string) =>
+    h('a', { href: path, class: page === id ? 'active' : '', onclick: (e: Event) => { e.preventDefault(); navigate(path); } }, label);
+  const nav = h(
+    'nav',
+    { class: 'nav' },
+    link('builder', 'UDF Builder', '/workbench'),
+    link('catalog', 'Catalog', '/workbench/catalog'),
+    link('tokens', 'Tokens', '/workbench/tokens'),
+    h('a', { class: 'soon', title: 'Follow-up: needs the storage branch' }, 'Files'),
+    h('a', { class: 'soon', title: 'Follow-up: needs the batch jobs branch' }, 'Jobs'),
+  );
+  document.getElementById('app')!.replaceChildren(h('div', { class: 'shell' }, nav, content));
+}
+
+function navigate(path: string) {
+  history.pushState(null, '', path);
+  route();
+}
+
+let builderDom: HTMLElement | null = null;
+
+function route() {
+  if (!state.api) return renderSignIn();
+  const path = location.pathname.replace(/\/+$/, '');
+  if (path.endsWith('/catalog')) return renderCatalog();
+  if (path.endsWith('/tokens')) return renderTokens();
+  if (!builderDom) builderDom = buildBuilder();
+  shell('builder', builderDom);
+  map.resize();
+}
+window.addEventListener('popstate', route);
+
+// ---------------------------------------------------------------------------------------
+// UDF Builder
+
+let map: maplibregl.Map;
+let overlay: MapboxOverlay;
+const editors: Record<'code' | 'utils' | 'viz', EditorView> = {} as any;
+let loadingDoc = false;
+
+function baseStyle(): maplibregl.StyleSpecification {
+  const tiles = localStorage.getItem('tf.basemap');
+  const style: maplibregl.StyleSpecification = {
+    version: 8,
+    sources: { land: { type: 'geojson', data: '/workbench/basemap/land.geojson' } },
+    layers: [
+      { id: 'ocean', type: 'background', paint: { 'background-color': '#d7e3ec' } },
+      { id: 'land', type: 'fill', source: 'land', paint: { 'fill-color': '#f7f6f2' } },
+      { id: 'coast', type: 'line', source: 'land', paint: { 'line-color': '#9fb0bd', 'line-width': 0.6 } },
+    ],
+  };
+  if (tiles) {
+    // A richer base map the user configured (Tokens page): raster XYZ tiles drawn over ours.
+    style.sources.custom = { type: 'raster', tiles: [tiles], tileSize: 256 };
+    style.layers.push({ id: 'custom', type: 'raster', source: 'custom' });
+  }
+  return style;
+}
+
+function editorView(parent: HTMLElement, lang: 'python' | 'json', onChange: (text: string) => void): EditorView {
+  const keys = Prec.highest(
+    keymap.of([
+      { key: 'Shift-Enter', run: () => (runActive(true), true) },
+      { key: 'Mod-s', run: () => (saveActive(), true), preventDefault: true },
+    ]),
+  );
+  return new EditorView({
+    parent,
+    extensions: [
+      basicSetup,
+      keys,
+      EditorView.lineWrapping,
+      lang === 'python' ? python() : [],
+      EditorView.updateListener.of((u: any) => {
+        if (u.docChanged && !loadingDoc) onChange(u.state.doc.toString());
+      }),
+    ],
+  });
+}
+
+function buildBuilder(): HTMLElement {
+  const root = h(
+    'div',
+    { class: 'builder' },
+    h(
+      'section',
+      { class: 'layers' },
+      h('header', {}, h('button', { class: 'primary', id: 'new-udf', onclick: () => addLayer({}) }, 'New UDF'),
+        h('button', { onclick: () => navigate('/workbench/catalog') }, 'Add…')),
+      h('div', { id: 'layer-list' }),
+    ),
+    h(
+      'section',
+      { class: 'editor' },
+      h(
+        'div',
+        { class: 'toolbar' },
+        h('input', { class: 'name', id: 'udf-name', title: 'UDF name', oninput: (e: Event) => {
+          const l = active();
+          if (l) { l.name = (e.target as HTMLInputElement).value; l.dirty = true; renderLayerList(); persist(); }
+        } }),
+        h('select', { id: 'mode', title: 'Run mode', onchange: (e: Event) => {
+          const l = active();
+          if (l) { l.mode = (e.target as HTMLSelectElement).value as Mode; l.dirty = true; runActive(true); renderLayerList(); }
+        } }, h('option', { value: 'auto' }, 'Auto'), h('option', { value: 'file' }, 'File (viewport)'), h('option', { value: 'tile' }, 'Tile')),
+        h('button', { id: 'run', title: 'Shift+Enter', onclick: () => runActive(true) }, 'Run'),
+        h('button', { id: 'save', title: 'Ctrl/Cmd+S', onclick: () => saveActive() }, 'Save'),
+        h('button', { id: 'share', onclick: () => openShare() }, 'Share'),
+      ),
+      h('div', { class: 'tabs', id: 'editor-tabs' },
+        ...(['code', 'utils', 'viz'] as const).map((t) =>
+          h('button', { 'data-tab': t, onclick: () => { state.tab = t; renderEditorTabs(); } }, { code: 'Code', utils: 'utils module', viz: 'Visualize' }[t]))),
+      h('div', { class: 'panes' }, h('div', { id: 'pane-code' }), h('div', { id: 'pane-utils' }), h('div', { id: 'pane-viz' })),
+      h('div', { class: 'params', id: 'params' }),
+    ),
+    h(
+      'section',
+      { class: 'right' },
+      h('div', { class: 'map', id: 'map' }, h('div', { class: 'status', id: 'run-status' }, 'Ready')),
+      h(
+        'div',
+        { class: 'results' },
+        h('div', { class: 'tabs', id: 'results-tabs' },
+          ...(['stdout', 'selected', 'request', 'table'] as const).map((t) =>
+            h('button', { 'data-tab': t, onclick: () => { state.resultsTab = t; renderResults(); } },
+              { stdout: 'Stdout', selected: 'Selected object', request: 'Request details', table: 'Table' }[t]))),
+        h('div', { class: 'body', id: 'results-body' }),
+      ),
+    ),
+  );
+  document.getElementById('app')!.replaceChildren(root);  // mounted so MapLibre can measure
+
+  editors.code = editorView($('#pane-code', root), 'python', (text) => edited({ code: text }));
+  editors.utils = editorView($('#pane-utils', root), 'python', (text) => edited({ utils: text }));
+  editors.viz = editorView($('#pane-viz', root), 'json', (text) => edited({ viz: text }, false));
+
+  map = new maplibregl.Map({ container: $('#map', root), style: baseStyle(), center: [-122.42, 37.77], zoom: 11, attributionControl: false });
+  (window as any).__map = map;
+  overlay = new MapboxOverlay({
+    interleaved: false,
+    layers: [],
+    onClick: (info: any) => {
+      state.selected = info.object ?? (info.bitmap ? { pixel: info.bitmap.pixel, layer: info.layer?.id } : null);
+      state.resultsTab = 'selected';
+      renderResults();
+    },
+    getTooltip: (info: any) => (info.object?.properties ? { text: JSON.stringify(info.object.properties).slice(0, 300) } : null),
+    onAfterRender: () => {
+      if (state.pendingDraw) {
+        perf.runToDraw.push(performance.now() - state.pendingDraw.started);
+        state.pendingDraw = null;
+      }
+    },
+  } as any);
+  map.addControl(overlay as any);
+
+  window.addEventListener('keydown', (e) => {
+    if ((e.metaKey || e.ctrlKey) && e.key === 's' && !e.defaultPrevented) { e.preventDefault(); saveActive(); }
+  });
+
+  // Reopen what was open in this browser, else start with the template.
+  const saved = JSON.parse(localStorage.getItem('tf.layers') ?? '[]') as Layer[];
+  state.layers = saved.map((l) => ({ ...l }));
+  state.activeId = localStorage.getItem('tf.active') ?? state.layers[0]?.id ?? '';
+  if (!state.layers.length) addLayer({});
+  else selectLayer(state.activeId || state.layers[0].id);
+  map.once('load', () => state.layers.forEach((l) => l.visible && runLayer(l)));
+  return root;
+}
+
+function effectiveMode(l: Layer): 'file' | 'tile' {
+  if (l.mode !== 'auto') return l.mode;
+  return takesBounds(parseParams(l.code)) && /def\s+udf\s*\(\s*bounds/.test(l.code) ? 'tile' : 'file';
+}
+
+function addLayer(init: Partial<Layer>): Layer {
+  const layer: Layer = {
+    id: newId(),
+    name: init.name ?? uniqueName('my_udf'),
+    code: TEMPLATE,
+    utils: '',
+    viz: DEFAULT_VIZ_TEXT,
+    mode: 'auto',
+    visible: true,
+    params: {},
+    saved: false,
+    dirty: true,
+    ...init,
+  };
+  state.layers.unshift(layer);  // new layers go on top
+  selectLayer(layer.id);
+  if (map?.loaded()) runLayer(layer);
+  if (layer.defaultView?.enable !== false && layer.defaultView) {
+    map?.jumpTo({ center: [layer.defaultView.longitude, layer.defaultView.latitude], zoom: layer.defaultView.zoom });
+  }
+  return layer;
+}
+
+function uniqueName(base: string): string {
+  let n = 1;
+  while (state.layers.some((l) => l.name === (n === 1 ? base : `${base}_${n}`))) n++;
+  return n === 1 ? base : `${base}_${n}`;
+}
+
+function selectLayer(id: string) {
+  state.activeId = id;
+  const l = active();
+  if (!l || !editors.code) return persist();  // the builder is not built yet: it reads the state when it is
+  loadingDoc = true;
+  for (const [key, view] of Object.entries(editors) as [keyof typeof editors, EditorView][]) {
+    const text = key === 'code' ? l.code : key === 'utils' ? l.utils : l.viz;
+    view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+  }
+  loadingDoc = false;
+  ($('#udf-name') as HTMLInputElement).value = l.name;
+  ($('#mode') as HTMLSelectElement).value = l.mode;
+  renderEditorTabs();
+  renderLayerList();
+  renderParams();
+  renderResults();
+  persist();
+}
+
+function renderEditorTabs() {
+  for (const t of ['code', 'utils', 'viz']) {
+    $(`#pane-${t}`).style.display = state.tab === t ? '' : 'none';
+    $(`#editor-tabs [data-tab="${t}"]`).classList.toggle('on', state.tab === t);
+  }
+}
+
+function renderLayerList() {
+  const list = $('#layer-list');
+  if (!list) return;
+  list.replaceChildren(
+    ...state.layers.map((l, i) =>
+      h(
+        'div',
+        { class: `layer${l.id === state.activeId ? ' active' : ''}${l.visible ? '' : ' hidden'}`, 'data-name': l.name, onclick: () => selectLayer(l.id) },
+        h('input', { type: 'checkbox', title: 'Visible', checked: l.visible, onclick: (e: Event) => {
+          e.stopPropagation();
+          l.visible = (e.target as HTMLInputElement).checked;
+          if (l.visible && !l.result && effectiveMode(l) === 'file') runLayer(l);
+          updateMap(); renderLayerList(); persist();
+        } }),
+        h('span', { class: 'lname', title: l.name }, `${l.name}${l.dirty ? ' *' : ''}`),
+        h('small', {}, effectiveMode(l)),
+        h('button', { title: 'Move up', disabled: i === 0, onclick: (e: Event) => { e.stopPropagation(); move(i, -1); } }, '↑'),
+        h('button', { title: 'Move down', disabled: i === state.layers.length - 1, onclick: (e: Event) => { e.stopPropagation(); move(i, 1); } }, '↓'),
+        h('button', { title: l.saved ? 'Close (stays saved)' : 'Delete', class: 'remove', onclick: (e: Event) => { e.stopPropagation(); removeLayer(l); } }, '✕'),
+      ),
+    ),
+  );
+}
+
+function move(i: number, delta: number) {
+  const [l] = state.layers.splice(i, 1);
+  state.layers.splice(i + delta, 0, l);
+  renderLayerList();
+  updateMap();
+  persist();
+}
+
+function removeLayer(l: Layer) {
+  if (!l.saved && l.dirty && l.code !== TEMPLATE && !confirm(`Delete the unsaved UDF '${l.name}'?`)) return;
+  l.abort?.abort();
+  state.layers = state.layers.filter((x) => x !== l);
+  if (!state.layers.length) addLayer({});
+  else if (state.activeId === l.id) selectLayer(state.layers[0].id);
+  renderLayerList();
+  updateMap();
+  persist();
+}
+
+let runTimer: number | undefined;
+function edited(change: Partial<Layer>, rerun = true) {
+  const l = active();
+  if (!l) return;
+  Object.assign(l, change, { dirty: true });
+  if (change.code !== undefined) renderParams();
+  renderLayerList();
+  persist();
+  if (!rerun) return updateMap();  // styles apply at once, without running the UDF
+  clearTimeout(runTimer);
+  runTimer = window.setTimeout(() => runLayer(l), RUN_DEBOUNCE_MS);
+}
+
+function renderParams() {
+  const l = active();
+  const box = $('#params');
+  if (!l || !box) return;
+  const params = parseParams(l.code).filter((p) => p.type !== 'bounds');
+  box.replaceChildren(
+    h('b', {}, 'Parameters'),
+    ...(params.length ? [] : [h('div', { class: 'followup' }, 'The UDF takes no parameters.')]),
+    ...params.map((p: Param) => {
+      const value = l.params[p.name] ?? defaultText(p);
+      const input =
+        p.type === 'bool'
+          ? h('input', { type: 'checkbox', 'data-param': p.name, checked: value === 'True' || value === 'true' })
+          : h('input', { type: p.type === 'int' || p.type === 'float' ? 'number' : 'text', step: p.type === 'float' ? 'any' : '1', value, 'data-param': p.name, placeholder: p.type });
+      input.addEventListener('input', () => {
+        l.params[p.name] = input instanceof HTMLInputElement && input.type === 'checkbox' ? String(input.checked) : (input as HTMLInputElement).value;
+        persist();
+        clearTimeout(runTimer);
+        runTimer = window.setTimeout(() => runLayer(l), RUN_DEBOUNCE_MS);
+      });
+      return h('label', {}, h('span', { title: p.type }, p.name), input);
+    }),
+  );
+}
+
+function paramValues(l: Layer): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  const params = parseParams(l.code);
+  for (const p of params) {
+    if (p.type === 'bounds') continue;
+    const text = l.params[p.name];
+    if (text === undefined) continue;
+    const v = paramValue(p, text);
+    if (v !== undefined) values[p.name] = v;
+  }
+  if (effectiveMode(l) === 'file' && takesBounds(params) && map) {
+    const b = map.getBounds();
+    values.bounds = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
+  }
+  return values;
+}
+
+function udfDoc(l: Layer): UdfDoc {
+  return { name: l.name, code: l.code, entrypoint: 'udf', headers: l.utils.trim() ? [{ module_name: 'utils', source_code: l.utils }] : [] };
+}
+
+function runActive(now: boolean) {
+  const l = active();
+  if (!l) return;
+  clearTimeout(runTimer);
+  if (now) runLayer(l);
+}
+
+/** Runs a layer: File mode posts one run (cancelling the previous); Tile mode re-keys its TileLayer. */
+async function runLayer(l: Layer) {
+  if (!state.api) return;
+  l.abort?.abort();
+  l.runKey = (l.runKey ?? 0) + 1;
+  if (effectiveMode(l) === 'tile') {
+    l.result = undefined;
+    l.tileRequests = new Map();
+    state.pendingDraw = null;
+    updateMap();
+    renderResults();
+    return;
+  }
+  const controller = new AbortController();
+  l.abort = controller;
+  const key = l.runKey;
+  setStatus('Running…');
+  const started = performance.now();
+  try {
+    const result = await state.api.run(udfDoc(l), paramValues(l), null, controller.signal);
+    if (key !== l.runKey) return;  // a newer run superseded this one
+    perf.runs++;
+    const firstResult = !l.result;
+    l.result = result;
+    l.drawLarge = result.bytes < LARGE_RESULT_BYTES;
+    state.pendingDraw = { started };
+    updateMap();
+    if (firstResult && result.kind === 'vector' && !l.defaultView) zoomTo(result.features ?? []);
+    renderResults();
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') return;
+    l.result = { kind: 'error', status: 0, metadata: {}, error: { message: String(e) }, clientMs: 0, bytes: 0, request: {} };
+    renderResults();
+  }
+}
+
+function zoomTo(features: any[]) {
+  let [w, s, e, n] = [Infinity, Infinity, -Infinity, -Infinity];
+  const visit = (c: any): void => {
+    if (typeof c[0] === 'number') {
+      w = Math.min(w, c[0]); e = Math.max(e, c[0]); s = Math.min(s, c[1]); n = Math.max(n, c[1]);
+    } else c.forEach(visit);
+  };
+  for (const f of features) if (f?.geometry?.coordinates) visit(f.geometry.coordinates);
+  if (Number.isFinite(w)) map.fitBounds([[w, s], [e, n]], { padding: 40, duration: 0, maxZoom: 16 });
+}
+
+function setStatus(text: string) {
+  const el = $('#run-status');
+  if (el) el.textContent = text;
+}
+
+/** deck.gl layers for every visible UDF; the first in the list is drawn on top. */
+function buildDeckLayers(): any[] {
+  const out: any[] = [];
+  for (const l of [...state.layers].reverse()) {
+    if (!l.visible) continue;
+    const { config } = parseVizConfig(l.viz);
+    const vectorLayer = (id: string, features: any[], extra: Record<string, unknown> = {}) => {
+      const noGeometry = features.length > 0 && features.every((f) => !f.geometry);
+      const spec = noGeometry && config.hexLayer ? config.hexLayer : config.vectorLayer;
+      if (spec.type === 'H3HexagonLayer') return new H3HexagonLayer({ id, data: features, ...spec.props, ...extra } as any);
+      return new GeoJsonLayer({ id, data: features as any, ...spec.props, ...extra } as any);
+    };
+    if (effectiveMode(l) === 'tile') {
+      const key = l.runKey ?? 0;
+      out.push(
+        new TileLayer({
+          id: `udf-${l.id}`,
+          data: `${l.id}:${key}`,
+          ...config.tileLayer.props,
+          maxRequests: 15,
+          getTileData: async ({ index, signal }: any) => {
+            const result = await state.api!.run(udfDoc(l), paramValues(l), [index.x, index.y, index.z], signal);
+            l.tileRequests?.set(`${index.z}/${index.x}/${index.y}`, result);
+            scheduleResults();
+            return result;
+          },
+          onViewportLoad: (tiles: any[]) => {
+            if (tileTimer) {
+              perf.tileViewport.push({ ms: performance.now() - tileTimer, tiles: tiles.length });
+              tileTimer = 0;
+            }
+          },
+          renderSubLayers: (props: any) => {
+            const r: RunResult | null = props.data;
+            if (!r) return null;
+            const { west, south, east, north } = props.tile.bbox;
+            if (r.kind === 'raster') return new BitmapLayer({ ...props, data: undefined, image: r.image, bounds: [west, south, east, north], ...config.rasterLayer.props } as any);
+            if (r.kind === 'vector') return vectorLayer(`${props.id}-v`, r.features ?? []);
+            return null;
+          },
+        } as any),
+      );
+      continue;
+    }
+    const r = l.result;
+    if (!r || !l.drawLarge) continue;
+    if (r.kind === 'vector') out.push(vectorLayer(`udf-${l.id}-${l.runKey}`, r.features ?? []));
+    if (r.kind === 'raster') {
+      const [w, s, e, n] = r.bounds ?? [-180, -90, 180, 90];
+      out.push(new BitmapLayer({ id: `udf-${l.id}-${l.runKey}`, image: r.image, bounds: [w, s, e, n], ...config.rasterLayer.props } as any));
+    }
+  }
+  return out;
+}
+let tileTimer = 0;
+(window as any).__reloadTiles = () => {
+  // For the e2e test: re-key every Tile layer (same code: the server answers from cache)
+  // and time until the viewport's tiles are drawn.
+  tileTimer = performance.now();
+  for (const l of state.layers) if (effectiveMode(l) === 'tile') l.runKey = (l.runKey ?? 0) + 1;
+  updateMap();
+};
+
+function updateMap() {
+  if (!overlay) return;
+  try {
+    overlay.setProps({ layers: buildDeckLayers() });
+  } catch (e) {
+    setStatus(`Visualize: ${(e as Error).message}`);
+  }
+}
+
+let resultsTimer: number | undefined;
+function scheduleResults() {
+  clearTimeout(resultsTimer);
+  resultsTimer = window.setTimeout(renderResults, 100);
+}
+
+function renderResults() {
+  const l = active();
+  const body = $('#results-body');
+  if (!l || !body) return;
+  for (const b of document.querySelectorAll('#results-tabs button')) b.classList.toggle('on', (b as HTMLElement).dataset.tab === state.resultsTab);
+  const tile = effectiveMode(l) === 'tile';
+  const runs = tile ? [...(l.tileRequests?.values() ?? [])] : l.result ? [l.result] : [];
+  const last = runs[runs.length - 1];
+  const viz = parseVizConfig(l.viz);
+  // The status line: timing and cache per run.
+  if (last) {
+    const m = last.metadata;
+    const avg = runs.reduce((a, r) => a + (r.metadata.ms ?? 0), 0) / runs.length;
+    setStatus(
+      last.kind === 'error'
+        ? `Error · ${last.error?.message?.slice(0, 80)}`
+        : tile
+          ? `${runs.length} tiles · avg ${avg.toFixed(0)} ms · ${runs.filter((r) => r.metadata.cache?.includes('hit')).length} cached`
+          : `${(m.ms ?? 0).toFixed(0)} ms server · ${last.clientMs.toFixed(0)} ms total · cache ${m.cache ?? '-'}${m.rows !== undefined ? ` · ${m.rows} rows` : ''}`,
+    );
+  } else setStatus(tile ? 'Tile mode: tiles load as the map moves' : 'Ready');
+
+  let content: HTMLElement;
+  switch (state.resultsTab) {
+    case 'stdout': {
+      const parts: HTMLElement[] = [];
+      if (viz.error) parts.push(h('pre', { class: 'error' }, `Visualize: ${viz.error}`));
+      if (last?.metadata.cache?.includes('hit')) parts.push(h('pre', { class: 'followup' }, 'This result was cached.'));
+      if (last?.kind === 'error') {
+        const e = last.error!;
+        parts.push(h('pre', { id: 'stdout-text' }, e.stdout ?? ''), h('pre', { class: 'error', id: 'traceback' }, [e.message, e.traceback, e.stderr].filter(Boolean).join('\n')));
+      } else if (last) {
+        parts.push(h('pre', { id: 'stdout-text' }, (last.metadata.stdout ?? '') + (last.metadata.stderr ? `\n${last.metadata.stderr}` : '')));
+        if (!l.drawLarge && !tile) {
+          parts.push(h('div', { class: 'row' }, `The result is large (${(last.bytes / 1e6).toFixed(0)} MB).`,
+            h('button', { onclick: () => { l.drawLarge = true; updateMap(); renderResults(); } }, 'Draw it anyway')));
+        }
+        if (last.kind === 'html') parts.push(h('iframe', { sandbox: '', srcdoc: last.text ?? '', style: 'width:100%;height:300px;border:0' }));
+      }
+      content = h('div', {}, ...parts);
+      break;
+    }
+    case 'selected':
+      content = h('pre', { id: 'selected-text' }, state.selected ? JSON.stringify(state.selected, null, 2) : 'Click a feature on the map.');
+      break;
+    case 'request': {
+      const details = tile
+        ? [...(l.tileRequests?.entries() ?? [])].map(([k, r]) => ({ tile: k, bounds: tileBounds(k), ms: r.metadata.ms, cache: r.metadata.cache, status: r.status }))
+        : last ? { ...last.request, udf: { name: l.name }, status: last.status, server_ms: last.metadata.ms, client_ms: last.clientMs, cache: last.metadata.cache, bytes: last.bytes } : {};
+      content = h('pre', { id: 'request-text' }, JSON.stringify(details, null, 2));
+      break;
+    }
+    case 'table':
+      content = renderTable(last);
+      break;
+  }
+  body.replaceChildren(content);
+}
+
+function tileBounds(key: string): number[] {
+  const [z, x, y] = key.split('/').map(Number);
+  const lng = (xx: number) => (xx / 2 ** z) * 360 - 180;
+  const lat = (yy: number) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * yy) / 2 ** z))) * 180) / Math.PI;
+  return [lng(x), lat(y + 1), lng(x + 1), lat(y)];
+}
+
+function renderTable(r: RunResult | undefined): HTMLElement {
+  let rows: Record<string, unknown>[] = [];
+  if (r?.kind === 'vector') rows = (r.features ?? []).map((f) => f.properties ?? {});
+  else if (r?.kind === 'json') {
+    const j = r.json as any;
+    rows = Array.isArray(j) ? j.map((x) => (x && typeof x === 'object' ? x : { value: x })) : j && typeof j === 'object' ? [j] : [{ value: j }];
+  }
+  if (!rows.length) return h('pre', {}, 'No table.');
+  const cols = [...new Set(rows.slice(0, 100).flatMap((x) => Object.keys(x)))];
+  const cell = (v: unknown) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v ?? ''));
+  return h(
+    'table',
+    { id: 'result-table' },
+    h('tr', {}, ...cols.map((c) => h('th', {}, c))),
+    ...rows.slice(0, 500).map((x) => h('tr', {}, ...cols.map((c) => h('td', {}, cell(x[c]))))),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Save and share
+
+function udfType(l: Layer): string {
+  return l.mode === 'tile' ? 'vector_tile' : l.mode === 'file' ? 'vector_single' : 'auto';
+}
+
+async function saveActive(): Promise<boolean> {
+  const l = active();
+  if (!l || !state.api) return false;
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(l.name)) {
+    setStatus('Save: the name must be letters, digits, _ . - (and not empty)');
+    return false;
+  }
+  let viz: unknown = l.viz;
+  try {
+    viz = JSON.parse(l.viz);
+  } catch {
+    /* kept as text */
+  }
+  const center = map.getCenter();
+  try {
+    const saved = await state.api.saveUdf({
+      ...udfDoc(l),
+      metadata: {
+        'fused:name': l.name,
+        'fused:udfType': udfType(l),
+        'fused:vizConfig': viz,
+        'fused:defaultViewState': l.defaultView ?? { enable: true, latitude: center.lat, longitude: center.lng, zoom: map.getZoom() },
+      },
+    });
+    l.saved = true;
+    l.dirty = false;
+    l.owner = saved.owner;
+    renderLayerList();
+    persist();
+    setStatus(`Saved ${saved.owner}/${saved.name}`);
+    return true;
+  } catch (e) {
+    setStatus(`Save failed: ${(e as Error).message}`);
+    return false;
+  }
+}
+
+async function openShare() {
+  const l = active();
+  if (!l || !state.api) return;
+  if ((l.dirty || !l.saved) && !(await saveActive())) return;
+  const api = state.api;
+  const close = () => bg.remove();
+  const scope = h('select', { id: 'share-scope' }, h('option', { value: 'public' }, 'Public (anyone with the link)'), h('option', { value: 'team' }, 'Team (needs an API token)')) as HTMLSelectElement;
+  const cache = h('input', { type: 'checkbox', id: 'share-cache', checked: true }) as HTMLInputElement;
+  const ttl = h('input', { id: 'share-ttl', placeholder: 'e.g. 12h (default 90d)', size: 14 }) as HTMLInputElement;
+  const code = h('input', { type: 'checkbox', id: 'share-code' }) as HTMLInputElement;
+  const out = h('div', { id: 'share-out' });
+  const existing = h('div', {});
+  const mode = effectiveMode(l);
+
+  const showSnippets = (token: string) => {
+    const names = new Set(parseParams(l.code).map((p) => p.name));
+    const params = Object.fromEntries(Object.entries(l.params).filter(([k, v]) => v !== '' && names.has(k)));
+    const all = snippets({ baseUrl: api.baseUrl, token, mode, params });
+    const pre = h('pre', { id: 'snippet' });
+    const pick = (name: string) => {
+      pre.textContent = all[name as keyof typeof all];
+      pre.dataset.name = name;
+      for (const b of out.querySelectorAll('.tabs button')) b.classList.toggle('on', (b as HTMLElement).dataset.tab === name);
+    };
+    out.replaceChildren(
+      h('p', {}, 'Token: ', h('code', { id: 'share-token' }, token)),
+      h('div', { class: 'tabs' }, ...SNIPPET_NAMES.map((n) => h('button', { 'data-tab': n, onclick: () => pick(n) }, n))),
+      pre,
+      h('button', { onclick: () => navigator.clipboard?.writeText(pre.textContent ?? '') }, 'Copy'),
+    );
+    pick('curl');
+  };
+  const refresh = async () => {
+    const tokens = (await api.listTokens()).filter((t) => t.udf === l.name);
+    existing.replaceChildren(
+      ...tokens.map((t) =>
+        h('div', { class: 'card' }, h('code', { class: 'grow' }, t.token), `${t.scope}${t.cache ? '' : ' · no cache'}${t.include_code ? ' · code' : ''}`,
+          h('button', { onclick: () => showSnippets(t.token) }, 'Snippets'),
+          h('button', { onclick: async () => { await api.revokeToken(t.token); refresh(); out.replaceChildren(); } }, 'Revoke'))),
+    );
+  };
+  const create = async () => {
+    try {
+      const t = await api.createToken({ udf: l.name, scope: scope.value as 'public' | 'team', cache: cache.checked, include_code: code.checked, cache_max_age: ttl.value.trim() || null });
+      showSnippets(t.token);
+      refresh();
+    } catch (e) {
+      out.replaceChildren(h('p', { class: 'error' }, `Failed to create share token: ${(e as Error).message}`));
+    }
+  };
+  const bg = h(
+    'div',
+    { class: 'modal-bg', onclick: (e: Event) => e.target === bg && close() },
+    h('div', { class: 'modal', id: 'share-modal' },
+      h('h3', {}, `Share ${l.name}`),
+      h('div', { class: 'row' }, scope, h('label', {}, cache, ' cache results'), 'TTL', ttl, h('label', {}, code, ' include code')),
+      h('div', { class: 'row' }, h('button', { class: 'primary', id: 'create-token', onclick: create }, 'Create token'), h('button', { onclick: close }, 'Close')),
+      existing,
+      out),
+  );
+  document.body.append(bg);
+  refresh();
+}
+
+// ---------------------------------------------------------------------------------------
+// Catalog and tokens pages
+
+async function openSaved(owner: string, name: string) {
+  const doc = await state.api!.getUdf(owner, name);
+  const meta = (doc.metadata ?? {}) as Record<string, any>;
+  const viz = meta['fused:vizConfig'];
+  const type = meta['fused:udfType'];
+  const view = meta['fused:defaultViewState'];
+  const existing = state.layers.find((l) => l.name === name && l.owner === owner);
+  if (existing) state.layers = state.layers.filter((l) => l !== existing);
+  addLayer({
+    name,
+    owner,
+    code: doc.code,
+    utils: doc.headers?.[0]?.source_code ?? '',
+    viz: viz ? (typeof viz === 'string' ? viz : JSON.stringify(viz, null, 2)) : DEFAULT_VIZ_TEXT,
+    mode: type === 'vector_tile' || type === 'raster' ? 'tile' : type === 'vector_single' || type === 'vector_single_none' ? 'file' : 'auto',
+    defaultView: view && typeof view === 'object' && view.latitude !== undefined ? view : undefined,
+    saved: true,
+    dirty: false,
+  });
+}
+
+async function renderCatalog() {
+  const list = h('div', { id: 'catalog-list' });
+  const search = h('input', { id: 'catalog-search', placeholder: 'Search UDFs', oninput: () => draw() }) as HTMLInputElement;
+  const importer = h('input', { type: 'file', id: 'catalog-import', multiple: true, accept: '.py,.json', onchange: () => importFiles(importer.files) }) as HTMLInputElement;
+  const folder = h('input', { type: 'file', webkitdirectory: true, onchange: () => importFiles(folder.files) }) as HTMLInputElement;
+  shell('catalog', h('div', { class: 'page' }, h('h2', {}, 'Catalog'),
+    h('div', { class: 'row' }, search, h('label', {}, 'Import .py / meta.json: ', importer), h('label', {}, 'Import a folder: ', folder)),
+    list));
+  const udfs = await state.api!.listUdfs();
+  function draw() {
+    const q = search.value.toLowerCase();
+    list.replaceChildren(
+      ...udfs
+        .filter((u) => u.name.toLowerCase().includes(q))
+        .map((u) =>
+          h('div', { class: 'card', 'data-name': u.name }, h('b', { class: 'grow' }, u.name), u.public ? 'example / public' : 'saved', ` · ${u.owner}`,
+            h('button', { onclick: async () => { await openSaved(u.owner, u.name); navigate('/workbench'); } }, 'Open'),
+            u.owner === state.owner ? h('button', { onclick: async () => {
+              if (!confirm(`Delete the saved UDF '${u.name}'?`)) return;
+              await state.api!.deleteUdf(u.owner, u.name);
+              renderCatalog();
+            } }, 'Delete') : null)),
+    );
+    if (!list.children.length) list.append(h('p', {}, 'No UDFs yet: save one from the UDF Builder (Ctrl/Cmd+S).'));
+  }
+  draw();
+}
+
+/** Imports a UDF folder (meta.json + code + header modules) or loose .py files. */
+async function importFiles(files: FileList | null) {
+  if (!files?.length) return;
+  const byName = new Map<string, File>();
+  for (const f of Array.from(files)) byName.set(f.name, f);
+  const meta = byName.get('meta.json');
+  if (meta) {
+    const doc = JSON.parse(await meta.text());
+    const job = doc.job_config?.udf ?? doc.udf ?? doc;
+    const codeFile = byName.get(job.source ?? `${job.name}.py`) ?? [...byName.values()].find((f) => f.name.endsWith('.py') && f.name !== 'utils.py');
+    const header = job.headers?.[0];
+    const utilsFile = header ? byName.get(header.source_file ?? `${header.module_name}.py`) : undefined;
+    const m = job.metadata ?? {};
+    addLayer({
+      name: job.name ?? 'imported',
+      code: codeFile ? await codeFile.text() : job.code ?? '',
+      utils: utilsFile ? await utilsFile.text() : '',
+      viz: m['fused:vizConfig'] ? JSON.stringify(m['fused:vizConfig'], null, 2) : DEFAULT_VIZ_TEXT,
+    });
+  } else {
+    for (const f of Array.from(files).filter((x) => x.name.endsWith('.py'))) addLayer({ name: uniqueName(f.name.replace(/\.py$/, '')), code: await f.text() });
+  }
+  navigate('/workbench');
+}
+
+async function renderTokens() {
+  const list = h('div', { id: 'tokens-list' });
+  const basemap = h('input', { id: 'basemap-url', size: 60, placeholder: 'https://tiles.example.com/{z}/{x}/{y}.png', value: localStorage.getItem('tf.basemap') ?? '' }) as HTMLInputElement;
+  shell('tokens', h('div', { class: 'page' }, h('h2', {}, 'Shared tokens'), list,
+    h('h3', {}, 'Preferences'),
+    h('div', { class: 'row' }, 'Base map tiles (XYZ raster URL, empty = the offline map):', basemap,
+      h('button', { onclick: () => { basemap.value.trim() ? localStorage.setItem('tf.basemap', basemap.value.trim()) : localStorage.removeItem('tf.basemap'); map?.setStyle(baseStyle()); } }, 'Apply')),
+    h('div', { class: 'row' }, h('button', { onclick: () => { localStorage.removeItem('tf.token'); state.api = null; route(); } }, 'Sign out'))));
+  const tokens = await state.api!.listTokens();
+  list.replaceChildren(
+    ...tokens.map((t) =>
+      h('div', { class: 'card' }, h('code', { class: 'grow' }, t.token), `${t.udf} · ${t.scope}${t.cache ? '' : ' · no cache'}${t.cache_max_age ? ` · ttl ${t.cache_max_age}s` : ''}${t.include_code ? ' · code' : ''}`,
+        h('button', { onclick: async () => { await state.api!.revokeToken(t.token); renderTokens(); } }, 'Revoke'))),
+  );
+  if (!tokens.length) list.append(h('p', {}, 'No shared tokens: create one with Share in the UDF Builder.'));
+}
+
+// ---------------------------------------------------------------------------------------
+
+(async () => {
+  const token = tokenFromUrl() ?? localStorage.getItem('tf.token');
+  if (token && (await signIn(token))) route();
+  else if (!token) renderSignIn();
+})();
