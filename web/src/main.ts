@@ -532,6 +532,8 @@ function buildDeckLayers(): any[] {
   for (const l of [...state.layers].reverse()) {
     if (!l.visible) continue;
     const { config } = parseVizConfig(l.viz);
+    // deck.gl does not compare accessor functions: a new style gets new layer ids.
+    const style = hashText(l.viz);
     const vectorLayer = (id: string, features: any[], extra: Record<string, unknown> = {}) => {
       const noGeometry = features.length > 0 && features.every((f) => !f.geometry);
       const spec = noGeometry && config.hexLayer ? config.hexLayer : config.vectorLayer;
@@ -546,6 +548,7 @@ function buildDeckLayers(): any[] {
           data: `${l.id}:${key}`,
           ...config.tileLayer.props,
           maxRequests: 15,
+          updateTriggers: { renderSubLayers: style },
           getTileData: async ({ index, signal }: any) => {
             const result = await state.api!.run(udfDoc(l), paramValues(l), [index.x, index.y, index.z], signal);
             l.tileRequests?.set(`${index.z}/${index.x}/${index.y}`, result);
@@ -563,7 +566,7 @@ function buildDeckLayers(): any[] {
             if (!r) return null;
             const { west, south, east, north } = props.tile.bbox;
             if (r.kind === 'raster') return new BitmapLayer({ ...props, data: undefined, image: r.image, bounds: [west, south, east, north], ...config.rasterLayer.props } as any);
-            if (r.kind === 'vector') return vectorLayer(`${props.id}-v`, r.features ?? []);
+            if (r.kind === 'vector') return vectorLayer(`${props.id}-v-${style}`, r.features ?? []);
             return null;
           },
         } as any),
@@ -572,15 +575,21 @@ function buildDeckLayers(): any[] {
     }
     const r = l.result;
     if (!r || !l.drawLarge) continue;
-    if (r.kind === 'vector') out.push(vectorLayer(`udf-${l.id}-${l.runKey}`, r.features ?? []));
+    if (r.kind === 'vector') out.push(vectorLayer(`udf-${l.id}-${l.runKey}-${style}`, r.features ?? []));
     if (r.kind === 'raster') {
       const [w, s, e, n] = r.bounds ?? [-180, -90, 180, 90];
-      out.push(new BitmapLayer({ id: `udf-${l.id}-${l.runKey}`, image: r.image, bounds: [w, s, e, n], ...config.rasterLayer.props } as any));
+      out.push(new BitmapLayer({ id: `udf-${l.id}-${l.runKey}-${style}`, image: r.image, bounds: [w, s, e, n], ...config.rasterLayer.props } as any));
     }
   }
   return out;
 }
 let tileTimer = 0;
+
+function hashText(text: string): string {
+  let h = 5381;
+  for (let i = 0; i < text.length; i++) h = (h * 33) ^ text.charCodeAt(i);
+  return (h >>> 0).toString(36);
+}
 (window as any).__reloadTiles = () => {
   // For the e2e test: re-key every Tile layer (same code: the server answers from cache)
   // and time until the viewport's tiles are drawn.
