@@ -140,3 +140,35 @@ def test_browser_end_to_end(web_server, tmp_path, capsys):
         for name, value in figures.items():
             print(f"  {name:45s} {value}")
     assert figures["bundle_gzipped_mb"] <= 2.5
+
+
+def test_make_serve_prints_a_working_workbench_link(tmp_path):
+    """`terrafuse serve --examples` (what `make serve` runs) prints a link that signs in."""
+    import re
+    import signal
+    import sys
+
+    _require(find_web_root() is not None, "the workbench is not built: cd web && npm ci && npm run build")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fused.cli", "serve", "--examples", "examples/udfs", "--port", "0",
+         "--home", str(tmp_path / "home"), "--workers", "1"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        link = None
+        for line in proc.stdout:
+            if match := re.match(r"terrafuse: workbench at (http://\S+)", line):
+                link = match[1]
+            if "press Ctrl-C" in line:
+                break
+        assert link, "no workbench link printed"
+        page, token = link.split("#token=")
+        assert page.endswith("/workbench")
+        assert token == (tmp_path / "home" / "credentials").read_text().strip()
+        assert '<div id="app">' in requests.get(page, timeout=10).text
+        # The Catalog lists the published examples for that token.
+        base = page.removesuffix("/workbench") + "/server/v1"
+        names = {u["name"] for u in requests.get(f"{base}/udfs", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()}
+        assert {"Hello_World", "Subway_Stations"} <= names
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
