@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { gridDisk, latLngToCell } from 'h3-js';
 
 const url = process.env.WORKBENCH_URL;
 const token = process.env.TF_TOKEN;
@@ -139,6 +140,16 @@ def udf():
   await waitFor(async () => (await orangePixels([255, 0, 0])) > 2000, 'the raster drawn in red');
   log('raster drawn at its bounds');
 
+  // A table of H3 cells (no geometry) is drawn as hexagons.
+  const cells = gridDisk(latLngToCell(37.765, -122.41, 7), 2);
+  await setCode(`@fused.udf
+def udf():
+    import pandas as pd
+    return pd.DataFrame({"hex": ${JSON.stringify(cells)}, "v": list(range(${cells.length}))})
+`);
+  await waitFor(async () => (await orangePixels()) > 2000, 'the hexagons drawn');
+  log('H3 table drawn as hexagons');
+
   // The utils module tab is importable from the code.
   await setCode('def greet():\n    return "hello from utils"\n', 'utils');
   await setCode('@fused.udf\ndef udf():\n    from utils import greet\n    print(greet())\n    return None\n');
@@ -192,7 +203,11 @@ def udf(bounds: fused.types.Bounds = None):
     dx, dy = (e - w) * 0.2, (n - s) * 0.2
     return gpd.GeoDataFrame({"w": [w]}, geometry=[shapely.box(w + dx, s + dy, e - dx, n - dy)], crs=4326)
 `);
-  await page.selectOption('#mode', 'tile');
+  // Through the command palette (Ctrl+K).
+  await page.keyboard.press('Control+K');
+  await page.fill('#palette input', 'mode: tile');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.inputValue('#mode'), 'tile');
   await page.waitForFunction(() => document.querySelector('#run-status')?.textContent.includes('tiles'), null, { timeout: 60000 });
   const tilesCount = async () => page.evaluate(() => {
     const t = document.querySelector('#run-status')?.textContent ?? '';
@@ -208,6 +223,17 @@ def udf(bounds: fused.types.Bounds = None):
   await page.mouse.up();
   await waitFor(async () => (await tilesCount()) > firstTiles, 'tiles for the panned viewport', 60000);
   log('tiles after pan:', firstTiles, '→', await tilesCount());
+  // Frozen, a pan runs nothing.
+  await page.check('#freeze');
+  await page.waitForTimeout(500);
+  const frozenCount = await tilesCount();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 600, box.y + box.height / 2, { steps: 8 });
+  await page.mouse.up();
+  await page.waitForTimeout(1500);
+  assert.equal(await tilesCount(), frozenCount, 'a frozen map requests no tiles');
+  await page.uncheck('#freeze');
   await page.click('#results-tabs [data-tab="request"]');
   assert((await page.textContent('#request-text')).includes('"bounds"'), 'request details list the tile bounds');
 

@@ -13,7 +13,8 @@ import { keymap } from '@codemirror/view';
 import { Prec } from '@codemirror/state';
 import { Api, ApiError, RunResult, UdfDoc } from './api';
 import { Param, defaultText, paramValue, parseParams, takesBounds } from './params';
-import { DEFAULT_VIZ_TEXT, parseVizConfig } from './viz';
+import { DEFAULT_VIZ_TEXT, h3Column, parseVizConfig } from './viz';
+import { cellToLatLng } from 'h3-js';
 import { SNIPPET_NAMES, snippets } from './snippets';
 
 // ---------------------------------------------------------------------------------------
@@ -65,6 +66,8 @@ const state = {
   resultsTab: 'stdout' as 'stdout' | 'selected' | 'request' | 'table',
   selected: null as unknown,
   pendingDraw: null as { started: number } | null,
+  /** Frozen: edits and map moves run nothing; Tile mode shows only tiles already run. */
+  frozen: false,
 };
 
 // Builder elements are looked up in the builder even while another page is shown.
@@ -199,6 +202,7 @@ function editorView(parent: HTMLElement, lang: 'python' | 'json', onChange: (tex
     keymap.of([
       { key: 'Shift-Enter', run: () => (runActive(true), true) },
       { key: 'Mod-s', run: () => (saveActive(), true), preventDefault: true },
+      { key: 'Mod-k', run: () => (openPalette(), true), preventDefault: true },
     ]),
   );
   return new EditorView({
@@ -243,6 +247,8 @@ function buildBuilder(): HTMLElement {
         h('button', { id: 'run', title: 'Shift+Enter', onclick: () => runActive(true) }, 'Run'),
         h('button', { id: 'save', title: 'Ctrl/Cmd+S', onclick: () => saveActive() }, 'Save'),
         h('button', { id: 'share', onclick: () => openShare() }, 'Share'),
+        h('label', { title: 'Stop running the UDF on edits and map moves' },
+          h('input', { type: 'checkbox', id: 'freeze', onchange: (e: Event) => setFrozen((e.target as HTMLInputElement).checked) }), ' Freeze'),
       ),
       h('div', { class: 'tabs', id: 'editor-tabs' },
         ...(['code', 'utils', 'viz'] as const).map((t) =>
@@ -293,6 +299,7 @@ function buildBuilder(): HTMLElement {
 
   window.addEventListener('keydown', (e) => {
     if ((e.metaKey || e.ctrlKey) && e.key === 's' && !e.defaultPrevented) { e.preventDefault(); saveActive(); }
+    if ((e.metaKey || e.ctrlKey) && e.key === 'k' && !e.defaultPrevented) { e.preventDefault(); openPalette(); }
   });
 
   // Reopen what was open in this browser, else start with the template.
@@ -416,7 +423,7 @@ function edited(change: Partial<Layer>, rerun = true) {
   if (change.code !== undefined) renderParams();
   renderLayerList();
   persist();
-  if (!rerun) return updateMap();  // styles apply at once, without running the UDF
+  if (!rerun || state.frozen) return updateMap();  // styles apply at once, without running the UDF
   clearTimeout(runTimer);
   runTimer = window.setTimeout(() => runLayer(l), RUN_DEBOUNCE_MS);
 }
@@ -518,6 +525,13 @@ function zoomTo(features: any[]) {
     } else c.forEach(visit);
   };
   for (const f of features) if (f?.geometry?.coordinates) visit(f.geometry.coordinates);
+  const hex = features.length && features.every((f) => !f?.geometry) ? h3Column(features) : null;
+  if (hex) {
+    for (const f of features.slice(0, 10000)) {
+      const [lat, lng] = cellToLatLng(f.properties[hex]);
+      visit([lng, lat]);
+    }
+  }
   if (Number.isFinite(w)) map.fitBounds([[w, s], [e, n]], { padding: 40, duration: 0, maxZoom: 16 });
 }
 
@@ -538,6 +552,11 @@ function buildDeckLayers(): any[] {
       const noGeometry = features.length > 0 && features.every((f) => !f.geometry);
       const spec = noGeometry && config.hexLayer ? config.hexLayer : config.vectorLayer;
       if (spec.type === 'H3HexagonLayer') return new H3HexagonLayer({ id, data: features, ...spec.props, ...extra } as any);
+      const hex = noGeometry ? h3Column(features) : null;
+      if (hex) {
+        // An H3 table without a hexLayer preset: hexagons styled like the vector layer.
+        return new H3HexagonLayer({ id, data: features, ...spec.props, getHexagon: (f: any) => f.properties[hex], ...extra } as any);
+      }
       return new GeoJsonLayer({ id, data: features as any, ...spec.props, ...extra } as any);
     };
     if (effectiveMode(l) === 'tile') {
@@ -550,6 +569,7 @@ function buildDeckLayers(): any[] {
           maxRequests: 15,
           updateTriggers: { renderSubLayers: style },
           getTileData: async ({ index, signal }: any) => {
+            if (state.frozen) return l.tileRequests?.get(`${index.z}/${index.x}/${index.y}`) ?? null;
             const result = await state.api!.run(udfDoc(l), paramValues(l), [index.x, index.y, index.z], signal);
             l.tileRequests?.set(`${index.z}/${index.x}/${index.y}`, result);
             scheduleResults();
@@ -584,6 +604,62 @@ function buildDeckLayers(): any[] {
   return out;
 }
 let tileTimer = 0;
+
+function setFrozen(frozen: boolean) {
+  state.frozen = frozen;
+  ($('#freeze') as HTMLInputElement).checked = frozen;
+  setStatus(frozen ? 'Frozen: edits and map moves run nothing' : 'Resumed');
+  if (!frozen) {
+    const l = active();
+    if (l?.dirty && effectiveMode(l) === 'file') runLayer(l);
+    // Tiles skipped while frozen were stored empty: load the viewport again.
+    for (const t of state.layers) if (effectiveMode(t) === 'tile') t.runKey = (t.runKey ?? 0) + 1;
+    updateMap();
+  }
+}
+
+/** Ctrl/Cmd+K: every action by name. */
+function openPalette() {
+  if (document.getElementById('palette')) return;
+  const commands: [string, () => void][] = [
+    ['New UDF', () => { navigate('/workbench'); addLayer({}); }],
+    ['Run the UDF (Shift+Enter)', () => runActive(true)],
+    ['Save (Ctrl/Cmd+S)', () => saveActive()],
+    ['Share…', () => openShare()],
+    ['Mode: File (viewport)', () => setMode('file')],
+    ['Mode: Tile', () => setMode('tile')],
+    ['Mode: Auto', () => setMode('auto')],
+    [state.frozen ? 'Resume UDF execution' : 'Freeze UDF execution', () => setFrozen(!state.frozen)],
+    ['Go to the Catalog', () => navigate('/workbench/catalog')],
+    ['Go to the shared tokens', () => navigate('/workbench/tokens')],
+    ['Go to the UDF Builder', () => navigate('/workbench')],
+  ];
+  const input = h('input', { placeholder: 'Type a command', style: 'width:100%' }) as HTMLInputElement;
+  const list = h('div', {});
+  const close = () => bg.remove();
+  const matches = () => commands.filter(([name]) => name.toLowerCase().includes(input.value.toLowerCase()));
+  const draw = () => list.replaceChildren(...matches().map(([name, run]) => h('div', { class: 'card', onclick: () => { close(); run(); } }, name)));
+  input.addEventListener('input', draw);
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') close();
+    if (e.key === 'Enter') { const first = matches()[0]; close(); first?.[1](); }
+  });
+  const bg = h('div', { class: 'modal-bg', id: 'palette', onclick: (e: Event) => e.target === bg && close() }, h('div', { class: 'modal' }, input, list));
+  document.body.append(bg);
+  draw();
+  input.focus();
+}
+
+function setMode(mode: Mode) {
+  const l = active();
+  if (!l) return;
+  l.mode = mode;
+  l.dirty = true;
+  ($('#mode') as HTMLSelectElement).value = mode;
+  runActive(true);
+  renderLayerList();
+  persist();
+}
 
 function hashText(text: string): string {
   let h = 5381;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_VIZ, PALETTES, hexToRgb, parseVizConfig } from './viz';
+import { DEFAULT_VIZ, PALETTES, h3Column, hexToRgb, parseVizConfig } from './viz';
 
 const feature = (properties: Record<string, unknown>) => ({ type: 'Feature', geometry: null, properties });
 
@@ -64,5 +64,15 @@ describe('parseVizConfig', () => {
     expect(parseVizConfig({ vectorLayer: { x: { '@@function': 'nope' } } }).error).toBe("Unknown @@function 'nope': use one of hasProp, colorCategories, colorContinuous, colorBins");
     expect(parseVizConfig({ vectorLayer: { x: { '@@function': 'colorContinuous', attr: 'a', colors: 'Nope' } } }).error).toMatch(/Unknown palette 'Nope'/);
     expect(parseVizConfig('[1]').error).toBe('The viz config must be a JSON object');
+  });
+});
+
+describe('h3Column', () => {
+  const row = (properties: Record<string, unknown>) => ({ type: 'Feature', geometry: null, properties });
+  it('finds the H3 cell column of a table', () => {
+    expect(h3Column([row({ hex: '8828308281fffff', v: 1 })])).toBe('hex');
+    expect(h3Column([row({ v: 1, cells: '8828308281fffff' })])).toBe('cells');
+    expect(h3Column([row({ hex: 'not a cell', v: 1 })])).toBeNull();
+    expect(h3Column([])).toBeNull();
   });
 });

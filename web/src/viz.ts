@@ -218,3 +218,17 @@ export const DEFAULT_VIZ_TEXT = JSON.stringify(
   null,
   2,
 );
+
+const H3_CELL = /^[0-9a-f]{15}$/i;
+const H3_NAMES = ['hex', 'h3', 'h3_index', 'cell_id', 'cell', 'index'];
+
+/**
+ * The column holding H3 cell ids in a table without geometry (drawn as hexagons when the
+ * config has no hexLayer): a usual name first, else any column of 15-hex-digit strings.
+ */
+export function h3Column(features: any[]): string | null {
+  const first = features.find((f) => f?.properties)?.properties as Record<string, unknown> | undefined;
+  if (!first) return null;
+  const isCell = (k: string) => typeof first[k] === 'string' && H3_CELL.test(first[k] as string);
+  return H3_NAMES.find((k) => k in first && isCell(k)) ?? Object.keys(first).find(isCell) ?? null;
+}
