@@ -277,8 +277,18 @@ def udf(bounds: fused.types.Bounds = None):
     assert((await page.textContent('#snippet')).includes(shared), name);
   }
   log('curl snippet ran:', output.length, 'bytes of GeoJSON');
-  await page.keyboard.press('Escape');
+  const link = await page.getAttribute('#share-link', 'href');
   await page.click('.modal-bg', { position: { x: 5, y: 5 } });
+
+  // The read-only view of the shared link draws the tiles (MVT) without signing in.
+  await page.goto(link);
+  await page.waitForFunction(() => /^[1-9]\d* tiles/.test(document.querySelector('#shared-status')?.textContent ?? ''), null, { timeout: 60000 });
+  await page.waitForTimeout(1000);
+  const sharedPixels = await orangePixels();
+  assert(sharedPixels > 2000, `the shared view draws the tiles (${sharedPixels} px)`);
+  log('read-only shared view drew its MVT tiles');
+  await page.goto(`${url}/workbench`);
+  await page.waitForSelector('#new-udf');
 
   // 6. Tokens page lists the token; revoking it stops the link.
   await page.click('.nav a[href="/workbench/tokens"]');

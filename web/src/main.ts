@@ -16,6 +16,7 @@ import { Param, defaultText, paramValue, parseParams, takesBounds } from './para
 import { DEFAULT_VIZ_TEXT, h3Column, parseVizConfig } from './viz';
 import { cellToLatLng } from 'h3-js';
 import { SNIPPET_NAMES, snippets } from './snippets';
+import { renderShared } from './shared';
 
 // ---------------------------------------------------------------------------------------
 // State
@@ -841,8 +842,10 @@ async function openShare() {
       pre.dataset.name = name;
       for (const b of out.querySelectorAll('.tabs button')) b.classList.toggle('on', (b as HTMLElement).dataset.tab === name);
     };
+    const link = `${location.origin}/workbench/shared/${token}?mode=${mode}`;
     out.replaceChildren(
       h('p', {}, 'Token: ', h('code', { id: 'share-token' }, token)),
+      h('p', {}, 'Read-only map: ', h('a', { id: 'share-link', href: link, target: '_blank' }, link)),
       h('div', { class: 'tabs' }, ...SNIPPET_NAMES.map((n) => h('button', { 'data-tab': n, onclick: () => pick(n) }, n))),
       pre,
       h('button', { onclick: () => navigator.clipboard?.writeText(pre.textContent ?? '') }, 'Copy'),
@@ -978,6 +981,11 @@ async function renderTokens() {
 // ---------------------------------------------------------------------------------------
 
 (async () => {
+  const shared = /\/workbench\/shared\/([^/]+)/.exec(location.pathname);
+  if (shared) {
+    const mode = new URLSearchParams(location.search).get('mode') === 'tile' ? 'tile' : 'file';
+    return renderShared(decodeURIComponent(shared[1]), mode, baseStyle());
+  }
   const token = tokenFromUrl() ?? localStorage.getItem('tf.token');
   if (token && (await signIn(token))) route();
   else if (!token) renderSignIn();
