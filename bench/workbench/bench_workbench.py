@@ -69,6 +69,9 @@ def fetch_all(port: int, prefix: str, paths: list[str], gzip: bool) -> tuple[flo
 
 class _KeepAliveHandler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # A fair peer: no Nagle + delayed-ACK stall between the header and body writes.
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
 
     def log_message(self, *args):  # quiet
         pass

@@ -4,7 +4,13 @@
 #include <fstream>
 #include <sstream>
 
+#include <mutex>
+#include <unordered_map>
+
+#include <arrow/buffer.h>
 #include <nlohmann/json.hpp>
+
+#include "terrafuse/http/response_filters.h"
 
 #include "terrafuse/routes/api_prefix.h"
 #include "terrafuse/routes/services.h"
@@ -36,12 +42,35 @@ std::string_view ContentType(const fs::path& path) {
   return "application/octet-stream";
 }
 
-Result<std::string> ReadFile(const fs::path& path) {
+struct CachedFile {
+  fs::file_time_type mtime;
+  std::shared_ptr<arrow::Buffer> body;
+  std::string etag;
+};
+
+// The bundle is a few files read on every page load: keep them in memory (with their ETag,
+// so responses are not hashed again) until the file changes on disk.
+Result<CachedFile> ReadFile(const fs::path& path) {
+  static std::mutex mutex;
+  static auto* cache = new std::unordered_map<std::string, CachedFile>;
+  std::error_code ec;
+  const fs::file_time_type mtime = fs::last_write_time(path, ec);
+  if (ec) return IOError("Cannot read '", path.string(), "'");
+  {
+    std::lock_guard<std::mutex> guard(mutex);
+    auto it = cache->find(path.string());
+    if (it != cache->end() && it->second.mtime == mtime) return it->second;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return IOError("Cannot read '", path.string(), "'");
   std::ostringstream out;
   out << in.rdbuf();
-  return std::move(out).str();
+  std::string bytes = std::move(out).str();
+  CachedFile file{mtime, nullptr, http::BodyETag(bytes)};
+  file.body = arrow::Buffer::FromString(std::move(bytes));
+  std::lock_guard<std::mutex> guard(mutex);
+  if (cache->size() > 256) cache->clear();  // bounded: a bundle has a handful of files
+  return (*cache)[path.string()] = std::move(file);
 }
 
 bool AcceptsGzip(const Request& request) {
@@ -95,12 +124,11 @@ Result<Response> ServeWorkbench(const Request& request, Services& services) {
   response.headers.Set("X-Content-Type-Options", "nosniff");
   const fs::path gzipped = resolved.string() + ".gz";
   response.headers.Set("Vary", "Accept-Encoding");
-  if (AcceptsGzip(request) && fs::is_regular_file(gzipped)) {
-    ARROW_ASSIGN_OR_RAISE(response.body, ReadFile(gzipped));
-    response.headers.Set("Content-Encoding", "gzip");
-  } else {
-    ARROW_ASSIGN_OR_RAISE(response.body, ReadFile(resolved));
-  }
+  const bool gzip = AcceptsGzip(request) && fs::is_regular_file(gzipped);
+  ARROW_ASSIGN_OR_RAISE(CachedFile cached, ReadFile(gzip ? gzipped : resolved));
+  if (gzip) response.headers.Set("Content-Encoding", "gzip");
+  response.shared_body = cached.body;
+  response.headers.Set("ETag", cached.etag);
   return response;
 }
 

@@ -60,7 +60,7 @@ TEST_F(WorkbenchRoutesTest, ServesIndexAtTheRootWithOrWithoutSlash) {
   for (const char* target : {"/workbench", "/workbench/", "/workbench/index.html"}) {
     http::Response response = Get(target);
     EXPECT_EQ(response.status, 200) << target;
-    EXPECT_EQ(response.body, "<html>app</html>") << target;
+    EXPECT_EQ(response.Body(), "<html>app</html>") << target;
     EXPECT_EQ(response.headers.Find("Content-Type"), "text/html; charset=utf-8");
     EXPECT_EQ(response.headers.Find("Cache-Control"), "no-cache");
     EXPECT_TRUE(response.headers.Has("ETag"));
@@ -68,26 +68,35 @@ TEST_F(WorkbenchRoutesTest, ServesIndexAtTheRootWithOrWithoutSlash) {
 }
 
 TEST_F(WorkbenchRoutesTest, AppPathsFallBackToIndexButMissingAssetsAre404) {
-  EXPECT_EQ(Get("/workbench/tokens").body, "<html>app</html>");
-  EXPECT_EQ(Get("/workbench/catalog/Name-1").body, "<html>app</html>");
+  EXPECT_EQ(Get("/workbench/tokens").Body(), "<html>app</html>");
+  EXPECT_EQ(Get("/workbench/catalog/Name-1").Body(), "<html>app</html>");
   http::Response missing = Get("/workbench/assets/nope.js");
   EXPECT_EQ(missing.status, 404);
-  EXPECT_NE(missing.body.find("No workbench file '/workbench/assets/nope.js'"), std::string::npos) << missing.body;
+  EXPECT_NE(missing.Body().find("No workbench file '/workbench/assets/nope.js'"), std::string::npos) << missing.Body();
 }
 
 TEST_F(WorkbenchRoutesTest, HashedAssetsAreImmutableAndPrecompressed) {
   http::Response plain = Get("/workbench/assets/index-abc.js");
   EXPECT_EQ(plain.status, 200);
-  EXPECT_EQ(plain.body, "console.log(1)");
+  EXPECT_EQ(plain.Body(), "console.log(1)");
   EXPECT_EQ(plain.headers.Find("Content-Type"), "text/javascript; charset=utf-8");
   EXPECT_EQ(plain.headers.Find("Cache-Control"), "public, max-age=31536000, immutable");
   EXPECT_FALSE(plain.headers.Has("Content-Encoding"));
   http::Response gzipped = Get("/workbench/assets/index-abc.js", "gzip, deflate, br");
-  EXPECT_EQ(gzipped.body, "GZ");
+  EXPECT_EQ(gzipped.Body(), "GZ");
   EXPECT_EQ(gzipped.headers.Find("Content-Encoding"), "gzip");
   EXPECT_EQ(gzipped.headers.Find("Vary"), "Accept-Encoding");
   EXPECT_NE(plain.headers.Find("ETag"), gzipped.headers.Find("ETag"));
   EXPECT_EQ(Get("/workbench/basemap/land.geojson").headers.Find("Content-Type"), "application/geo+json");
+}
+
+TEST_F(WorkbenchRoutesTest, AChangedFileIsServedFresh) {
+  EXPECT_EQ(Get("/workbench/index.html").Body(), "<html>app</html>");
+  Write(dir_ / "web" / "index.html", "<html>v2</html>");
+  fs::last_write_time(dir_ / "web" / "index.html", fs::file_time_type::clock::now() + std::chrono::seconds(5));
+  http::Response response = Get("/workbench/index.html");
+  EXPECT_EQ(response.Body(), "<html>v2</html>");
+  EXPECT_EQ(response.headers.Find("ETag"), http::BodyETag("<html>v2</html>"));
 }
 
 TEST_F(WorkbenchRoutesTest, NothingOutsideTheRootIsServed) {
@@ -95,7 +104,7 @@ TEST_F(WorkbenchRoutesTest, NothingOutsideTheRootIsServed) {
                              "/workbench/leak.txt", "/workbench/.hidden.txt"}) {
     http::Response response = Get(target);
     EXPECT_EQ(response.status, 404) << target;
-    EXPECT_EQ(response.body.find("secret\""), std::string::npos);
+    EXPECT_EQ(response.Body().find("secret\""), std::string::npos);
   }
 }
 
@@ -103,7 +112,7 @@ TEST_F(WorkbenchRoutesTest, AnUnbuiltWorkbenchSaysHowToBuildIt) {
   services_.web_root = (dir_ / "missing").string();
   http::Response response = Get("/workbench");
   EXPECT_EQ(response.status, 404);
-  EXPECT_NE(response.body.find("npm run build"), std::string::npos) << response.body;
+  EXPECT_NE(response.Body().find("npm run build"), std::string::npos) << response.Body();
 }
 
 }  // namespace
