@@ -305,6 +305,15 @@ def udf(bounds: fused.types.Bounds = None):
   await page.click('#catalog-list .card[data-name="e2e_tiles"] button');
   await page.waitForSelector('.layer[data-name="e2e_tiles"]');
 
+  // Import an example UDF folder (meta.json + code + utils module): it opens and runs.
+  const example = new URL('../../examples/udfs/Cached_Utils/', import.meta.url).pathname;
+  await page.click('.nav a[href="/workbench/catalog"]');
+  await page.setInputFiles('#catalog-import', ['meta.json', 'Cached_Utils.py', 'utils.py'].map((f) => join(example, f)));
+  await page.waitForSelector('.layer[data-name="Cached_Utils"]');
+  await page.click('#results-tabs [data-tab="table"]');
+  await page.waitForSelector('#result-table', { timeout: 60000 });
+  log('imported the Cached_Utils example folder; it ran with its utils module');
+
   // Deep link: the app's own paths load the app.
   const deep = await page.request.get(`${url}/workbench/tokens`);
   assert.equal(deep.status(), 200);

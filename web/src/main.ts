@@ -17,6 +17,7 @@ import { DEFAULT_VIZ_TEXT, h3Column, parseVizConfig } from './viz';
 import { cellToLatLng } from 'h3-js';
 import { SNIPPET_NAMES, snippets } from './snippets';
 import { renderShared } from './shared';
+import { readZip } from './zip';
 
 // ---------------------------------------------------------------------------------------
 // State
@@ -27,6 +28,8 @@ interface Layer {
   name: string;
   code: string;
   utils: string;
+  /** The header module's name (`utils` unless the UDF came with another). */
+  utilsName?: string;
   viz: string;
   mode: Mode;
   visible: boolean;
@@ -472,7 +475,7 @@ function paramValues(l: Layer): Record<string, unknown> {
 }
 
 function udfDoc(l: Layer): UdfDoc {
-  return { name: l.name, code: l.code, entrypoint: 'udf', headers: l.utils.trim() ? [{ module_name: 'utils', source_code: l.utils }] : [] };
+  return { name: l.name, code: l.code, entrypoint: 'udf', headers: l.utils.trim() ? [{ module_name: l.utilsName ?? 'utils', source_code: l.utils }] : [] };
 }
 
 function runActive(now: boolean) {
@@ -900,6 +903,7 @@ async function openSaved(owner: string, name: string) {
     owner,
     code: doc.code,
     utils: doc.headers?.[0]?.source_code ?? '',
+    utilsName: doc.headers?.[0]?.module_name,
     viz: viz ? (typeof viz === 'string' ? viz : JSON.stringify(viz, null, 2)) : DEFAULT_VIZ_TEXT,
     mode: type === 'vector_tile' || type === 'raster' ? 'tile' : type === 'vector_single' || type === 'vector_single_none' ? 'file' : 'auto',
     defaultView: view && typeof view === 'object' && view.latitude !== undefined ? view : undefined,
@@ -911,10 +915,10 @@ async function openSaved(owner: string, name: string) {
 async function renderCatalog() {
   const list = h('div', { id: 'catalog-list' });
   const search = h('input', { id: 'catalog-search', placeholder: 'Search UDFs', oninput: () => draw() }) as HTMLInputElement;
-  const importer = h('input', { type: 'file', id: 'catalog-import', multiple: true, accept: '.py,.json', onchange: () => importFiles(importer.files) }) as HTMLInputElement;
+  const importer = h('input', { type: 'file', id: 'catalog-import', multiple: true, accept: '.py,.json,.zip', onchange: () => importFiles(importer.files) }) as HTMLInputElement;
   const folder = h('input', { type: 'file', webkitdirectory: true, onchange: () => importFiles(folder.files) }) as HTMLInputElement;
   shell('catalog', h('div', { class: 'page' }, h('h2', {}, 'Catalog'),
-    h('div', { class: 'row' }, search, h('label', {}, 'Import .py / meta.json: ', importer), h('label', {}, 'Import a folder: ', folder)),
+    h('div', { class: 'row' }, search, h('label', {}, 'Import .py, .zip or meta.json: ', importer), h('label', {}, 'Import a folder: ', folder)),
     list));
   const udfs = await state.api!.listUdfs();
   function draw() {
@@ -936,27 +940,41 @@ async function renderCatalog() {
   draw();
 }
 
-/** Imports a UDF folder (meta.json + code + header modules) or loose .py files. */
+/** Imports UDF folders (meta.json + code + header modules), their .zip, or loose .py files. */
 async function importFiles(files: FileList | null) {
   if (!files?.length) return;
-  const byName = new Map<string, File>();
-  for (const f of Array.from(files)) byName.set(f.name, f);
-  const meta = byName.get('meta.json');
-  if (meta) {
-    const doc = JSON.parse(await meta.text());
-    const job = doc.job_config?.udf ?? doc.udf ?? doc;
-    const codeFile = byName.get(job.source ?? `${job.name}.py`) ?? [...byName.values()].find((f) => f.name.endsWith('.py') && f.name !== 'utils.py');
-    const header = job.headers?.[0];
-    const utilsFile = header ? byName.get(header.source_file ?? `${header.module_name}.py`) : undefined;
-    const m = job.metadata ?? {};
-    addLayer({
-      name: job.name ?? 'imported',
-      code: codeFile ? await codeFile.text() : job.code ?? '',
-      utils: utilsFile ? await utilsFile.text() : '',
-      viz: m['fused:vizConfig'] ? JSON.stringify(m['fused:vizConfig'], null, 2) : DEFAULT_VIZ_TEXT,
-    });
-  } else {
-    for (const f of Array.from(files).filter((x) => x.name.endsWith('.py'))) addLayer({ name: uniqueName(f.name.replace(/\.py$/, '')), code: await f.text() });
+  const texts = new Map<string, string>();  // path → text
+  try {
+    for (const f of Array.from(files)) {
+      if (f.name.endsWith('.zip')) {
+        for (const [path, bytes] of await readZip(await f.arrayBuffer())) texts.set(path, new TextDecoder().decode(bytes));
+      } else texts.set((f as any).webkitRelativePath || f.name, await f.text());
+    }
+    const metas = [...texts.keys()].filter((p) => p.split('/').pop() === 'meta.json');
+    for (const metaPath of metas) {
+      const dir = metaPath.slice(0, metaPath.length - 'meta.json'.length);
+      const doc = JSON.parse(texts.get(metaPath)!);
+      const udf = doc.job_config?.steps?.[0]?.udf ?? doc.udf ?? doc;
+      const code = udf.code ?? texts.get(dir + (udf.source ?? `${udf.name}.py`));
+      if (!code) throw new Error(`${metaPath}: no code (expected ${udf.source ?? `${udf.name}.py`} beside it)`);
+      const header = udf.headers?.[0];
+      const viz = udf.metadata?.['fused:vizConfig'];
+      const type = udf.metadata?.['fused:udfType'];
+      addLayer({
+        name: uniqueName(udf.name ?? 'imported'),
+        code,
+        utils: header ? header.source_code ?? texts.get(dir + (header.source_file ?? `${header.module_name}.py`)) ?? '' : '',
+        utilsName: header?.module_name,
+        viz: viz ? (typeof viz === 'string' ? viz : JSON.stringify(viz, null, 2)) : DEFAULT_VIZ_TEXT,
+        mode: type === 'vector_tile' || type === 'raster' ? 'tile' : type === 'vector_single' || type === 'vector_single_none' ? 'file' : 'auto',
+      });
+    }
+    if (!metas.length) {
+      for (const [path, text] of texts) if (path.endsWith('.py')) addLayer({ name: uniqueName(path.split('/').pop()!.replace(/\.py$/, '')), code: text });
+    }
+  } catch (e) {
+    alert(`Import failed: ${(e as Error).message}`);
+    return;
   }
   navigate('/workbench');
 }
