@@ -155,6 +155,12 @@ def udf():
   await setCode('@fused.udf\ndef udf():\n    from utils import greet\n    print(greet())\n    return None\n');
   await page.waitForFunction(() => document.querySelector('#stdout-text')?.textContent.includes('hello from utils'));
 
+  // Alt+Shift+F formats the code with Black.
+  await setCode("@fused.udf\ndef udf( a:int=1 ):\n    x = {'a':a}\n    return x\n");
+  await page.keyboard.press('Alt+Shift+F');
+  await waitFor(async () => (await page.textContent('#pane-code .cm-content')).includes('def udf(a: int = 1):'), 'the formatted code');
+  log('Alt+Shift+F formatted the code');
+
   // Parameters panel from the signature; editing a value re-runs.
   await setCode(`@fused.udf
 def udf(n: int = 2, label: str = "a"):

@@ -207,6 +207,7 @@ function editorView(parent: HTMLElement, lang: 'python' | 'json', onChange: (tex
       { key: 'Shift-Enter', run: () => (runActive(true), true) },
       { key: 'Mod-s', run: () => (saveActive(), true), preventDefault: true },
       { key: 'Mod-k', run: () => (openPalette(), true), preventDefault: true },
+      { key: 'Alt-Shift-f', run: () => (formatActive(), true), preventDefault: true },
     ]),
   );
   return new EditorView({
@@ -630,6 +631,7 @@ function openPalette() {
     ['Run the UDF (Shift+Enter)', () => runActive(true)],
     ['Save (Ctrl/Cmd+S)', () => saveActive()],
     ['Share…', () => openShare()],
+    ['Format code (Alt+Shift+F)', () => formatActive()],
     ['Mode: File (viewport)', () => setMode('file')],
     ['Mode: Tile', () => setMode('tile')],
     ['Mode: Auto', () => setMode('auto')],
@@ -652,6 +654,30 @@ function openPalette() {
   document.body.append(bg);
   draw();
   input.focus();
+}
+
+// Formatting runs Black on the server, through the same run route as any UDF (a worker has
+// the Python tooling; the browser does not).
+const FORMATTER = `@fused.udf
+def udf(src: str, line_length: int = 80):
+    import black
+    return {"code": black.format_str(src, mode=black.Mode(line_length=line_length))}
+`;
+
+async function formatActive() {
+  const l = active();
+  if (!l || !state.api) return;
+  const tab = state.tab === 'utils' ? 'utils' : 'code';
+  const source = tab === 'utils' ? l.utils : l.code;
+  const result = await state.api.run({ name: 'format', code: FORMATTER }, { src: source, line_length: 80 }, null);
+  const formatted = (result.json as any)?.code;
+  if (result.kind !== 'json' || typeof formatted !== 'string') {
+    setStatus(`Format: ${result.error?.traceback?.trim().split('\n').pop() ?? result.error?.message ?? 'failed'}`);
+    return;
+  }
+  if (formatted === source) return setStatus('Format: already formatted');
+  editors[tab].dispatch({ changes: { from: 0, to: editors[tab].state.doc.length, insert: formatted } });
+  setStatus('Formatted with Black');
 }
 
 function setMode(mode: Mode) {
