@@ -320,6 +320,29 @@ def udf(bounds: fused.types.Bounds = None):
   await page.waitForSelector('#result-table', { timeout: 60000 });
   log('imported the Cached_Utils example folder; it ran with its utils module');
 
+  // File Explorer, where the server has the files API (the storage routes): upload a CSV,
+  // sign it, open it as a UDF from the reader template and see its rows.
+  const filesApi = await page.request.get(`${url}/server/v1/files/list?path=fd://`, { headers: { Authorization: `Bearer ${token}` } });
+  if (filesApi.status() === 404 && (await filesApi.text()).includes('No route')) {
+    log('File Explorer: this server has no files API (storage routes): skipped');
+  } else {
+    const csv = join(userDataDir, 'e2e_points.csv');
+    writeFileSync(csv, 'name,x\nalpha,1\nbeta,2\n');
+    await page.click('.nav a[href="/workbench/files"]');
+    await page.waitForSelector('#files-list');
+    await page.setInputFiles('#files-upload', csv);
+    const card = '#files-list .card[data-url="fd://e2e_points.csv"]';
+    await page.waitForSelector(card, { timeout: 30000 });
+    await page.click(`${card} button.sign`);
+    const signedUrl = await page.textContent('#signed-url');
+    assert.equal(execFileSync('curl', ['-s', signedUrl], { encoding: 'utf8' }), 'name,x\nalpha,1\nbeta,2\n');
+    await page.click(`${card} button.open-udf`);
+    await page.waitForSelector('.layer[data-name="Read_e2e_points"]');
+    await page.click('#results-tabs [data-tab="table"]');
+    await page.waitForFunction(() => document.querySelector('#result-table')?.textContent.includes('beta'), null, { timeout: 60000 });
+    log('File Explorer: uploaded, signed and opened a CSV as a UDF');
+  }
+
   // Deep link: the app's own paths load the app.
   const deep = await page.request.get(`${url}/workbench/tokens`);
   assert.equal(deep.status(), 200);

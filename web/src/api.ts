@@ -117,6 +117,34 @@ export class Api {
     return this.call('DELETE', `/tokens/${encodeURIComponent(token)}`);
   }
 
+  // The files API (storage): fd:// paths on the server's store.
+  listFiles(path: string): Promise<{ files: import('./files').FileEntry[] }> {
+    return this.call('GET', `/files/list?path=${encodeURIComponent(path)}`);
+  }
+  deleteFile(path: string): Promise<unknown> {
+    return this.call('DELETE', `/files?path=${encodeURIComponent(path)}&max_deletion_depth=unlimited`);
+  }
+  signUrl(path: string): Promise<{ url: string; expires: number }> {
+    return this.call('POST', `/files/sign?path=${encodeURIComponent(path)}&expires_in=3600`);
+  }
+  async downloadFile(path: string): Promise<Blob> {
+    const response = await fetch(`${this.origin}${API}/files/download?path=${encodeURIComponent(path)}`, {
+      headers: { Authorization: `Bearer ${this.token}` },
+    });
+    if (!response.ok) throw new ApiError(`Download of ${path}: HTTP ${response.status}`, response.status);
+    return response.blob();
+  }
+  async uploadFile(path: string, body: Blob): Promise<unknown> {
+    const response = await fetch(`${this.origin}${API}/files/upload?path=${encodeURIComponent(path)}`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${this.token}` },
+      body,
+    });
+    const doc = await response.json().catch(() => ({}));
+    if (!response.ok) throw new ApiError(doc?.error?.message ?? `Upload to ${path}: HTTP ${response.status}`, response.status);
+    return doc;
+  }
+
   /** Runs posted code (File when `tile` is null, else that XYZ tile) and decodes the answer. */
   async run(
     udf: UdfDoc,

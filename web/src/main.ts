@@ -18,6 +18,7 @@ import { cellToLatLng } from 'h3-js';
 import { SNIPPET_NAMES, snippets } from './snippets';
 import { renderShared } from './shared';
 import { readZip } from './zip';
+import { FileEntry, formatSize, parentUrl, readerTemplate } from './files';
 
 // ---------------------------------------------------------------------------------------
 // State
@@ -141,7 +142,7 @@ function renderSignIn(message = '') {
 // ---------------------------------------------------------------------------------------
 // Pages
 
-function shell(page: 'builder' | 'catalog' | 'tokens', content: HTMLElement) {
+function shell(page: 'builder' | 'catalog' | 'tokens' | 'files', content: HTMLElement) {
   const link = (id: string, label: string, path: string) =>
     h('a', { href: path, class: page === id ? 'active' : '', onclick: (e: Event) => { e.preventDefault(); navigate(path); } }, label);
   const nav = h(
@@ -150,7 +151,7 @@ function shell(page: 'builder' | 'catalog' | 'tokens', content: HTMLElement) {
     link('builder', 'UDF Builder', '/workbench'),
     link('catalog', 'Catalog', '/workbench/catalog'),
     link('tokens', 'Tokens', '/workbench/tokens'),
-    h('a', { class: 'soon', title: 'Follow-up: needs the storage branch' }, 'Files'),
+    link('files', 'Files', '/workbench/files'),
     h('a', { class: 'soon', title: 'Follow-up: needs the batch jobs branch' }, 'Jobs'),
   );
   document.getElementById('app')!.replaceChildren(h('div', { class: 'shell' }, nav, content));
@@ -168,6 +169,7 @@ function route() {
   const path = location.pathname.replace(/\/+$/, '');
   if (path.endsWith('/catalog')) return renderCatalog();
   if (path.endsWith('/tokens')) return renderTokens();
+  if (path.endsWith('/files')) return renderFiles(new URLSearchParams(location.search).get('path') ?? 'fd://');
   if (!builderDom) builderDom = buildBuilder();
   shell('builder', builderDom);
   map.resize();
@@ -1003,6 +1005,74 @@ async function importFiles(files: FileList | null) {
     return;
   }
   navigate('/workbench');
+}
+
+/** File Explorer: browse fd://, upload, download, delete, copy path, sign, open as a UDF. */
+async function renderFiles(dir: string) {
+  const api = state.api!;
+  const list = h('div', { id: 'files-list' });
+  const pathInput = h('input', { id: 'files-path', value: dir, size: 60 }) as HTMLInputElement;
+  const message = h('div', { id: 'files-message' });
+  const upload = h('input', { type: 'file', id: 'files-upload', multiple: true, onchange: async () => {
+    try {
+      for (const f of Array.from(upload.files ?? [])) await api.uploadFile(dir.replace(/\/?$/, '/') + f.name, f);
+      renderFiles(dir);
+    } catch (e) {
+      message.replaceChildren(h('p', { class: 'error' }, (e as Error).message));
+    }
+  } }) as HTMLInputElement;
+  const go = (to: string) => { history.replaceState(null, '', `/workbench/files?path=${encodeURIComponent(to)}`); renderFiles(to); };
+  const preview = h('div', { id: 'files-preview' });
+  shell('files', h('div', { class: 'page' }, h('h2', {}, 'Files'),
+    h('div', { class: 'row' },
+      h('button', { onclick: () => go(parentUrl(dir)) }, '↑ Up'),
+      pathInput, h('button', { onclick: () => go(pathInput.value.trim() || 'fd://') }, 'Open'),
+      h('label', {}, 'Upload: ', upload)),
+    message, list, preview));
+  let entries: FileEntry[];
+  try {
+    entries = (await api.listFiles(dir)).files;
+  } catch (e) {
+    const missing = e instanceof ApiError && e.status === 404 && /No route/.test(e.message);
+    message.replaceChildren(h('p', { class: 'error' }, missing ? 'This server has no files API (the storage routes).' : (e as Error).message));
+    return;
+  }
+  const open = (f: FileEntry) => {
+    const t = readerTemplate(f.url);
+    addLayer({ name: uniqueName(t.name), code: t.code });
+    navigate('/workbench');
+  };
+  const showImage = async (f: FileEntry) => {
+    const img = h('img', { style: 'max-width:100%;max-height:60vh' }) as HTMLImageElement;
+    img.src = URL.createObjectURL(await api.downloadFile(f.url));
+    preview.replaceChildren(h('h4', {}, f.name), img);
+  };
+  list.replaceChildren(
+    ...entries.map((f) =>
+      h('div', { class: 'card', 'data-url': f.url },
+        h('span', { class: 'grow' }, f.is_directory
+          ? h('a', { href: '#', onclick: (e: Event) => { e.preventDefault(); go(f.url); } }, `📁 ${f.name}`)
+          : f.name),
+        f.is_directory ? '' : formatSize(f.size),
+        f.is_directory ? null : h('button', { class: 'open-udf', title: 'New UDF that reads this file (preview on the map / as a table)', onclick: () => open(f) }, 'Open as UDF'),
+        /\.(png|jpe?g|gif|webp)$/i.test(f.name) ? h('button', { onclick: () => showImage(f) }, 'Preview') : null,
+        h('button', { title: 'Copy path', onclick: () => navigator.clipboard?.writeText(f.url) }, 'Copy path'),
+        f.is_directory ? null : h('button', { onclick: async () => {
+          const a = h('a', { download: f.name }) as HTMLAnchorElement;
+          a.href = URL.createObjectURL(await api.downloadFile(f.url));
+          a.click();
+        } }, 'Download'),
+        f.is_directory ? null : h('button', { class: 'sign', onclick: async () => {
+          const signed = await api.signUrl(f.url);
+          message.replaceChildren(h('p', {}, 'Signed URL (1 hour): ', h('code', { id: 'signed-url' }, new URL(signed.url, location.origin).href)));
+        } }, 'Signed URL'),
+        h('button', { onclick: async () => {
+          if (!confirm(`Delete ${f.url}?`)) return;
+          await api.deleteFile(f.url);
+          renderFiles(dir);
+        } }, 'Delete'))),
+  );
+  if (!entries.length) list.append(h('p', {}, 'Empty. Upload files here, or write them from a UDF.'));
 }
 
 async function renderTokens() {
