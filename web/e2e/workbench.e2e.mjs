@@ -343,6 +343,29 @@ def udf(bounds: fused.types.Bounds = None):
     log('File Explorer: uploaded, signed and opened a CSV as a UDF');
   }
 
+  // Jobs, where the server has the batch jobs API: a job's live logs, and cancelling one.
+  const auth = { Authorization: `Bearer ${token}` };
+  const jobsApi = await page.request.get(`${url}/server/v1/jobs`, { headers: auth });
+  if (jobsApi.status() === 404 && (await jobsApi.text()).includes('No route')) {
+    log('Jobs: this server has no batch jobs API (jobs routes): skipped');
+  } else {
+    const job = (name, code, tasks) => page.request.post(`${url}/server/v1/jobs`, { headers: auth, data: {
+      kind: 'udf', name, config: { udf: { name, code, entrypoint: 'udf', headers: [] }, parameters: {} }, tasks } });
+    await job('e2e_job', '@fused.udf\ndef udf(i: int = 0):\n    print("task says", i)\n    return i\n', [{ i: 1 }, { i: 2 }]);
+    await job('e2e_long', '@fused.udf\ndef udf(i: int = 0):\n    import time\n    time.sleep(60)\n    return i\n', [{ i: 1 }]);
+    await page.click('.nav a[href="/workbench/jobs"]');
+    await page.waitForSelector('#jobs-list .card button.cancel');
+    await page.click('#jobs-list .card button.cancel');
+    await waitFor(async () => {
+      await page.click('#jobs-refresh');
+      await page.waitForTimeout(300);
+      return /cancel/.test((await page.textContent('#jobs-list .card .job-status').catch(() => '')) ?? '');
+    }, 'the job cancelled', 30000);
+    await page.click('#jobs-list .card:nth-child(2) a');
+    await page.waitForFunction(() => (document.querySelector('#job-logs')?.textContent ?? '').includes('task says 2'), null, { timeout: 60000 });
+    log('Jobs: live logs shown, a running job cancelled');
+  }
+
   // Deep link: the app's own paths load the app.
   const deep = await page.request.get(`${url}/workbench/tokens`);
   assert.equal(deep.status(), 200);

@@ -145,6 +145,20 @@ export class Api {
     return doc;
   }
 
+  // Batch jobs (the submit work's /server/v1/jobs routes).
+  listJobs(): Promise<any[]> {
+    return this.call('GET', '/jobs?n=50');
+  }
+  getJob(id: string): Promise<any> {
+    return this.call('GET', `/jobs/${encodeURIComponent(id)}`);
+  }
+  tailJobLogs(id: string, after: number, timeout = 10): Promise<{ status: string; lines: any[] }> {
+    return this.call('GET', `/jobs/${encodeURIComponent(id)}/logs/tail?after=${after}&timeout=${timeout}`);
+  }
+  cancelJob(id: string): Promise<any> {
+    return this.call('POST', `/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
   /** Runs posted code (File when `tile` is null, else that XYZ tile) and decodes the answer. */
   async run(
     udf: UdfDoc,

@@ -142,7 +142,7 @@ function renderSignIn(message = '') {
 // ---------------------------------------------------------------------------------------
 // Pages
 
-function shell(page: 'builder' | 'catalog' | 'tokens' | 'files', content: HTMLElement) {
+function shell(page: 'builder' | 'catalog' | 'tokens' | 'files' | 'jobs', content: HTMLElement) {
   const link = (id: string, label: string, path: string) =>
     h('a', { href: path, class: page === id ? 'active' : '', onclick: (e: Event) => { e.preventDefault(); navigate(path); } }, label);
   const nav = h(
@@ -152,7 +152,7 @@ function shell(page: 'builder' | 'catalog' | 'tokens' | 'files', content: HTMLEl
     link('catalog', 'Catalog', '/workbench/catalog'),
     link('tokens', 'Tokens', '/workbench/tokens'),
     link('files', 'Files', '/workbench/files'),
-    h('a', { class: 'soon', title: 'Follow-up: needs the batch jobs branch' }, 'Jobs'),
+    link('jobs', 'Jobs', '/workbench/jobs'),
   );
   document.getElementById('app')!.replaceChildren(h('div', { class: 'shell' }, nav, content));
 }
@@ -169,6 +169,7 @@ function route() {
   const path = location.pathname.replace(/\/+$/, '');
   if (path.endsWith('/catalog')) return renderCatalog();
   if (path.endsWith('/tokens')) return renderTokens();
+  if (path.endsWith('/jobs')) return renderJobs();
   if (path.endsWith('/files')) return renderFiles(new URLSearchParams(location.search).get('path') ?? 'fd://');
   if (!builderDom) builderDom = buildBuilder();
   shell('builder', builderDom);
@@ -1073,6 +1074,57 @@ async function renderFiles(dir: string) {
         } }, 'Delete'))),
   );
   if (!entries.length) list.append(h('p', {}, 'Empty. Upload files here, or write them from a UDF.'));
+}
+
+let jobTail = 0;  // bumps to stop an earlier job's log tail
+
+/** Jobs: the caller's batch jobs with status and task counts; one job's live logs and cancel. */
+async function renderJobs(selected?: string) {
+  const api = state.api!;
+  const list = h('div', { id: 'jobs-list' });
+  const detail = h('div', { id: 'job-detail' });
+  shell('jobs', h('div', { class: 'page' }, h('h2', {}, 'Jobs'), h('button', { id: 'jobs-refresh', onclick: () => renderJobs(selected) }, 'Refresh'), list, detail));
+  let jobs: any[];
+  try {
+    jobs = await api.listJobs();
+  } catch (e) {
+    const missing = e instanceof ApiError && e.status === 404 && /No route/.test(e.message);
+    list.replaceChildren(h('p', { class: 'error' }, missing ? 'This server has no batch jobs API (the jobs routes).' : (e as Error).message));
+    return;
+  }
+  const counts = (j: any) => Object.entries(j.tasks ?? {}).map(([k, v]) => `${v} ${k}`).join(', ');
+  list.replaceChildren(
+    ...jobs.map((j) =>
+      h('div', { class: 'card', 'data-job': j.id },
+        h('a', { href: '#', class: 'grow', onclick: (e: Event) => { e.preventDefault(); renderJobs(j.id); } }, `${j.name || j.id}`),
+        h('span', { class: 'job-status' }, j.status), `${j.num_tasks} tasks${counts(j) ? ` (${counts(j)})` : ''}`,
+        new Date(j.created_ms).toLocaleString(),
+        ['queued', 'running'].includes(j.status) ? h('button', { class: 'cancel', onclick: async () => {
+          await api.cancelJob(j.id);
+          renderJobs(selected);
+          setTimeout(() => renderJobs(selected), 1500);  // running tasks take a moment to stop
+        } }, 'Cancel') : null)),
+  );
+  if (!jobs.length) list.append(h('p', {}, 'No jobs yet: start one with fused.submit(...) or udf(arg_list=...).run_remote().'));
+  if (!selected) return;
+  const job = await api.getJob(selected);
+  const logs = h('pre', { id: 'job-logs' });
+  detail.replaceChildren(h('h3', {}, `${job.name || job.id}: `, h('span', { id: 'job-status' }, job.status)),
+    h('div', {}, (job.task_list ?? []).map((t: any) => `#${t.index} ${t.status}${t.error ? `: ${t.error}` : ''}`).join(' · ')),
+    h('h4', {}, 'Logs (live)'), logs);
+  // Live logs: long-poll the tail until the job ends or another job is shown.
+  const mine = ++jobTail;
+  let after = 0;
+  for (;;) {
+    const tail = await api.tailJobLogs(selected, after, 10).catch(() => null);
+    if (!tail || mine !== jobTail || !document.body.contains(logs)) return;
+    for (const line of tail.lines) {
+      logs.append(`${line.task >= 0 ? `[task ${line.task}] ` : ''}${line.text}\n`);
+      after = Math.max(after, line.id);
+    }
+    $('#job-status', detail).textContent = tail.status;
+    if (!['queued', 'running'].includes(tail.status) && !tail.lines.length) return;
+  }
 }
 
 async function renderTokens() {
