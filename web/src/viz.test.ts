@@ -59,6 +59,21 @@ describe('parseVizConfig', () => {
     expect([5, 10, 15, 25].map((v) => p.c(feature({ v })))).toEqual([[0, 0, 0], [128, 128, 128], [128, 128, 128], [255, 255, 255]]);
   });
 
+  it('evaluates expressions without running code', () => {
+    const { config, error } = parseVizConfig({
+      vectorLayer: { a: '@@=properties.v > 1 ? [255, 0, 0] : [0, 0, 255]', b: '@@=-', c: '@@=properties.name' },
+    });
+    expect(error).toBeUndefined();
+    const p = config.vectorLayer.props as any;
+    expect(p.a(feature({ v: 2 }))).toEqual([255, 0, 0]);
+    expect(p.a(feature({ v: 0 }))).toEqual([0, 0, 255]);
+    expect(p.c(feature({ name: 'x' }))).toBe('x');
+    const f = feature({});
+    expect(p.b(f)).toBe(f);
+    const bad = parseVizConfig({ vectorLayer: { a: '@@=properties.constructor.constructor("alert(1)")()' } });
+    expect(bad.error).toMatch(/Invalid expression .*Function calls not allowed/);
+  });
+
   it('reports bad configs by name and keeps drawing with the defaults', () => {
     expect(parseVizConfig('{"vectorLayer": ').error).toMatch(/JSON|Unexpected/);
     expect(parseVizConfig({ vectorLayer: { x: { '@@function': 'nope' } } }).error).toBe("Unknown @@function 'nope': use one of hasProp, colorCategories, colorContinuous, colorBins");

@@ -3,6 +3,8 @@
 // props. Values: "@@=<expr>" accessors over the feature (`properties.x`), and
 // {"@@function": hasProp | colorCategories | colorContinuous | colorBins, ...}.
 
+import { _parseExpressionString } from '@deck.gl/json';
+
 export type Accessor = (d: any) => unknown;
 export interface LayerSpec {
   type: string;
@@ -114,12 +116,21 @@ export const FUNCTIONS: Record<string, (args: any) => Accessor> = {
   },
 };
 
-/** Compiles "@@=<expr>": the feature's fields (`properties`, `geometry`) are in scope. */
+/**
+ * Compiles "@@=<expr>" with deck.gl's JSON expression evaluator (as Fused does): the
+ * feature's fields (`properties`, `geometry`) are in scope; arithmetic, comparisons,
+ * conditionals, arrays and member access work, function calls are refused. It never runs
+ * code: a shared UDF's style cannot reach the page (or the token it keeps).
+ */
 export function compileExpression(expr: string): Accessor {
   const body = expr.trim();
   if (body === '' || body === '-') return (d) => d;
-  // The config is the UDF author's, trusted like the UDF's own code.
-  const fn = new Function('__d', `with (__d) { return (${body}); }`) as (d: any) => unknown;
+  let fn: Accessor;
+  try {
+    fn = _parseExpressionString(body, {} as any) as Accessor;
+  } catch (e) {
+    throw new Error(`Invalid expression '@@=${body}': ${(e as Error).message}`);
+  }
   return (d) => {
     try {
       return fn(d ?? {});
