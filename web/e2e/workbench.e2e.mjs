@@ -311,6 +311,17 @@ def udf(bounds: fused.types.Bounds = None):
   await page.click('#catalog-list .card[data-name="e2e_tiles"] button');
   await page.waitForSelector('.layer[data-name="e2e_tiles"]');
 
+  // Layers: reorder (the list order is the stacking order) and close.
+  const names = () => page.$$eval('.layer', (els) => els.map((e) => e.dataset.name));
+  const before = await names();
+  await page.click('.layer:nth-child(1) button[title="Move down"]');
+  const after = await names();
+  assert.deepEqual(after, [before[1], before[0], ...before.slice(2)], 'moved down');
+  page.once('dialog', (d) => d.accept());
+  await page.click(`.layer[data-name="${after[0]}"] button.remove`);
+  await waitFor(async () => (await names()).length === before.length - 1, 'the layer closed');
+  log('layers reordered and closed');
+
   // Import an example UDF folder (meta.json + code + utils module): it opens and runs.
   const example = new URL('../../examples/udfs/Cached_Utils/', import.meta.url).pathname;
   await page.click('.nav a[href="/workbench/catalog"]');
