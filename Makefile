@@ -2,7 +2,7 @@
 PYTHON ?= python3
 BUILD_DIR := $(shell $(PYTHON) -c "import sysconfig; print('build/cp' + sysconfig.get_config_var('py_version_nodot') + '-cp' + sysconfig.get_config_var('py_version_nodot') + '-' + sysconfig.get_platform().replace('-', '_').replace('.', '_'))" 2>/dev/null)
 
-.PHONY: setup serve examples test test-cpp test-py bench gen check-gen
+.PHONY: setup serve examples test test-cpp test-web test-py bench gen check-gen
 
 setup:
 	PYTHON=$(PYTHON) bash scripts/setup.sh
@@ -14,10 +14,14 @@ serve: setup
 examples:
 	$(PYTHON) -m fused.cli examples --dir examples/udfs
 
-test: setup check-gen test-cpp test-py
+test: setup check-gen test-cpp test-web test-py
 
 test-cpp:
 	ctest --test-dir $(BUILD_DIR) --output-on-failure
+
+# Unit tests of the workbench (vitest); its browser test runs under pytest (tests/workbench).
+test-web:
+	cd web && npx vitest run
 
 test-py:
 	$(PYTHON) -m pytest -q

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -57,10 +58,13 @@ Options:
                      $TERRAFUSE_FD_ROOT, else <home>/fd); S3 settings come from
                      TERRAFUSE_S3_ENDPOINT and the AWS_* variables
   --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
+  --web-root DIR     the built workbench served at /workbench (default: ../web beside the
+                     binary, which is fused/web in the Python package)
   --debug-routes     also serve /server/v1/_debug/... (for the HTTP tests only)
   -h, --help         print this help and exit
 
-Once listening it prints "terrafused listening on http://HOST:PORT" to stderr.
+Once listening it prints "terrafused listening on http://HOST:PORT" to stderr, then the
+workbench's address with the local API token (read from <home>/credentials).
 SIGINT or SIGTERM: stop accepting, let in-flight requests finish (up to 10 s), exit 0;
 a second signal stops at once.
 )";
@@ -78,6 +82,7 @@ struct Flags {
   int64_t worker_memory_mb = 0;
   int64_t worker_max_calls = 0;
   http::LogLevel log_level = http::LogLevel::kInfo;
+  std::string web_root;
   bool debug_routes = false;
   bool help = false;
 };
@@ -172,6 +177,12 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     } else if (name == "--worker-max-calls") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(flags.worker_max_calls, ParseInteger(name, text, 1, int64_t{1} << 40));
+    } else if (name == "--web-root") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view root, value());
+      if (!std::filesystem::is_regular_file(std::filesystem::path(root) / "index.html")) {
+        return InvalidArgument("Invalid --web-root '", root, "': no index.html there (build it: cd web && npm run build)");
+      }
+      flags.web_root = std::string(root);
     } else if (name == "--log-level") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(flags.log_level, http::ParseLogLevel(text));
@@ -180,6 +191,13 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     } else {
       return InvalidArgument("Unexpected argument '", arg, "': terrafused takes only options");
     }
+  }
+  if (flags.web_root.empty()) {
+    // Installed package: fused/bin/terrafused → fused/web.
+    std::error_code ec;
+    std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    std::filesystem::path beside = exe.parent_path().parent_path() / "web";
+    if (!ec && std::filesystem::is_regular_file(beside / "index.html", ec)) flags.web_root = beside.string();
   }
   if (flags.workers == 0) flags.workers = CoreCount();
   // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
@@ -239,6 +257,7 @@ int main(int argc, char** argv) {
 
   terrafuse::Services services;
   services.home = flags.home;
+  services.web_root = flags.web_root;
   auto registry = terrafuse::udf::Registry::Open(flags.home);
   if (!registry.ok()) return Fail(1, registry.status());
   services.registry = *registry;
@@ -291,6 +310,15 @@ int main(int argc, char** argv) {
   const bool ipv6 = host.find(':') != std::string::npos;
   std::fprintf(stderr, "terrafused listening on http://%s%s%s:%u\n", ipv6 ? "[" : "", host.c_str(),
                ipv6 ? "]" : "", static_cast<unsigned>((*server)->port()));
+  if (!flags.web_root.empty()) {
+    // The token rides in the fragment: browsers never send it, so it stays out of logs.
+    std::ifstream credentials(flags.home + "/credentials");
+    std::string token;
+    std::getline(credentials, token);
+    std::fprintf(stderr, "terrafused workbench: http://%s%s%s:%u/workbench#token=%s\n", ipv6 ? "[" : "",
+                 host == "0.0.0.0" ? "127.0.0.1" : host.c_str(), ipv6 ? "]" : "",
+                 static_cast<unsigned>((*server)->port()), token.c_str());
+  }
   std::fflush(stderr);
 
   Status stopped = (*server)->Run();

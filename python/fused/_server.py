@@ -81,6 +81,21 @@ def find_terrafused() -> Path:
     )
 
 
+def find_web_root() -> Path | None:
+    """Return the built workbench (``fused/web`` with an ``index.html``), or None.
+
+    ``npm run build`` in ``web/`` (``scripts/setup.sh`` runs it) writes it into the
+    package, so wheels ship it; terrafused serves it at ``/workbench``.
+    """
+    import fused
+
+    for package_dir in fused.__path__:
+        candidate = Path(package_dir) / "web"
+        if (candidate / "index.html").is_file():
+            return candidate
+    return None
+
+
 def _command(
     binary: str | os.PathLike | None,
     host: str | None,
@@ -94,6 +109,9 @@ def _command(
     # Values go through as given: terrafused validates them and names the bad one. The
     # workers run this interpreter, so they import the same `fused` as the caller.
     command = [str(binary or find_terrafused()), "--python", sys.executable]
+    web_root = find_web_root()
+    if web_root is not None:
+        command += ["--web-root", str(web_root)]
     for flag, value in (
         ("--host", host),
         ("--port", port),

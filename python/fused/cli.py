@@ -65,6 +65,9 @@ def _serve_with_examples(args: argparse.Namespace) -> int:
             _remote.save_udf(udf, public=True)
             mode = "tiles/{z}/{x}/{y}" if udf.udf_type == "tile" else "file"
             print(f"  UDF_{udf.name}: {server.base_url}/realtime-shared/UDF_{udf.name}/run/{mode}", flush=True)
+        for line in server.log():
+            if line.startswith("terrafused workbench: "):  # the link carries the local token
+                print(f"terrafuse: workbench at {line.split(': ', 1)[1]}", flush=True)
         print("terrafuse: press Ctrl-C to stop", flush=True)
         while not stop.is_set() and server.process.poll() is None:
             stop.wait(0.5)

@@ -18,6 +18,8 @@ constexpr std::array<std::string_view, 5> kRoutableMethods = {"GET", "POST", "PU
 constexpr std::array<std::string_view, 7> kMethodOrder = {"GET",   "HEAD",   "POST", "PUT",
                                                           "PATCH", "DELETE", "OPTIONS"};
 constexpr std::string_view kExtensionSuffix = "[.ext]";
+// A pattern ending in "/*" matches its prefix and any path below it (static files).
+constexpr std::string_view kPrefixSuffix = "/*";
 // An extension is 1 to 16 letters or digits: "mvt", "parquet", "geojson".
 constexpr size_t kMaxExtensionLength = 16;
 
@@ -67,8 +69,12 @@ Status Router::Add(std::string_view method, std::string_view pattern, Handler ha
   if (pattern.empty() || pattern.front() != '/') return malformed("it must start with '/'");
 
   if (fast && method != "GET") return InvalidArgument("Route ", method, " '", pattern, "': only GET routes answer fast");
-  Route route{std::string(method), std::string(pattern), {}, false, std::move(handler), std::move(fast)};
+  Route route{std::string(method), std::string(pattern), {}, false, false, std::move(handler), std::move(fast)};
   std::string_view rest = pattern.substr(1);
+  if (pattern.size() > kPrefixSuffix.size() && pattern.ends_with(kPrefixSuffix)) {
+    route.prefix = true;
+    rest.remove_suffix(kPrefixSuffix.size());
+  }
   if (rest.size() >= kExtensionSuffix.size() && rest.ends_with(kExtensionSuffix)) {
     route.allows_extension = true;
     rest.remove_suffix(kExtensionSuffix.size());
@@ -104,7 +110,8 @@ Status Router::Add(std::string_view method, std::string_view pattern, Handler ha
   // Two routes with the same method whose segments agree on every literal (parameter
   // names aside) would make one of them unreachable.
   for (const auto& other : routes_) {
-    bool same_shape = other.method == route.method && other.segments.size() == route.segments.size();
+    bool same_shape = other.method == route.method && other.segments.size() == route.segments.size() &&
+                      other.prefix == route.prefix;
     for (size_t i = 0; same_shape && i < route.segments.size(); ++i) {
       const Segment& a = route.segments[i];
       const Segment& b = other.segments[i];
@@ -120,10 +127,12 @@ Status Router::Add(std::string_view method, std::string_view pattern, Handler ha
 }
 
 bool Router::MatchRoute(const Route& route, const std::vector<std::string>& segments, Match* match) {
-  if (route.segments.size() != segments.size()) return false;
+  if (route.prefix ? segments.size() < route.segments.size() : route.segments.size() != segments.size()) {
+    return false;
+  }
   match->params.clear();
   match->extension.clear();
-  for (size_t i = 0; i < segments.size(); ++i) {
+  for (size_t i = 0; i < route.segments.size(); ++i) {
     std::string_view value = segments[i];
     const bool last = i + 1 == segments.size();
     std::string_view stem, extension;
@@ -184,12 +193,16 @@ Result<Router::Match> Router::Find(std::string_view method, const std::vector<st
     if (route.method != lookup) continue;
     // Prefer the route with a literal at the first position where the two differ.
     bool better = best == nullptr;
-    for (size_t i = 0; !better && i < route.segments.size(); ++i) {
+    bool differ = false;
+    for (size_t i = 0; !better && i < std::min(route.segments.size(), best->segments.size()); ++i) {
       if (route.segments[i].is_param != best->segments[i].is_param) {
         better = !route.segments[i].is_param;
+        differ = true;
         break;
       }
     }
+    // A "/*" prefix route loses to any route that spells the path out.
+    if (!better && !differ && best->prefix && !route.prefix) better = true;
     if (better) {
       best = &route;
       best_match = std::move(match);

@@ -5,6 +5,8 @@
 // which handlers read from Request::extension: "/run/tiles/{z}/{x}/{y}[.ext]" matches
 // ".../12/778/1548.mvt" with y="1548", extension="mvt". When several patterns match, the
 // one with a literal where the other has a parameter wins, comparing left to right.
+// A pattern ending in "/*" ("/workbench/*") matches its prefix and every path below it,
+// trailing slash included; handlers read the rest from Request::segments.
 #pragma once
 
 #include <functional>
@@ -99,6 +101,7 @@ class Router {
     std::string pattern;
     std::vector<Segment> segments;
     bool allows_extension = false;
+    bool prefix = false;  // "/*": also matches longer paths
     Handler handler;
     FastHandler fast;
     UploadHandler upload;

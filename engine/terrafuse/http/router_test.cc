@@ -171,6 +171,21 @@ TEST(RouterValidationTest, RootPatternMatchesOnlyRoot) {
   EXPECT_FALSE(router.Find("GET", {"x"}).ok());
 }
 
+TEST(RouterValidationTest, PrefixPatternMatchesItsPathAndEverythingBelow) {
+  Router router;
+  ASSERT_TRUE(router.Add("GET", "/app/*", Named("app")).ok());
+  ASSERT_TRUE(router.Add("GET", "/app/api", Named("api")).ok());
+  EXPECT_TRUE(router.Find("GET", {"app"}).ok());
+  EXPECT_TRUE(router.Find("GET", {"app", ""}).ok());
+  EXPECT_TRUE(router.Find("GET", {"app", "a", "b", "c.js"}).ok());
+  EXPECT_FALSE(router.Find("GET", {"other"}).ok());
+  // The exact route still wins over the prefix.
+  Request request = MakeRequest("GET", "/app/api");
+  Services services;
+  EXPECT_EQ(router.Dispatch(request, services).body, "api");
+  EXPECT_FALSE(router.Add("GET", "/app/*", Named("again")).ok());
+}
+
 }  // namespace
 }  // namespace terrafuse::http
 

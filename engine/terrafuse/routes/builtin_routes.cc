@@ -5,6 +5,7 @@
 #include "terrafuse/routes/health_routes.h"
 #include "terrafuse/routes/metrics_routes.h"
 #include "terrafuse/routes/udf_routes.h"
+#include "terrafuse/routes/workbench_routes.h"
 
 namespace terrafuse::routes {
 
@@ -13,6 +14,7 @@ Status RegisterBuiltinRoutes(http::Router& router, const BuiltinRouteOptions& op
   ARROW_RETURN_NOT_OK(RegisterMetricsRoutes(router));
   ARROW_RETURN_NOT_OK(RegisterUdfRoutes(router));
   ARROW_RETURN_NOT_OK(RegisterFileRoutes(router));
+  ARROW_RETURN_NOT_OK(RegisterWorkbenchRoutes(router));
   if (options.debug_routes) ARROW_RETURN_NOT_OK(RegisterDebugRoutes(router));
   return Status::OK();
 }

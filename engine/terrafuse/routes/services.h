@@ -28,6 +28,8 @@ class WorkerPool;
 struct Services {
   /// The data home (--home): registry, credentials and caches live under it.
   std::string home;
+  /// The built workbench (index.html + assets/) served at /workbench; empty: not served.
+  std::string web_root;
   /// The server's counters, for /metrics; null when no server runs (tests).
   const http::ServerMetrics* metrics = nullptr;
   /// UDFs, users and tokens (SQLite under the home).
