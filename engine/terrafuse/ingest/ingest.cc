@@ -20,6 +20,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "terrafuse/ingest/geometry.h"
 #include "terrafuse/ingest/partitioner.h"
@@ -442,25 +443,40 @@ json GeoMetadata(const std::string& geom, const std::set<std::string>& types, co
   return {{"version", "1.1.0"}, {"primary_column", geom}, {"columns", {{geom, col}}}};
 }
 
-std::shared_ptr<parquet::WriterProperties> WriterProps(int level) {
-  return parquet::WriterProperties::Builder()
-      .compression(parquet::Compression::ZSTD)
-      ->compression_level(level)
-      ->max_row_group_length(INT64_MAX)
-      ->build();
+std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::string& geom,
+                                                       const arrow::Schema& schema) {
+  // Geometry and bbox values are nearly all distinct: dictionary encoding only costs time,
+  // and min/max statistics of WKB bytes mean nothing (the bbox columns carry them).
+  // Floating-point columns (coordinates, measurements) rarely repeat either.
+  parquet::WriterProperties::Builder b;
+  b.compression(parquet::Compression::ZSTD)->compression_level(level)->max_row_group_length(INT64_MAX);
+  b.disable_dictionary(geom)->disable_statistics(geom);
+  for (const auto& field : schema.fields()) {
+    if (arrow::is_floating(field->type()->id()) || field->type()->id() == arrow::Type::STRUCT) {
+      for (const auto& leaf : field->type()->id() == arrow::Type::STRUCT ? field->type()->fields()
+                                                                          : arrow::FieldVector{})
+        b.disable_dictionary(field->name() + "." + leaf->name());
+      b.disable_dictionary(field->name());
+    }
+  }
+  return b.build();
 }
 
+Result<std::unique_ptr<parquet::arrow::FileWriter>> OpenParquetWriter(const arrow::Schema& schema,
+                                                                     std::shared_ptr<arrow::io::OutputStream> sink,
+                                                                     int level, const std::string& geom) {
+  // Columns of a row group are encoded and compressed in parallel (deterministic output).
+  auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->set_use_threads(true)->build();
+  return parquet::arrow::FileWriter::Open(schema, arrow::default_memory_pool(), std::move(sink),
+                                          WriterProps(level, geom, schema), arrow_props);
+}
+
+// Writes `table` (the `_sample`) as one row group.
 Status WriteParquet(arrow::fs::FileSystem* fs, const std::string& path, const std::shared_ptr<arrow::Table>& table,
-                    const std::vector<int64_t>& row_group_sizes, int level) {
+                    int level, const std::string& geom) {
   ARROW_ASSIGN_OR_RAISE(auto sink, fs->OpenOutputStream(path));
-  auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
-  ARROW_ASSIGN_OR_RAISE(auto writer, parquet::arrow::FileWriter::Open(*table->schema(), arrow::default_memory_pool(),
-                                                                      sink, WriterProps(level), arrow_props));
-  int64_t offset = 0;
-  for (int64_t size : row_group_sizes) {
-    ARROW_RETURN_NOT_OK(writer->WriteTable(*table->Slice(offset, size), std::max<int64_t>(size, 1)));
-    offset += size;
-  }
+  ARROW_ASSIGN_OR_RAISE(auto writer, OpenParquetWriter(*table->schema(), sink, level, geom));
+  ARROW_RETURN_NOT_OK(writer->WriteTable(*table, std::max<int64_t>(table->num_rows(), 1)));
   ARROW_RETURN_NOT_OK(writer->Close());
   return sink->Close();
 }
@@ -536,47 +552,42 @@ class Writer {
       : fs_(fs), dir_(std::move(dir)), options_(options), crs_(std::move(crs)), progress_(progress) {}
 
   Status Run(const std::string& spill_path, const Collected& c, const Partitioning& p) {
-    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(spill_path, arrow::io::FileMode::READ));
-    ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
     std::string geom_name = c.schema->field(c.geometry_index)->name();
-    int64_t c0 = 0;
-    std::shared_ptr<arrow::Table> sample;
+    // Chunk range of each file.
+    std::vector<int64_t> first_chunk{0};
     for (int32_t f = 0; f < p.num_files; ++f) {
-      if (progress_ && progress_->cancel.load()) return Cancelled();
-      int64_t c1 = c0;
+      int64_t c1 = first_chunk.back();
       while (c1 < p.num_chunks() && p.chunk_file[c1] == f) ++c1;
-      const int64_t* rows = p.order.data() + p.chunk_offsets[c0];
-      int64_t n = p.chunk_offsets[c1] - p.chunk_offsets[c0];
-      ARROW_ASSIGN_OR_RAISE(auto batch, Gather(spill.get(), c, rows, n));
-      std::vector<int64_t> sizes;
-      for (int64_t k = c0; k < c1; ++k) {
-        sizes.push_back(p.chunk_offsets[k + 1] - p.chunk_offsets[k]);
-        chunks_.push_back({f, p.chunk_id[k], sizes.back()});
+      first_chunk.push_back(c1);
+    }
+    // Files are independent: two threads write them (each with its own reader of the
+    // mapped spill); the results are merged in file order, so the output is the same.
+    std::vector<FileOutput> outputs(p.num_files);
+    std::atomic<int32_t> next{0};
+    auto worker = [&]() -> Status {
+      ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(spill_path, arrow::io::FileMode::READ));
+      ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
+      for (int32_t f = next++; f < p.num_files; f = next++) {
+        if (progress_ && progress_->cancel.load()) return Cancelled();
+        ARROW_RETURN_NOT_OK(WriteFile(spill.get(), c, p, f, first_chunk[f], first_chunk[f + 1], geom_name,
+                                      &outputs[f]));
       }
-      std::set<std::string> file_types;
-      std::vector<ChunkMeta> file_chunks(chunks_.end() - (c1 - c0), chunks_.end());
-      ARROW_ASSIGN_OR_RAISE(
-          auto bbox, BboxColumn(static_cast<const arrow::BinaryArray&>(*batch->column(c.geometry_index)),
-                                &file_chunks, sizes, &file_types));
-      std::copy(file_chunks.begin(), file_chunks.end(), chunks_.end() - (c1 - c0));
-      double fb[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
-      for (const ChunkMeta& m : file_chunks) {
-        fb[0] = std::min(fb[0], m.minx);
-        fb[1] = std::min(fb[1], m.miny);
-        fb[2] = std::max(fb[2], m.maxx);
-        fb[3] = std::max(fb[3], m.maxy);
-      }
-      for (int j = 0; j < 2; ++j) all_bbox_[j] = std::min(all_bbox_[j], fb[j]);
-      for (int j = 2; j < 4; ++j) all_bbox_[j] = std::max(all_bbox_[j], fb[j]);
-      all_types_.insert(file_types.begin(), file_types.end());
-      ARROW_ASSIGN_OR_RAISE(batch, batch->AddColumn(batch->num_columns(), arrow::field("bbox", bbox->type()), bbox));
-      auto md = arrow::key_value_metadata({"geo"}, {GeoMetadata(geom_name, file_types, fb, crs_).dump()});
-      auto table = arrow::Table::Make(batch->schema()->WithMetadata(md), batch->columns(), batch->num_rows());
-      ARROW_RETURN_NOT_OK(WriteParquet(fs_, dir_ + "/" + std::to_string(f) + ".parquet", table, sizes,
-                                       options_.compression_level));
-      if (!sample) sample = table->Slice(0, std::min<int64_t>(table->num_rows(), kSampleRows));
-      if (progress_) progress_->rows_written.fetch_add(n);
-      c0 = c1;
+      return Status::OK();
+    };
+    int threads = std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 1, 2);
+    std::vector<Status> results(threads);
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back([&, t] { results[t] = worker(); });
+    results[0] = worker();
+    for (auto& th : pool) th.join();
+    for (const Status& st : results) ARROW_RETURN_NOT_OK(st);
+    std::shared_ptr<arrow::Table> sample;
+    for (FileOutput& out : outputs) {
+      chunks_.insert(chunks_.end(), out.chunks.begin(), out.chunks.end());
+      for (int j = 0; j < 2; ++j) all_bbox_[j] = std::min(all_bbox_[j], out.bbox[j]);
+      for (int j = 2; j < 4; ++j) all_bbox_[j] = std::max(all_bbox_[j], out.bbox[j]);
+      all_types_.insert(out.types.begin(), out.types.end());
+      if (!sample) sample = out.sample;
     }
     return WriteSample(sample, c, geom_name);
   }
@@ -585,6 +596,63 @@ class Writer {
 
  private:
   static constexpr int64_t kSampleRows = 1000;
+  static constexpr int64_t kGroupRows = 1 << 20;
+
+  struct FileOutput {
+    std::vector<ChunkMeta> chunks;
+    double bbox[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
+    std::set<std::string> types;
+    std::shared_ptr<arrow::Table> sample;  // first rows, kept for file 0 only
+  };
+
+  // Writes file `f` (chunks c0..c1) a group of chunks at a time, so memory holds at most
+  // about kGroupRows rows of it whatever partitioning_maximum_per_file is.
+  Status WriteFile(arrow::ipc::RecordBatchFileReader* spill, const Collected& c, const Partitioning& p, int32_t f,
+                   int64_t c0, int64_t c1, const std::string& geom_name, FileOutput* out) {
+    auto size_of = [&](int64_t k) { return p.chunk_offsets[k + 1] - p.chunk_offsets[k]; };
+    std::string path = dir_ + "/" + std::to_string(f) + ".parquet";
+    std::shared_ptr<arrow::io::OutputStream> sink;
+    std::unique_ptr<parquet::arrow::FileWriter> writer;
+    for (int64_t k = c0; k < c1;) {
+      int64_t k_end = k, n = 0;
+      while (k_end < c1 && (k_end == k || n + size_of(k_end) <= kGroupRows)) n += size_of(k_end++);
+      ARROW_ASSIGN_OR_RAISE(auto batch, Gather(spill, c, p.order.data() + p.chunk_offsets[k], n));
+      std::vector<int64_t> sizes;
+      std::vector<ChunkMeta> group;
+      for (int64_t j = k; j < k_end; ++j) {
+        sizes.push_back(size_of(j));
+        group.push_back({f, p.chunk_id[j], sizes.back()});
+      }
+      ARROW_ASSIGN_OR_RAISE(auto bbox, BboxColumn(static_cast<const arrow::BinaryArray&>(*batch->column(c.geometry_index)),
+                                                  &group, sizes, &out->types));
+      out->chunks.insert(out->chunks.end(), group.begin(), group.end());
+      ARROW_ASSIGN_OR_RAISE(batch, batch->AddColumn(batch->num_columns(), arrow::field("bbox", bbox->type()), bbox));
+      auto table = arrow::Table::Make(batch->schema(), batch->columns(), batch->num_rows());
+      if (!writer) {
+        ARROW_ASSIGN_OR_RAISE(sink, fs_->OpenOutputStream(path));
+        ARROW_ASSIGN_OR_RAISE(writer, OpenParquetWriter(*table->schema(), sink, options_.compression_level, geom_name));
+      }
+      int64_t offset = 0;
+      for (int64_t size : sizes) {
+        ARROW_RETURN_NOT_OK(writer->WriteTable(*table->Slice(offset, size), size));
+        offset += size;
+      }
+      if (f == 0 && !out->sample) out->sample = table->Slice(0, std::min<int64_t>(table->num_rows(), kSampleRows));
+      if (progress_) progress_->rows_written.fetch_add(n);
+      k = k_end;
+    }
+    for (const ChunkMeta& m : out->chunks) {
+      out->bbox[0] = std::min(out->bbox[0], m.minx);
+      out->bbox[1] = std::min(out->bbox[1], m.miny);
+      out->bbox[2] = std::max(out->bbox[2], m.maxx);
+      out->bbox[3] = std::max(out->bbox[3], m.maxy);
+    }
+    // The file's `geo` metadata is known only now; the footer is written at Close.
+    ARROW_RETURN_NOT_OK(writer->AddKeyValueMetadata(
+        arrow::key_value_metadata({"geo"}, {GeoMetadata(geom_name, out->types, out->bbox, crs_).dump()})));
+    ARROW_RETURN_NOT_OK(writer->Close());
+    return sink->Close();
+  }
 
   // The rows of one output file, in output order, from the memory-mapped spill.
   Result<std::shared_ptr<arrow::RecordBatch>> Gather(arrow::ipc::RecordBatchFileReader* spill, const Collected& c,
@@ -633,7 +701,7 @@ class Writer {
         {"geo", "fused:format_version", "fused:_metadata"},
         {GeoMetadata(geom_name, all_types_, bbox, crs_).dump(), "5", MetadataBase64(chunks_)});
     auto table = sample->ReplaceSchemaMetadata(md);
-    return WriteParquet(fs_, dir_ + "/_sample", table, {table->num_rows()}, options_.compression_level);
+    return WriteParquet(fs_, dir_ + "/_sample", table, options_.compression_level, geom_name);
   }
 
   arrow::fs::FileSystem* fs_;

@@ -183,6 +183,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
   for (const std::string& f : file_order) {
     std::string path = root + "/" + f + ".parquet";
     ARROW_ASSIGN_OR_RAISE(auto reader, OpenParquet(fs.get(), path));
+    reader->set_use_threads(true);  // decode the columns of the chosen row groups in parallel
     std::shared_ptr<arrow::Schema> file_schema;
     ARROW_RETURN_NOT_OK(reader->GetSchema(&file_schema));
     GeoColumns geo = GeoColumnsOf(*file_schema);
