@@ -55,14 +55,19 @@ def test_layout_matches_the_table_format(points_parquet, tmp_path):
         col = geo["columns"]["geometry"]
         assert col["encoding"] == "WKB" and col["geometry_types"] == ["Point"]
         assert col["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
+        assert pf.schema_arrow.field("bbox").type == pa.struct([(k, pa.float32()) for k in ("xmin", "ymin", "xmax", "ymax")])
         assert col["crs"]["id"] == {"authority": "EPSG", "code": 4326}
         for _, row in group.iterrows():
             rg = pf.metadata.row_group(int(row.chunk_id))
             assert rg.num_rows == row.num_rows <= 1000
             assert rg.column(0).compression == "ZSTD"
             # The chunk box is exactly the rows' extent.
-            t = pf.read_row_group(int(row.chunk_id), columns=["LON", "LAT"]).to_pandas()
+            t = pf.read_row_group(int(row.chunk_id), columns=["LON", "LAT", "bbox"]).to_pandas()
             assert (t.LON.min(), t.LAT.max()) == (row.bbox_minx, row.bbox_maxy)
+            # float32 covering boxes, rounded outward: they contain their point
+            box = pd.DataFrame(list(t.bbox))
+            assert ((box.xmin <= t.LON) & (t.LON <= box.xmax) & (box.ymin <= t.LAT) & (t.LAT <= box.ymax)).all()
+            assert (box.xmax - box.xmin).max() < 1e-4
         assert geo["columns"]["geometry"]["bbox"][0] == group.bbox_minx.min()
 
 

@@ -484,13 +484,23 @@ Status WriteParquet(arrow::fs::FileSystem* fs, const std::string& path, const st
 // The bbox covering column of a WKB column, and per-chunk bounds / geometry types.
 Result<std::shared_ptr<arrow::Array>> BboxColumn(const arrow::BinaryArray& geoms, std::vector<ChunkMeta>* chunks,
                                                  const std::vector<int64_t>& sizes, std::set<std::string>* types) {
+  // float32 bounds rounded outward (GeoParquet's advice): half the bytes of doubles, and
+  // still a box that contains the geometry. Chunk boxes in _sample stay exact doubles.
   int64_t n = geoms.length();
   std::vector<std::shared_ptr<arrow::Buffer>> bufs(4);
-  std::vector<double*> vals(4);
+  std::vector<float*> vals(4);
   for (int j = 0; j < 4; ++j) {
-    ARROW_ASSIGN_OR_RAISE(bufs[j], arrow::AllocateBuffer(n * 8));
-    vals[j] = reinterpret_cast<double*>(bufs[j]->mutable_data());
+    ARROW_ASSIGN_OR_RAISE(bufs[j], arrow::AllocateBuffer(n * 4));
+    vals[j] = reinterpret_cast<float*>(bufs[j]->mutable_data());
   }
+  auto down = [](double v) {
+    float f = static_cast<float>(v);
+    return f > v ? std::nextafter(f, -HUGE_VALF) : f;
+  };
+  auto up = [](double v) {
+    float f = static_cast<float>(v);
+    return f < v ? std::nextafter(f, HUGE_VALF) : f;
+  };
   int64_t row = 0;
   GeomInfo info;
   uint64_t seen_types = 0;
@@ -498,10 +508,10 @@ Result<std::shared_ptr<arrow::Array>> BboxColumn(const arrow::BinaryArray& geoms
     ChunkMeta& m = (*chunks)[c];
     for (int64_t i = 0; i < sizes[c]; ++i, ++row) {
       ARROW_RETURN_NOT_OK(ScanWkb(geoms.GetView(row), false, &info));
-      vals[0][row] = info.minx;
-      vals[1][row] = info.miny;
-      vals[2][row] = info.maxx;
-      vals[3][row] = info.maxy;
+      vals[0][row] = down(info.minx);
+      vals[1][row] = down(info.miny);
+      vals[2][row] = up(info.maxx);
+      vals[3][row] = up(info.maxy);
       m.minx = std::min(m.minx, info.minx);
       m.miny = std::min(m.miny, info.miny);
       m.maxx = std::max(m.maxx, info.maxx);
@@ -513,7 +523,7 @@ Result<std::shared_ptr<arrow::Array>> BboxColumn(const arrow::BinaryArray& geoms
     if (seen_types & (uint64_t{1} << t)) types->insert(GeometryTypeName(t % 8, t >= 8));
   }
   arrow::ArrayVector children;
-  for (int j = 0; j < 4; ++j) children.push_back(std::make_shared<arrow::DoubleArray>(n, bufs[j]));
+  for (int j = 0; j < 4; ++j) children.push_back(std::make_shared<arrow::FloatArray>(n, bufs[j]));
   return arrow::StructArray::Make(children, std::vector<std::string>{"xmin", "ymin", "xmax", "ymax"});
 }
 
@@ -688,10 +698,10 @@ class Writer {
   Status WriteSample(std::shared_ptr<arrow::Table> sample, const Collected& c, const std::string& geom_name) {
     if (!sample) {  // empty input: a sample with the schema and no rows
       arrow::FieldVector fields = c.schema->fields();
-      fields.push_back(arrow::field("bbox", arrow::struct_({arrow::field("xmin", arrow::float64()),
-                                                            arrow::field("ymin", arrow::float64()),
-                                                            arrow::field("xmax", arrow::float64()),
-                                                            arrow::field("ymax", arrow::float64())})));
+      fields.push_back(arrow::field("bbox", arrow::struct_({arrow::field("xmin", arrow::float32()),
+                                                            arrow::field("ymin", arrow::float32()),
+                                                            arrow::field("xmax", arrow::float32()),
+                                                            arrow::field("ymax", arrow::float32())})));
       ARROW_ASSIGN_OR_RAISE(sample, arrow::Table::MakeEmpty(arrow::schema(fields)));
     }
     double bbox[4];

@@ -187,12 +187,15 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     std::shared_ptr<arrow::Schema> file_schema;
     ARROW_RETURN_NOT_OK(reader->GetSchema(&file_schema));
     GeoColumns geo = GeoColumnsOf(*file_schema);
+    // The rows are filtered by their WKB (exact), so the bbox column is read only when asked for.
     std::vector<std::string> names = columns;
-    bool want_bbox = columns.empty();
-    if (!columns.empty()) {
-      if (std::find(names.begin(), names.end(), geo.geometry) == names.end()) names.push_back(geo.geometry);
-      want_bbox = std::find(columns.begin(), columns.end(), geo.bbox) != columns.end();
-      if (!geo.bbox.empty() && !want_bbox) names.push_back(geo.bbox);
+    bool want_bbox = !columns.empty() && std::find(columns.begin(), columns.end(), geo.bbox) != columns.end();
+    if (columns.empty()) {
+      for (const auto& field : file_schema->fields()) {
+        if (field->name() != geo.bbox || geo.bbox.empty()) names.push_back(field->name());
+      }
+    } else if (std::find(names.begin(), names.end(), geo.geometry) == names.end()) {
+      names.push_back(geo.geometry);
     }
     ARROW_ASSIGN_OR_RAISE(auto leaves, LeafIndices(reader.get(), names, path));
     std::vector<int>& rgs = wanted[f];
