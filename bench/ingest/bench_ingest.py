@@ -228,17 +228,23 @@ def main(argv: list[str]) -> int:
         ours_ms = median_ms(ours_read, queries)
         parquet_ms = median_ms(parquet_read, queries, runs_cap=max(5, n_queries // 4))
         csv_ms = median_ms(csv_read, queries, runs_cap=3)
-        # Layout metric: the same box size placed uniformly over the data's extent.
+        # The same box size placed uniformly over the data's extent (the layout metric, and a
+        # second read case: what a map viewer panning over the extent asks).
         ux = rng.uniform(extent[0], extent[2] - w, 1000)
         uy = rng.uniform(extent[1], extent[3] - h, 1000)
         uniform = [(x, y, x + w, y + h) for x, y in zip(ux, uy)]
+        ours_uniform_ms = median_ms(ours_read, uniform[:n_queries])
+        rows_centred = statistics.median(len(ours_read(q)) for q in queries[:20])
         overlap, touched, touched_rows, cv = layout_quality(table, queries, uniform)
         del shapely
 
         rows = [
             ("ingest Parquet -> table (s)", ours["seconds"], theirs["seconds"]),
-            ("small-bbox read p50 vs unsorted Parquet (ms)", ours_ms, parquet_ms),
-            ("small-bbox read p50 vs CSV (ms)", ours_ms, csv_ms),
+            ("small-bbox read p50, boxes centred on rows, vs unsorted Parquet (ms)", ours_ms, parquet_ms),
+            ("small-bbox read p50, boxes centred on rows, vs CSV (ms)", ours_ms, csv_ms),
+            ("small-bbox read p50, boxes uniform over the extent, vs unsorted Parquet (ms)", ours_uniform_ms,
+             parquet_ms),
+            ("small-bbox read p50, boxes uniform over the extent, vs CSV (ms)", ours_uniform_ms, csv_ms),
         ]
         print(f"\n| case | terrafuse | peer | ratio |\n|---|---|---|---|")
         for name, a, b in rows:
@@ -247,6 +253,8 @@ def main(argv: list[str]) -> int:
               f"(ROW_GROUP_SIZE {CHUNK_ROWS}, zstd); terrafuse: {ours['num_files']} files, "
               f"{ours['num_chunks']} chunks")
         print(f"peak memory: terrafuse {our_peak:.2f} GB, DuckDB {their_peak:.2f} GB")
+        print(f"read boxes: {w:.3f} x {h:.3f} degrees (0.01% of the extent); a box centred on a row "
+              f"returns {rows_centred:,.0f} rows (median)")
         print(f"layout: overlap of chunk boxes {overlap:.4f} of their area, chunks touched per "
               f"0.01%-area query {touched:.2f} (uniform over the extent; {touched_rows:.2f} for the read "
               f"benchmark's queries, centred on rows), CV of rows per chunk {cv:.3f}")
@@ -254,9 +262,10 @@ def main(argv: list[str]) -> int:
         print(f"  ingest >= 1.5x DuckDB Hilbert sort: {theirs['seconds'] / ours['seconds']:.2f}x "
               f"{verdict(theirs['seconds'] / ours['seconds'] >= 1.5)}")
         print(f"  ingest peak memory <= 2.5 GB: {our_peak:.2f} GB {verdict(our_peak <= 2.5)}")
-        print(f"  read p50 <= 30 ms: {ours_ms:.1f} ms {verdict(ours_ms <= 30)}")
-        print(f"  read >= 20x unsorted Parquet: {parquet_ms / ours_ms:.1f}x {verdict(parquet_ms / ours_ms >= 20)}")
-        print(f"  read >= 200x CSV: {csv_ms / ours_ms:.1f}x {verdict(csv_ms / ours_ms >= 200)}")
+        for label, ms in (("centred on rows", ours_ms), ("uniform", ours_uniform_ms)):
+            print(f"  read p50 <= 30 ms ({label}): {ms:.1f} ms {verdict(ms <= 30)}")
+            print(f"  read >= 20x unsorted Parquet ({label}): {parquet_ms / ms:.1f}x {verdict(parquet_ms / ms >= 20)}")
+            print(f"  read >= 200x CSV ({label}): {csv_ms / ms:.1f}x {verdict(csv_ms / ms >= 200)}")
         print(f"  overlap <= 0.02: {verdict(overlap <= 0.02)}; chunks per query <= 1.3: "
               f"{verdict(touched <= 1.3)}; CV <= 0.1: {verdict(cv <= 0.1)}")
         if args.quick:

@@ -447,16 +447,27 @@ std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::str
                                                        const arrow::Schema& schema) {
   // Geometry and bbox values are nearly all distinct: dictionary encoding only costs time,
   // and min/max statistics of WKB bytes mean nothing (the bbox columns carry them).
-  // Floating-point columns (coordinates, measurements) rarely repeat either.
+  // Dictionaries only for types whose values repeat in practice (strings, small integers,
+  // booleans); floats, 64-bit integers and timestamps are mostly distinct, and a 65k-row
+  // chunk of them never outgrows the dictionary page, so it would be built in vain.
   parquet::WriterProperties::Builder b;
   b.compression(parquet::Compression::ZSTD)->compression_level(level)->max_row_group_length(INT64_MAX);
-  b.disable_dictionary(geom)->disable_statistics(geom);
+  b.disable_dictionary()->disable_statistics(geom);
   for (const auto& field : schema.fields()) {
-    if (arrow::is_floating(field->type()->id()) || field->type()->id() == arrow::Type::STRUCT) {
-      for (const auto& leaf : field->type()->id() == arrow::Type::STRUCT ? field->type()->fields()
-                                                                          : arrow::FieldVector{})
-        b.disable_dictionary(field->name() + "." + leaf->name());
-      b.disable_dictionary(field->name());
+    switch (field->type()->id()) {
+      case arrow::Type::STRING:
+      case arrow::Type::LARGE_STRING:
+      case arrow::Type::INT8:
+      case arrow::Type::INT16:
+      case arrow::Type::INT32:
+      case arrow::Type::UINT8:
+      case arrow::Type::UINT16:
+      case arrow::Type::UINT32:
+      case arrow::Type::DICTIONARY:
+        b.enable_dictionary(field->name());
+        break;
+      default:
+        break;
     }
   }
   return b.build();
