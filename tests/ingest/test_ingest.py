@@ -396,3 +396,23 @@ def test_readers_errors(tmp_path):
         fused.get_chunks_metadata(str(tmp_path / "plain"))
     with pytest.raises(ValueError, match="bounds must have 4 numbers"):
         fused.read_table(str(tmp_path / "plain"), (1, 2, 3))
+
+
+def test_empty_input_gives_an_empty_table(tmp_path, make_points):
+    src = tmp_path / "empty.parquet"
+    make_points(0).to_parquet(src, index=False)
+    r = _ingest(src, tmp_path / "t", lonlat_cols=("LON", "LAT"))
+    assert (r["num_rows"], r["num_files"], r["num_chunks"]) == (0, 0, 0)
+    assert len(fused.get_chunks_metadata(str(tmp_path / "t"))) == 0
+    back = fused.read_table(str(tmp_path / "t"), (-180, -90, 180, 90))
+    assert len(back) == 0 and "speed" in back.columns
+
+
+def test_kml_input(tmp_path, polygons_gdf):
+    import pyogrio
+
+    if "KML" not in pyogrio.list_drivers(write=True) and "LIBKML" not in pyogrio.list_drivers(write=True):
+        pytest.skip("this GDAL cannot write KML")
+    src = tmp_path / "polys.kml"
+    polygons_gdf.head(20)[["pid", "geometry"]].assign(pid=lambda d: d.pid.astype(str)).to_file(src, driver="KML")
+    assert _ingest(src, tmp_path / "t")["num_rows"] == 20

@@ -132,6 +132,19 @@ TEST_F(IngestTest, FailedIngestLeavesNoTable) {
   EXPECT_EQ(dropped->num_rows + dropped->rows_dropped, 1000);
 }
 
+TEST_F(IngestTest, CancelledIngestLeavesNoTable) {
+  IngestOptions o;
+  o.lon_column = "LON";
+  o.lat_column = "LAT";
+  IngestProgress progress;
+  progress.cancel = true;
+  auto r = Ingest(std::make_shared<arrow::TableBatchReader>(MakePoints(100, 8)), fs_, (dir_ / "t").string(), o,
+                  &progress);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("cancelled"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+}
+
 TEST_F(IngestTest, MissingLonLatColumnIsNamed) {
   auto t = MakePoints(10, 5);
   IngestOptions o;
