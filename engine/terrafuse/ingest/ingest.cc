@@ -572,26 +572,52 @@ class Writer {
          IngestProgress* progress)
       : fs_(fs), dir_(std::move(dir)), options_(options), crs_(std::move(crs)), progress_(progress) {}
 
-  Status Run(const std::string& spill_path, const Collected& c, const Partitioning& p) {
+  Status Run(const std::string& spill_dir, const std::string& spill_path, const Collected& c, const Partitioning& p) {
     std::string geom_name = c.schema->field(c.geometry_index)->name();
-    // Chunk range of each file.
-    std::vector<int64_t> first_chunk{0};
-    for (int32_t f = 0; f < p.num_files; ++f) {
-      int64_t c1 = first_chunk.back();
-      while (c1 < p.num_chunks() && p.chunk_file[c1] == f) ++c1;
-      first_chunk.push_back(c1);
+    // Groups: runs of whole chunks of one file, about options_.group_rows rows each; a group
+    // is what memory holds at once (per writing thread).
+    std::vector<std::vector<Group>> file_groups(p.num_files);
+    int64_t num_groups = 0;
+    for (int64_t k = 0; k < p.num_chunks();) {
+      int32_t f = p.chunk_file[k];
+      int64_t k_end = k, n = 0;
+      auto size_of = [&](int64_t j) { return p.chunk_offsets[j + 1] - p.chunk_offsets[j]; };
+      while (k_end < p.num_chunks() && p.chunk_file[k_end] == f && (k_end == k || n + size_of(k_end) <= options_.group_rows)) {
+        n += size_of(k_end++);
+      }
+      file_groups[f].push_back({k, k_end, 0});
+      ++num_groups;
+      k = k_end;
     }
-    // Files are independent: two threads write them (each with its own reader of the
-    // mapped spill); the results are merged in file order, so the output is the same.
+    // Rows of a group are scattered over the whole input, so the spill is first split into
+    // buckets of whole groups, read once in order; each group then reads only its bucket.
+    std::vector<Source> sources;
+    if (num_groups <= 1) {
+      sources.push_back({spill_path, {}, c.batch_offsets});
+    } else {
+      int64_t buckets = std::min<int64_t>(num_groups, kMaxBuckets);
+      std::vector<uint8_t> bucket_of_row(c.batch_offsets.back());
+      int64_t g = 0;
+      for (auto& groups : file_groups) {
+        for (Group& group : groups) {
+          group.source = static_cast<int>(g++ * buckets / num_groups);
+          for (int64_t j = p.chunk_offsets[group.c0]; j < p.chunk_offsets[group.c1]; ++j) {
+            bucket_of_row[p.order[j]] = static_cast<uint8_t>(group.source);
+          }
+        }
+      }
+      ARROW_ASSIGN_OR_RAISE(sources, Scatter(spill_dir, spill_path, c, bucket_of_row, buckets));
+      std::error_code ec;
+      std::filesystem::remove(spill_path, ec);  // the buckets hold every row now
+    }
+    // Files are independent: two threads write them; the results are merged in file order,
+    // so the output is the same.
     std::vector<FileOutput> outputs(p.num_files);
     std::atomic<int32_t> next{0};
     auto worker = [&]() -> Status {
-      ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(spill_path, arrow::io::FileMode::READ));
-      ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
       for (int32_t f = next++; f < p.num_files; f = next++) {
         if (progress_ && progress_->cancel.load()) return Cancelled();
-        ARROW_RETURN_NOT_OK(WriteFile(spill.get(), c, p, f, first_chunk[f], first_chunk[f + 1], geom_name,
-                                      &outputs[f]));
+        ARROW_RETURN_NOT_OK(WriteFile(sources, c, p, f, file_groups[f], geom_name, &outputs[f]));
       }
       return Status::OK();
     };
@@ -617,7 +643,58 @@ class Writer {
 
  private:
   static constexpr int64_t kSampleRows = 1000;
-  static constexpr int64_t kGroupRows = 1 << 20;
+  static constexpr int64_t kMaxBuckets = 64;  // open files during the scatter
+
+  struct Group {
+    int64_t c0, c1;  // chunks [c0, c1) of one file
+    int source;      // index into the sources
+  };
+
+  // An IPC file of spilled rows: `ids` are their global row numbers in file order (empty:
+  // row i is global row i), `batch_offsets` the file position of each batch's first row.
+  struct Source {
+    std::string path;
+    std::vector<int64_t> ids;
+    std::vector<int64_t> batch_offsets;
+  };
+
+  Result<std::vector<Source>> Scatter(const std::string& spill_dir, const std::string& spill_path, const Collected& c,
+                                      const std::vector<uint8_t>& bucket_of_row, int64_t buckets) {
+    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(spill_path, arrow::io::FileMode::READ));
+    ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
+    std::vector<Source> sources(buckets);
+    std::vector<std::shared_ptr<arrow::io::FileOutputStream>> sinks(buckets);
+    std::vector<std::shared_ptr<arrow::ipc::RecordBatchWriter>> writers(buckets);
+    for (int64_t k = 0; k < buckets; ++k) {
+      sources[k].path = spill_dir + "/bucket-" + std::to_string(k) + ".arrow";
+      sources[k].batch_offsets = {0};
+      ARROW_ASSIGN_OR_RAISE(sinks[k], arrow::io::FileOutputStream::Open(sources[k].path));
+      ARROW_ASSIGN_OR_RAISE(writers[k], arrow::ipc::MakeFileWriter(sinks[k], c.schema));
+    }
+    std::vector<std::vector<int64_t>> local(buckets);
+    for (int b = 0; b < spill->num_record_batches(); ++b) {
+      if (progress_ && progress_->cancel.load()) return Cancelled();
+      int64_t lo = c.batch_offsets[b], hi = c.batch_offsets[b + 1];
+      for (auto& l : local) l.clear();
+      for (int64_t r = lo; r < hi; ++r) local[bucket_of_row[r]].push_back(r - lo);
+      ARROW_ASSIGN_OR_RAISE(auto batch, spill->ReadRecordBatch(b));
+      for (int64_t k = 0; k < buckets; ++k) {
+        if (local[k].empty()) continue;
+        arrow::Int64Builder ib;
+        ARROW_RETURN_NOT_OK(ib.AppendValues(local[k]));
+        ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
+        ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, indices));
+        ARROW_RETURN_NOT_OK(writers[k]->WriteRecordBatch(*taken.record_batch()));
+        for (int64_t i : local[k]) sources[k].ids.push_back(lo + i);
+        sources[k].batch_offsets.push_back(static_cast<int64_t>(sources[k].ids.size()));
+      }
+    }
+    for (int64_t k = 0; k < buckets; ++k) {
+      ARROW_RETURN_NOT_OK(writers[k]->Close());
+      ARROW_RETURN_NOT_OK(sinks[k]->Close());
+    }
+    return sources;
+  }
 
   struct FileOutput {
     std::vector<ChunkMeta> chunks;
@@ -626,27 +703,35 @@ class Writer {
     std::shared_ptr<arrow::Table> sample;  // first rows, kept for file 0 only
   };
 
-  // Writes file `f` (chunks c0..c1) a group of chunks at a time, so memory holds at most
-  // about kGroupRows rows of it whatever partitioning_maximum_per_file is.
-  Status WriteFile(arrow::ipc::RecordBatchFileReader* spill, const Collected& c, const Partitioning& p, int32_t f,
-                   int64_t c0, int64_t c1, const std::string& geom_name, FileOutput* out) {
+  // Writes file `f` a group of chunks at a time, so memory holds at most about group_rows
+  // rows of it whatever partitioning_maximum_per_file is.
+  Status WriteFile(const std::vector<Source>& sources, const Collected& c, const Partitioning& p, int32_t f,
+                   const std::vector<Group>& groups, const std::string& geom_name, FileOutput* out) {
     auto size_of = [&](int64_t k) { return p.chunk_offsets[k + 1] - p.chunk_offsets[k]; };
     std::string path = dir_ + "/" + std::to_string(f) + ".parquet";
     std::shared_ptr<arrow::io::OutputStream> sink;
     std::unique_ptr<parquet::arrow::FileWriter> writer;
-    for (int64_t k = c0; k < c1;) {
-      int64_t k_end = k, n = 0;
-      while (k_end < c1 && (k_end == k || n + size_of(k_end) <= kGroupRows)) n += size_of(k_end++);
-      ARROW_ASSIGN_OR_RAISE(auto batch, Gather(spill, c, p.order.data() + p.chunk_offsets[k], n));
+    int open_source = -1;
+    std::shared_ptr<arrow::ipc::RecordBatchFileReader> reader;
+    for (const Group& group : groups) {
+      if (group.source != open_source) {
+        ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(sources[group.source].path,
+                                                                           arrow::io::FileMode::READ));
+        ARROW_ASSIGN_OR_RAISE(reader, arrow::ipc::RecordBatchFileReader::Open(file));
+        open_source = group.source;
+      }
+      int64_t n = p.chunk_offsets[group.c1] - p.chunk_offsets[group.c0];
+      ARROW_ASSIGN_OR_RAISE(auto batch, Gather(reader.get(), sources[group.source], c,
+                                               p.order.data() + p.chunk_offsets[group.c0], n));
       std::vector<int64_t> sizes;
-      std::vector<ChunkMeta> group;
-      for (int64_t j = k; j < k_end; ++j) {
+      std::vector<ChunkMeta> chunk_meta;
+      for (int64_t j = group.c0; j < group.c1; ++j) {
         sizes.push_back(size_of(j));
-        group.push_back({f, p.chunk_id[j], sizes.back()});
+        chunk_meta.push_back({f, p.chunk_id[j], sizes.back()});
       }
       ARROW_ASSIGN_OR_RAISE(auto bbox, BboxColumn(static_cast<const arrow::BinaryArray&>(*batch->column(c.geometry_index)),
-                                                  &group, sizes, &out->types));
-      out->chunks.insert(out->chunks.end(), group.begin(), group.end());
+                                                  &chunk_meta, sizes, &out->types));
+      out->chunks.insert(out->chunks.end(), chunk_meta.begin(), chunk_meta.end());
       ARROW_ASSIGN_OR_RAISE(batch, batch->AddColumn(batch->num_columns(), arrow::field("bbox", bbox->type()), bbox));
       auto table = arrow::Table::Make(batch->schema(), batch->columns(), batch->num_rows());
       if (!writer) {
@@ -658,9 +743,15 @@ class Writer {
         ARROW_RETURN_NOT_OK(writer->WriteTable(*table->Slice(offset, size), size));
         offset += size;
       }
-      if (f == 0 && !out->sample) out->sample = table->Slice(0, std::min<int64_t>(table->num_rows(), kSampleRows));
+      int64_t have = out->sample ? out->sample->num_rows() : 0;
+      if (f == 0 && have < kSampleRows) {  // the sample: the first rows of file 0
+        auto more = table->Slice(0, std::min<int64_t>(table->num_rows(), kSampleRows - have));
+        if (out->sample) {
+          ARROW_ASSIGN_OR_RAISE(more, arrow::ConcatenateTables({out->sample, more}));
+        }
+        out->sample = more;
+      }
       if (progress_) progress_->rows_written.fetch_add(n);
-      k = k_end;
     }
     for (const ChunkMeta& m : out->chunks) {
       out->bbox[0] = std::min(out->bbox[0], m.minx);
@@ -675,31 +766,36 @@ class Writer {
     return sink->Close();
   }
 
-  // The rows of one output file, in output order, from the memory-mapped spill.
-  Result<std::shared_ptr<arrow::RecordBatch>> Gather(arrow::ipc::RecordBatchFileReader* spill, const Collected& c,
-                                                     const int64_t* rows, int64_t n) {
-    std::vector<int64_t> sorted(rows, rows + n);
+  // Global rows `rows` (n of them), in that order, from the memory-mapped `source`.
+  Result<std::shared_ptr<arrow::RecordBatch>> Gather(arrow::ipc::RecordBatchFileReader* reader, const Source& source,
+                                                     const Collected& c, const int64_t* rows, int64_t n) {
+    // Positions of the rows in the source file.
+    std::vector<int64_t> pos(rows, rows + n);
+    if (!source.ids.empty()) {
+      for (int64_t& r : pos) r = std::lower_bound(source.ids.begin(), source.ids.end(), r) - source.ids.begin();
+    }
+    std::vector<int64_t> sorted = pos;
     std::sort(sorted.begin(), sorted.end());
     arrow::RecordBatchVector pieces;
-    size_t pos = 0;
-    for (int b = 0; b < spill->num_record_batches() && pos < sorted.size(); ++b) {
-      int64_t lo = c.batch_offsets[b], hi = c.batch_offsets[b + 1];
-      if (sorted[pos] >= hi) continue;
+    size_t next = 0;
+    for (int b = 0; b < reader->num_record_batches() && next < sorted.size(); ++b) {
+      int64_t lo = source.batch_offsets[b], hi = source.batch_offsets[b + 1];
+      if (sorted[next] >= hi) continue;
       arrow::Int64Builder ib;
       ARROW_RETURN_NOT_OK(ib.Reserve(n));
-      while (pos < sorted.size() && sorted[pos] < hi) ib.UnsafeAppend(sorted[pos++] - lo);
+      while (next < sorted.size() && sorted[next] < hi) ib.UnsafeAppend(sorted[next++] - lo);
       ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
-      ARROW_ASSIGN_OR_RAISE(auto batch, spill->ReadRecordBatch(b));
+      ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(b));
       ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, indices));
       pieces.push_back(taken.record_batch());
     }
     ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(c.schema, pieces));
     ARROW_ASSIGN_OR_RAISE(auto combined, table->CombineChunksToBatch());
-    // Output position j holds rows[j], which sits at its rank in `sorted`.
+    // Output position j holds the row at pos[j], which sits at its rank in `sorted`.
     arrow::Int64Builder perm;
     ARROW_RETURN_NOT_OK(perm.Reserve(n));
     for (int64_t j = 0; j < n; ++j) {
-      perm.UnsafeAppend(std::lower_bound(sorted.begin(), sorted.end(), rows[j]) - sorted.begin());
+      perm.UnsafeAppend(std::lower_bound(sorted.begin(), sorted.end(), pos[j]) - sorted.begin());
     }
     ARROW_ASSIGN_OR_RAISE(auto perm_array, perm.Finish());
     ARROW_ASSIGN_OR_RAISE(arrow::Datum out, arrow::compute::Take(combined, perm_array));
@@ -767,6 +863,7 @@ Status ValidateOptions(const IngestOptions& o) {
                              *o.subdivide_stop, ")");
     }
   }
+  if (o.group_rows < 1) return InvalidArgument("group_rows must be > 0, got ", o.group_rows);
   if (o.compression_level < 1 || o.compression_level > 22) {
     return InvalidArgument("compression_level must be 1..22, got ", o.compression_level);
   }
@@ -860,7 +957,7 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
   if (!parent.empty()) ARROW_RETURN_NOT_OK(fs->CreateDir(parent, /*recursive=*/true));
   ARROW_RETURN_NOT_OK(fs->CreateDir(tmp, /*recursive=*/true));
   Writer writer(fs.get(), tmp, options, options.crs_projjson, progress);
-  Status st = writer.Run(spill_path, collected, partitioning);
+  Status st = writer.Run(spill_dir.path(), spill_path, collected, partitioning);
   if (st.ok() && progress && progress->cancel.load()) st = Cancelled();
   if (st.ok()) {
     ARROW_ASSIGN_OR_RAISE(existing, fs->GetFileInfo(output));

@@ -5,7 +5,8 @@
 //
 // Memory: pass 1 streams the input once, keeping only a centroid (and weight) per row and
 // spilling the batches to a local Arrow IPC file; pass 2 partitions the centroids; pass 3
-// memory-maps the spill and writes one output file at a time.
+// splits the spill into buckets of whole chunk groups (one sequential read), then writes
+// the files from the memory-mapped buckets, about group_rows rows at a time per thread.
 #pragma once
 
 #include <arrow/filesystem/filesystem.h>
@@ -43,6 +44,7 @@ struct IngestOptions {
   std::string partitioning_schema_input;  // path (same file system) of an earlier table
   int compression_level = 3;              // zstd
   std::string spill_dir;                  // local directory; "" = the system temp dir
+  int64_t group_rows = 1 << 20;           // rows gathered in memory at once per writing thread
   std::string crs_projjson;               // written as the `geo` crs; "" = omitted (OGC:CRS84)
 };
 

@@ -108,9 +108,14 @@ class Splitter {
       if (mid != r.begin && mid != r.end) return mid;
     }
     if (!w_) {
-      int64_t* mid = r.begin + std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
-      std::nth_element(r.begin, mid, r.end, less);
-      return mid;
+      // Select on (coordinate, row) pairs copied once: the comparisons then walk memory in
+      // order instead of chasing row indices into the coordinate array.
+      int64_t k = std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
+      std::vector<std::pair<double, int64_t>> keys(n);
+      for (int64_t i = 0; i < n; ++i) keys[i] = {c[r.begin[i]], r.begin[i]};
+      std::nth_element(keys.begin(), keys.begin() + k, keys.end());
+      for (int64_t i = 0; i < n; ++i) r.begin[i] = keys[i].second;
+      return r.begin + k;
     }
     std::sort(r.begin, r.end, less);
     double target = r.weight * frac, acc = 0;
