@@ -9,23 +9,29 @@ namespace terrafuse::ingest {
 
 namespace {
 
+// A row with its centroid and weight: the splitter moves these, so every pass over a part
+// reads memory in order (chasing row indices into coordinate arrays was cache-miss bound).
+struct Item {
+  double x, y, w;
+  int64_t row;
+};
+
 struct Range {
-  int64_t* begin;
-  int64_t* end;
+  Item* begin;
+  Item* end;
   double weight;
 };
 
+double Weight(const Item* b, const Item* e, bool weighted) {
+  if (!weighted) return static_cast<double>(e - b);
+  double total = 0;
+  for (const Item* p = b; p != e; ++p) total += p->w;
+  return total;
+}
+
 class Splitter {
  public:
-  Splitter(const PartitionInput& input, const PartitionOptions& options)
-      : x_(input.x), y_(input.y), w_(input.weight), options_(options) {}
-
-  double Weight(const int64_t* b, const int64_t* e) const {
-    if (!w_) return static_cast<double>(e - b);
-    double total = 0;
-    for (const int64_t* p = b; p != e; ++p) total += w_[*p];
-    return total;
-  }
+  Splitter(bool weighted, const PartitionOptions& options) : weighted_(weighted), options_(options) {}
 
   // Cuts `root` into parts of at most `max` weight; appends them in depth-first order, so
   // neighbouring parts are neighbours in space. With `utm_zones`, a part whose centroids lie
@@ -36,7 +42,7 @@ class Splitter {
       Range r = stack.back();
       stack.pop_back();
       int64_t n = r.end - r.begin;
-      int64_t* mid = utm_zones ? CutAtZoneEdge(r) : nullptr;
+      Item* mid = utm_zones ? CutAtZoneEdge(r) : nullptr;
       if (!mid) {
         double k = std::ceil(r.weight / max - 1e-9);
         if (k <= 1 || n <= 1) {
@@ -49,87 +55,85 @@ class Splitter {
         leaves->push_back(r);
         continue;
       }
-      Range left{r.begin, mid, Weight(r.begin, mid)};
-      Range right{mid, r.end, w_ ? r.weight - left.weight : static_cast<double>(r.end - mid)};
+      Range left{r.begin, mid, Weight(r.begin, mid, weighted_)};
+      Range right{mid, r.end, weighted_ ? r.weight - left.weight : static_cast<double>(r.end - mid)};
       stack.push_back(right);
       stack.push_back(left);
     }
   }
 
  private:
-  // Returns the split point of `r` into about floor(k/2) : ceil(k/2) of its weight, or
-  // nullptr when it cannot be split.
   static int Zone(double lon) { return std::clamp(static_cast<int>(std::floor((lon + 180) / 6)), 0, 59); }
 
   // Splits at the UTM zone edge in the middle of the zones spanned, or nullptr for one zone.
-  int64_t* CutAtZoneEdge(const Range& r) const {
+  Item* CutAtZoneEdge(const Range& r) const {
     int zmin = 59, zmax = 0;
-    for (const int64_t* p = r.begin; p != r.end; ++p) {
-      int z = Zone(x_[*p]);
+    for (const Item* p = r.begin; p != r.end; ++p) {
+      int z = Zone(p->x);
       zmin = std::min(zmin, z);
       zmax = std::max(zmax, z);
     }
     if (zmin >= zmax) return nullptr;
     int zone = (zmin + zmax + 1) / 2;
-    return std::partition(r.begin, r.end, [&](int64_t i) { return Zone(x_[i]) < zone; });
+    return std::partition(r.begin, r.end, [&](const Item& i) { return Zone(i.x) < zone; });
   }
 
-  int64_t* Cut(const Range& r, double k) const {
+  // Returns the split point of `r` into about floor(k/2) : ceil(k/2) of its weight, or
+  // nullptr when it cannot be split.
+  Item* Cut(const Range& r, double k) const {
     double minx = HUGE_VAL, maxx = -HUGE_VAL, miny = HUGE_VAL, maxy = -HUGE_VAL;
-    for (const int64_t* p = r.begin; p != r.end; ++p) {
-      minx = std::min(minx, x_[*p]);
-      maxx = std::max(maxx, x_[*p]);
-      miny = std::min(miny, y_[*p]);
-      maxy = std::max(maxy, y_[*p]);
+    for (const Item* p = r.begin; p != r.end; ++p) {
+      minx = std::min(minx, p->x);
+      maxx = std::max(maxx, p->x);
+      miny = std::min(miny, p->y);
+      maxy = std::max(maxy, p->y);
     }
     double frac = std::floor(k / 2) / k;
     int64_t n = r.end - r.begin;
+    auto by_row = [](const Item& a, const Item& b) { return a.row < b.row; };
     if (minx == maxx && miny == maxy) {
       // All rows share one centroid: no spatial cut exists. Cut by position (input order,
       // so the result stays deterministic) when allowed.
       if (!options_.split_identical_centroids) return nullptr;
-      std::sort(r.begin, r.end);
+      std::sort(r.begin, r.end, by_row);
       return r.begin + std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
     }
     double width = maxx - minx, height = maxy - miny;
-    const double* c = width / options_.max_width_ratio >= height / options_.max_height_ratio ? x_ : y_;
-    auto less = [c](int64_t a, int64_t b) { return c[a] < c[b] || (c[a] == c[b] && a < b); };
+    bool on_x = width / options_.max_width_ratio >= height / options_.max_height_ratio;
+    auto key = [on_x](const Item& i) { return on_x ? i.x : i.y; };
+    auto less = [&](const Item& a, const Item& b) {
+      double ka = key(a), kb = key(b);
+      return ka < kb || (ka == kb && a.row < b.row);
+    };
     if (options_.split_method == SplitMethod::kMean) {
       double sum = 0, wsum = 0;
-      for (const int64_t* p = r.begin; p != r.end; ++p) {
-        double w = w_ ? w_[*p] : 1.0;
-        sum += c[*p] * w;
+      for (const Item* p = r.begin; p != r.end; ++p) {
+        double w = weighted_ ? p->w : 1.0;
+        sum += key(*p) * w;
         wsum += w;
       }
       double mean = wsum > 0 ? sum / wsum : 0;
-      int64_t* mid = std::partition(r.begin, r.end, [&](int64_t i) { return c[i] < mean; });
+      Item* mid = std::partition(r.begin, r.end, [&](const Item& i) { return key(i) < mean; });
       // Zero total weight or float rounding can put everything on one side: fall back to
       // the median so the part still shrinks.
       if (mid != r.begin && mid != r.end) return mid;
     }
-    if (!w_) {
-      // Select on (coordinate, row) pairs copied once: the comparisons then walk memory in
-      // order instead of chasing row indices into the coordinate array.
-      int64_t k = std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
-      std::vector<std::pair<double, int64_t>> keys(n);
-      for (int64_t i = 0; i < n; ++i) keys[i] = {c[r.begin[i]], r.begin[i]};
-      std::nth_element(keys.begin(), keys.begin() + k, keys.end());
-      for (int64_t i = 0; i < n; ++i) r.begin[i] = keys[i].second;
-      return r.begin + k;
+    if (!weighted_) {
+      Item* mid = r.begin + std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
+      std::nth_element(r.begin, mid, r.end, less);
+      return mid;
     }
     std::sort(r.begin, r.end, less);
     double target = r.weight * frac, acc = 0;
-    int64_t* p = r.begin;
+    Item* p = r.begin;
     for (; p != r.end - 1; ++p) {
-      acc += w_[*p];
+      acc += p->w;
       if (acc >= target) break;
     }
     return std::clamp(p + 1, r.begin + 1, r.end - 1);
   }
 
-  const double* x_;
-  const double* y_;
-  const double* w_;
+  bool weighted_;
   const PartitionOptions& options_;
 };
 
@@ -165,16 +169,17 @@ Result<Partitioning> Partition(const PartitionInput& input, const PartitionOptio
     }
   }
   Partitioning result;
-  result.order.resize(input.num_rows);
-  for (int64_t i = 0; i < input.num_rows; ++i) result.order[i] = i;
-  Splitter splitter(input, options);
-  int64_t* begin = result.order.data();
-  int64_t* end = begin + input.num_rows;
   result.chunk_offsets.push_back(0);
   if (input.num_rows == 0) return result;
+  bool weighted = input.weight != nullptr;
+  std::vector<Item> items(input.num_rows);
+  for (int64_t i = 0; i < input.num_rows; ++i) items[i] = {input.x[i], input.y[i], weighted ? input.weight[i] : 1.0, i};
+  Splitter splitter(weighted, options);
+  Item* begin = items.data();
+  Item* end = begin + input.num_rows;
 
   std::vector<Range> files;
-  splitter.Split({begin, end, splitter.Weight(begin, end)}, options.max_per_file,
+  splitter.Split({begin, end, Weight(begin, end, weighted)}, options.max_per_file,
                  options.force_utm == ForceUtm::kFile, &files);
   // Files are cut into chunks independently: two threads, results kept in file order.
   std::vector<std::vector<Range>> chunks(files.size());
@@ -182,13 +187,17 @@ Result<Partitioning> Partition(const PartitionInput& input, const PartitionOptio
   auto work = [&] {
     for (size_t f = next++; f < files.size(); f = next++) {
       splitter.Split(files[f], options.max_per_chunk, options.force_utm != ForceUtm::kNone, &chunks[f]);
-      for (const Range& chunk : chunks[f]) std::sort(chunk.begin, chunk.end);  // input order inside a chunk
+      for (const Range& chunk : chunks[f]) {  // input order inside a chunk
+        std::sort(chunk.begin, chunk.end, [](const Item& a, const Item& b) { return a.row < b.row; });
+      }
     }
   };
   std::thread helper;
   if (files.size() > 1 && input.num_rows > 100000) helper = std::thread(work);
   work();
   if (helper.joinable()) helper.join();
+  result.order.resize(input.num_rows);
+  for (int64_t i = 0; i < input.num_rows; ++i) result.order[i] = items[i].row;
   for (size_t f = 0; f < files.size(); ++f) {
     int32_t chunk_id = 0;
     for (const Range& chunk : chunks[f]) {
