@@ -781,11 +781,17 @@ class Writer {
     for (int b = 0; b < reader->num_record_batches() && next < sorted.size(); ++b) {
       int64_t lo = source.batch_offsets[b], hi = source.batch_offsets[b + 1];
       if (sorted[next] >= hi) continue;
-      arrow::Int64Builder ib;
-      ARROW_RETURN_NOT_OK(ib.Reserve(n));
-      while (next < sorted.size() && sorted[next] < hi) ib.UnsafeAppend(sorted[next++] - lo);
-      ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
+      size_t first = next;
+      while (next < sorted.size() && sorted[next] < hi) ++next;
       ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(b));
+      if (static_cast<int64_t>(next - first) == hi - lo) {  // every row of the batch: no copy
+        pieces.push_back(batch);
+        continue;
+      }
+      arrow::Int64Builder ib;
+      ARROW_RETURN_NOT_OK(ib.Reserve(static_cast<int64_t>(next - first)));
+      for (size_t i = first; i < next; ++i) ib.UnsafeAppend(sorted[i] - lo);
+      ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
       ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, indices));
       pieces.push_back(taken.record_batch());
     }
