@@ -416,3 +416,18 @@ def test_kml_input(tmp_path, polygons_gdf):
     src = tmp_path / "polys.kml"
     polygons_gdf.head(20)[["pid", "geometry"]].assign(pid=lambda d: d.pid.astype(str)).to_file(src, driver="KML")
     assert _ingest(src, tmp_path / "t")["num_rows"] == 20
+
+
+def test_file_urls(points_parquet, tmp_path):
+    src, df = points_parquet
+    out = f"file://{tmp_path}/t"
+    r = fused.ingest(f"file://{src}", out, lonlat_cols=("LON", "LAT")).run_local(show_progress=False)
+    assert r["num_rows"] == 20_000
+    assert len(fused.read_table(out, (-180, -90, 180, 90), columns=["id"])) == 20_000
+    assert fused.get_chunks_metadata(out).num_rows.sum() == 20_000
+
+
+def test_fd_paths_need_the_storage_layer(points_parquet):
+    src, _ = points_parquet
+    with pytest.raises(InvalidArgumentError, match="fd:// paths need the storage layer"):
+        _ingest(src, "fd://ais/ingested/", lonlat_cols=("LON", "LAT"))
