@@ -52,6 +52,30 @@ def _geometry_column(table: pa.Table) -> str:
     return "geometry"
 
 
+def _wkb_points(column: Any) -> Any:
+    """Shapely points straight from a column of 2D little-endian WKB points, or None.
+
+    Ingested point tables hold 21-byte WKB points; reading their coordinates with numpy is
+    several times faster than parsing each value (shapely.from_wkb).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import shapely
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0 or arr.null_count or arr.type != pa.binary():
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset: arr.offset + len(arr) + 1]
+    if not (np.diff(offsets) == 21).all():
+        return None
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]].reshape(-1, 21)
+    if not ((data[:, 0] == 1).all() and (data[:, 1:5] == (1, 0, 0, 0)).all()):
+        return None
+    x = np.ascontiguousarray(data[:, 5:13]).view("<f8").ravel()
+    y = np.ascontiguousarray(data[:, 13:21]).view("<f8").ravel()
+    return shapely.points(x, y)
+
+
 def to_geodataframe(table: pa.Table, *, drop_covering: bool = True) -> gpd.GeoDataFrame:
     """A GeoDataFrame (EPSG:4326) from an engine table with a WKB geometry column."""
     import geopandas as gpd
@@ -60,10 +84,14 @@ def to_geodataframe(table: pa.Table, *, drop_covering: bool = True) -> gpd.GeoDa
     geom = _geometry_column(table)
     if drop_covering and _COVERING in table.column_names and geom != _COVERING:
         table = table.drop_columns([_COVERING])
-    df = table.replace_schema_metadata(None).to_pandas()
-    if geom not in df.columns:
-        return gpd.GeoDataFrame(df)
-    df[geom] = shapely.from_wkb(df[geom].to_numpy())
+    if geom not in table.column_names:
+        return gpd.GeoDataFrame(table.replace_schema_metadata(None).to_pandas())
+    column = table.column(geom)
+    points = _wkb_points(column)
+    geoms = points if points is not None else shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+    position = table.column_names.index(geom)
+    df = table.drop_columns([geom]).replace_schema_metadata(None).to_pandas()
+    df.insert(position, geom, gpd.GeoSeries(geoms, index=df.index, crs="EPSG:4326"))
     return gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326")
 
 

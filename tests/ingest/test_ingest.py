@@ -431,3 +431,17 @@ def test_fd_paths_need_the_storage_layer(points_parquet):
     src, _ = points_parquet
     with pytest.raises(InvalidArgumentError, match="fd:// paths need the storage layer"):
         _ingest(src, "fd://ais/ingested/", lonlat_cols=("LON", "LAT"))
+
+
+def test_point_fast_path_matches_wkb_parsing():
+    from fused._table import to_geodataframe
+
+    pts = shapely.points([1.5, -2.25, 3.0], [4.0, 5.5, -6.75])
+    mixed = list(shapely.to_wkb(pts)) + [shapely.to_wkb(shapely.box(0, 0, 1, 1))]
+    for values in (list(shapely.to_wkb(pts)), mixed, list(shapely.to_wkb(pts, byte_order=0))):
+        table = pa.table({"v": range(len(values)), "geometry": pa.array(values, pa.binary())})
+        for t in (table, table.slice(1)):
+            got = to_geodataframe(t)
+            expected = shapely.from_wkb(t.column("geometry").to_pylist())
+            assert list(got.columns) == ["v", "geometry"]
+            assert all(shapely.equals_exact(a, b) for a, b in zip(got.geometry.values, expected))
