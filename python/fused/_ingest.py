@@ -270,6 +270,8 @@ def ingest_nongeospatial(
     """Ingest a table without geometry into one Parquet file (zstd, row groups of at most
     ``partitioning_maximum_per_chunk`` rows, sorted by ``partition_col`` when given).
 
+    ``partitioning_maximum_per_file`` is accepted for compatibility; one file is written.
+
     Returns
     -------
     IngestJobConfig
