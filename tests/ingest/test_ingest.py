@@ -445,3 +445,12 @@ def test_point_fast_path_matches_wkb_parsing():
             expected = shapely.from_wkb(t.column("geometry").to_pylist())
             assert list(got.columns) == ["v", "geometry"]
             assert all(shapely.equals_exact(a, b) for a, b in zip(got.geometry.values, expected))
+
+
+def test_gdal_config_layer(tmp_path, polygons_gdf):
+    src = tmp_path / "two.gpkg"
+    polygons_gdf.head(10).to_file(src, layer="small")
+    polygons_gdf.head(30).to_file(src, layer="big")
+    assert _ingest(src, tmp_path / "t", gdal_config={"layer": "big"})["num_rows"] == 30
+    with pytest.raises(ValueError, match="cannot read .*two.gpkg.* with GDAL"):
+        _ingest(src, tmp_path / "u", gdal_config={"layer": "missing"})
