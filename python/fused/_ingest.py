@@ -300,11 +300,14 @@ def _download(url: str, workdir: str) -> str:
 
     name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download"
     target = os.path.join(workdir, name)
-    with requests.get(url, stream=True, timeout=60) as r:
-        r.raise_for_status()
-        with open(target, "wb") as f:
-            for block in r.iter_content(1 << 20):
-                f.write(block)
+    try:
+        with requests.get(url, stream=True, timeout=60) as r:
+            r.raise_for_status()
+            with open(target, "wb") as f:
+                for block in r.iter_content(1 << 20):
+                    f.write(block)
+    except requests.RequestException as exc:
+        raise OSError(f"cannot download ingest input {url!r}: {exc}") from None
     return target
 
 

@@ -454,3 +454,24 @@ def test_gdal_config_layer(tmp_path, polygons_gdf):
     assert _ingest(src, tmp_path / "t", gdal_config={"layer": "big"})["num_rows"] == 30
     with pytest.raises(ValueError, match="cannot read .*two.gpkg.* with GDAL"):
         _ingest(src, tmp_path / "u", gdal_config={"layer": "missing"})
+
+
+def test_http_input_is_downloaded_first(points_parquet, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    src, _ = points_parquet
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(src.parent))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{src.name}"
+        assert _ingest(url, tmp_path / "t", lonlat_cols=("LON", "LAT"))["num_rows"] == 20_000
+        with pytest.raises(OSError, match="cannot download ingest input .*404"):
+            _ingest(url + ".missing.parquet", tmp_path / "u", lonlat_cols=("LON", "LAT"))
+    finally:
+        server.shutdown()
+        server.server_close()
