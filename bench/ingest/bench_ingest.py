@@ -149,9 +149,8 @@ def median_ms(fn, queries, runs_cap=None):
 
 
 def layout_quality(table: str, queries, uniform) -> tuple[float, float, float, float]:
-    import shapely
-
     import fused
+    import shapely
 
     meta = fused.get_chunks_metadata(table)
     boxes = meta.geometry.values
@@ -196,9 +195,8 @@ def main(argv: list[str]) -> int:
             print(f"duckdb peer unavailable: {str(exc).splitlines()[-1]}")
             theirs, their_peak = {"seconds": float("nan"), "how": "n/a"}, float("nan")
 
-        import shapely
-
         import fused
+        import shapely
 
         # Queries: boxes of 0.01% of the data's area, centred on random rows.
         rng = np.random.default_rng(3)
@@ -254,7 +252,7 @@ def main(argv: list[str]) -> int:
              parquet_ms),
             ("small-bbox read p50, boxes uniform over the extent, vs CSV (ms)", ours_uniform_ms, csv_ms),
         ]
-        print(f"\n| case | terrafuse | peer | ratio |\n|---|---|---|---|")
+        print("\n| case | terrafuse | peer | ratio |\n|---|---|---|---|")
         for name, a, b in rows:
             print(f"| {name} | {a:.3f} | {b:.3f} | {b / a:.1f}x |")
         print(f"\npeer for ingest: DuckDB {theirs['how']} sort + COPY to Parquet "

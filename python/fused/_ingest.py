@@ -148,10 +148,10 @@ def ingest(
     explode_geometries: bool = False,
     drop_out_of_bounds: bool | None = None,
     partitioning_method: str = "rows",
-    partitioning_maximum_per_file: int | float | None = None,
-    partitioning_maximum_per_chunk: int | float | None = None,
-    partitioning_max_width_ratio: int | float = 2,
-    partitioning_max_height_ratio: int | float = 2,
+    partitioning_maximum_per_file: float | None = None,
+    partitioning_maximum_per_chunk: float | None = None,
+    partitioning_max_width_ratio: float = 2,
+    partitioning_max_height_ratio: float = 2,
     partitioning_force_utm: str | None = "chunk",
     partitioning_split_method: str = "mean",
     subdivide_method: str | None = None,
@@ -304,8 +304,7 @@ def _download(url: str, workdir: str) -> str:
         with requests.get(url, stream=True, timeout=60) as r:
             r.raise_for_status()
             with open(target, "wb") as f:
-                for block in r.iter_content(1 << 20):
-                    f.write(block)
+                f.writelines(r.iter_content(1 << 20))
     except requests.RequestException as exc:
         raise OSError(f"cannot download ingest input {url!r}: {exc}") from None
     return target
@@ -573,7 +572,7 @@ def _run_ingest(job: IngestJobConfig, *, show_progress: bool, spill_dir: str | N
         def work() -> None:
             try:
                 outcome["result"] = _core.ingest.ingest(data, paths, fmt, columns, output, options, progress)
-            except BaseException as exc:  # re-raised in the calling thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                 outcome["error"] = exc
 
         bar = _ProgressBar(show_progress)

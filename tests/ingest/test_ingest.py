@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 
+import fused
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -14,8 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
-
-import fused
 from fused._errors import AlreadyExistsError, InvalidArgumentError
 
 
@@ -30,7 +29,7 @@ def _brute_force(df, b):
 
 
 def test_layout_matches_the_table_format(points_parquet, tmp_path):
-    src, df = points_parquet
+    src, _df = points_parquet
     out = tmp_path / "table"
     result = _ingest(src, out, lonlat_cols=("LON", "LAT"), partitioning_maximum_per_file=8000,
                      partitioning_maximum_per_chunk=1000, partitioning_split_method="median")
@@ -419,7 +418,7 @@ def test_kml_input(tmp_path, polygons_gdf):
 
 
 def test_file_urls(points_parquet, tmp_path):
-    src, df = points_parquet
+    src, _df = points_parquet
     out = f"file://{tmp_path}/t"
     r = fused.ingest(f"file://{src}", out, lonlat_cols=("LON", "LAT")).run_local(show_progress=False)
     assert r["num_rows"] == 20_000
