@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <numbers>
 
 #include "terrafuse/encode/wkb_reader_internal.h"
 
@@ -16,14 +15,10 @@ namespace {
 using encode::internal::WkbHeader;
 using encode::internal::WkbReader;
 
-constexpr double kMetresPerDegree = 111319.49079327357;  // WGS84 equatorial radius * pi / 180
 constexpr int kMaxDepth = 32;
-
-double CosLat(double lat) { return std::cos(lat * std::numbers::pi / 180); }
 
 struct Scanner {
   WkbReader reader;
-  bool metric;
   GeomInfo* info;
 
   void Add(double x, double y) {
@@ -34,8 +29,7 @@ struct Scanner {
     ++info->num_coords;
   }
 
-  // Reads `n` coordinates; returns the ring's signed planar (or sinusoidal) area * 2 and adds
-  // the path length.
+  // Reads `n` coordinates; returns the ring's signed area * 2 and adds the path length.
   double ReadPath(uint32_t n, int dims) {
     double area2 = 0, px = 0, py = 0, length = 0;
     for (uint32_t i = 0; i < n; ++i) {
@@ -43,21 +37,12 @@ struct Scanner {
       double y = reader.ReadDoubleUnchecked();
       reader.SkipUnchecked((dims - 2) * 8);
       Add(x, y);
-      double sx = metric ? x * CosLat(y) * kMetresPerDegree : x;
-      double sy = metric ? y * kMetresPerDegree : y;
       if (i > 0) {
-        area2 += px * sy - sx * py;
-        double dx = x - px_deg_, dy = y - py_deg_;
-        if (metric) {
-          dx *= CosLat((y + py_deg_) / 2) * kMetresPerDegree;
-          dy *= kMetresPerDegree;
-        }
-        length += std::hypot(dx, dy);
+        area2 += px * y - x * py;
+        length += std::hypot(x - px, y - py);
       }
-      px = sx;
-      py = sy;
-      px_deg_ = x;
-      py_deg_ = y;
+      px = x;
+      py = y;
     }
     info->length += length;
     return area2;
@@ -102,8 +87,6 @@ struct Scanner {
         return Status::OK();
     }
   }
-
-  double px_deg_ = 0, py_deg_ = 0;
 };
 
 // GEOS reports errors through a callback; keep the last message per context.
@@ -118,9 +101,9 @@ struct GeosContext {
 
 }  // namespace
 
-Status ScanWkb(std::string_view wkb, bool metric, GeomInfo* out) {
+Status ScanWkb(std::string_view wkb, GeomInfo* out) {
   *out = GeomInfo{HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
-  Scanner scanner{WkbReader(wkb), metric, out};
+  Scanner scanner{WkbReader(wkb), out};
   ARROW_RETURN_NOT_OK(scanner.Scan(0));
   if (!scanner.reader.AtEnd()) {
     return InvalidArgument("invalid WKB: ", scanner.reader.Size() - scanner.reader.Offset(),

@@ -1,5 +1,5 @@
 // Geometry facts the ingest needs per row, read straight from WKB (no GEOS object per row):
-// bounds, type, coordinate count, planar or metric area and length. GEOS only where real
+// bounds, type, coordinate count, planar area and length. GEOS only where real
 // geometry operations are needed: subdividing big polygons and exact intersection tests.
 #pragma once
 
@@ -24,9 +24,8 @@ struct GeomInfo {
   bool empty() const { return num_coords == 0; }
 };
 
-/// Reads `wkb` once. With `metric`, area is in m² (sinusoidal, equal-area) and length in m
-/// (local scale per segment); otherwise both are planar in degrees.
-Status ScanWkb(std::string_view wkb, bool metric, GeomInfo* out);
+/// Reads `wkb` once. Area and length are planar, in degrees (as Fused measures them).
+Status ScanWkb(std::string_view wkb, GeomInfo* out);
 
 /// Appends the little-endian WKB of POINT (x y) to `out`.
 void AppendPointWkb(double x, double y, std::string* out);

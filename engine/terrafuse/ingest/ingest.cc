@@ -279,7 +279,6 @@ class Pass1 {
   // geometry column of the kept rows and fills `take` with their batch row indices.
   Result<std::shared_ptr<arrow::Array>> ScanBatch(const arrow::BinaryArray& geoms, int64_t first_row,
                                                   std::vector<int64_t>* take, Collected* out) {
-    const bool metric = false;  // Fused measures area and length in WGS84 degrees
     identity_ = true;
     std::optional<arrow::BinaryBuilder> rebuilt;
     GeomInfo info;
@@ -287,7 +286,7 @@ class Pass1 {
       int64_t row = first_row + i;
       if (geoms.IsNull(i)) return InvalidArgument("row ", row, ": the geometry is null");
       std::string_view wkb = geoms.GetView(i);
-      Status st = ScanWkb(wkb, metric, &info);
+      Status st = ScanWkb(wkb, &info);
       if (!st.ok()) return InvalidArgument("row ", row, ": ", st.message());
       if (info.empty()) return InvalidArgument("row ", row, ": the geometry is empty");
       if (!(info.minx >= -180 && info.maxx <= 180 && info.miny >= -90 && info.maxy <= 90)) {
@@ -305,7 +304,7 @@ class Pass1 {
         SwitchToRebuilt(geoms, i, &rebuilt);
         for (const std::string& piece : pieces) {
           GeomInfo pinfo;
-          ARROW_RETURN_NOT_OK(ScanWkb(piece, metric, &pinfo));
+          ARROW_RETURN_NOT_OK(ScanWkb(piece, &pinfo));
           if (pinfo.empty()) continue;
           Keep(pinfo, out);
           take->push_back(i);
@@ -518,7 +517,7 @@ Result<std::shared_ptr<arrow::Array>> BboxColumn(const arrow::BinaryArray& geoms
   for (size_t c = 0; c < sizes.size(); ++c) {
     ChunkMeta& m = (*chunks)[c];
     for (int64_t i = 0; i < sizes[c]; ++i, ++row) {
-      ARROW_RETURN_NOT_OK(ScanWkb(geoms.GetView(row), false, &info));
+      ARROW_RETURN_NOT_OK(ScanWkb(geoms.GetView(row), &info));
       vals[0][row] = down(info.minx);
       vals[1][row] = down(info.miny);
       vals[2][row] = up(info.maxx);

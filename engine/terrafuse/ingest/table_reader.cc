@@ -230,7 +230,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
       } else {
         return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
       }
-      ARROW_RETURN_NOT_OK(ScanWkb(wkb, false, &info));
+      ARROW_RETURN_NOT_OK(ScanWkb(wkb, &info));
       bool hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
       bool inside = info.minx >= b[0] && info.maxx <= b[2] && info.miny >= b[1] && info.maxy <= b[3];
       if (hit && !inside && info.type != 1 && info.type != 4) {  // bbox overlaps only: ask GEOS
