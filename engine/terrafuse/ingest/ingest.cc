@@ -573,15 +573,25 @@ class Writer {
 
   Status Run(const std::string& spill_dir, const std::string& spill_path, const Collected& c, const Partitioning& p) {
     std::string geom_name = c.schema->field(c.geometry_index)->name();
-    // Groups: runs of whole chunks of one file, about options_.group_rows rows each; a group
-    // is what memory holds at once (per writing thread).
+    // Groups: runs of whole chunks of one file, about group_rows rows each; a group is what
+    // memory holds at once (per writing thread). Wide rows (big polygons) make groups
+    // smaller, so a group stays near kGroupBytes and its WKB column far from Arrow's 2 GB
+    // binary limit.
+    std::error_code ec;
+    double row_bytes = c.batch_offsets.back() > 0
+                           ? static_cast<double>(std::filesystem::file_size(spill_path, ec)) / c.batch_offsets.back()
+                           : 0;
+    int64_t group_rows = options_.group_rows;
+    if (!ec && row_bytes > 0) {
+      group_rows = std::max<int64_t>(1, std::min<int64_t>(group_rows, static_cast<int64_t>(kGroupBytes / row_bytes)));
+    }
     std::vector<std::vector<Group>> file_groups(p.num_files);
     int64_t num_groups = 0;
     for (int64_t k = 0; k < p.num_chunks();) {
       int32_t f = p.chunk_file[k];
       int64_t k_end = k, n = 0;
       auto size_of = [&](int64_t j) { return p.chunk_offsets[j + 1] - p.chunk_offsets[j]; };
-      while (k_end < p.num_chunks() && p.chunk_file[k_end] == f && (k_end == k || n + size_of(k_end) <= options_.group_rows)) {
+      while (k_end < p.num_chunks() && p.chunk_file[k_end] == f && (k_end == k || n + size_of(k_end) <= group_rows)) {
         n += size_of(k_end++);
       }
       file_groups[f].push_back({k, k_end, 0});
@@ -606,7 +616,6 @@ class Writer {
         }
       }
       ARROW_ASSIGN_OR_RAISE(sources, Scatter(spill_dir, spill_path, c, bucket_of_row, buckets));
-      std::error_code ec;
       std::filesystem::remove(spill_path, ec);  // the buckets hold every row now
     }
     // Files are independent: two threads write them; the results are merged in file order,
@@ -643,6 +652,7 @@ class Writer {
  private:
   static constexpr int64_t kSampleRows = 1000;
   static constexpr int64_t kMaxBuckets = 64;  // open files during the scatter
+  static constexpr double kGroupBytes = 256.0 * (1 << 20);
 
   struct Group {
     int64_t c0, c1;  // chunks [c0, c1) of one file
