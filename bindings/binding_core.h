@@ -49,5 +49,6 @@ void InitTiles(nb::module_& m);
 void InitCache(nb::module_& m);
 void InitEncode(nb::module_& m);
 void InitStorage(nb::module_& m);
+void InitIngest(nb::module_& m);
 
 }  // namespace terrafuse::bindings

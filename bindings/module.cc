@@ -25,4 +25,5 @@ NB_MODULE(_core, m) {
   InitCache(m);
   InitEncode(m);
   InitStorage(m);
+  InitIngest(m);
 }

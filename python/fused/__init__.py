@@ -13,17 +13,20 @@ from fused._errors import (
     UdfError,
 )
 from fused._files import download, file_path
+from fused._ingest import IngestJobConfig, ingest, ingest_nongeospatial
 from fused._load import load
 from fused._options import options
 from fused._run import run
 from fused._secrets import secrets
 from fused._storage import delete, upload
+from fused._table import get_chunk_from_table, get_chunks_metadata, read_table
 from fused._udf import Udf, udf
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FusedError",
+    "IngestJobConfig",
     "InvalidArgumentError",
     "NotFoundError",
     "Udf",
@@ -33,8 +36,13 @@ __all__ = [
     "delete",
     "download",
     "file_path",
+    "get_chunk_from_table",
+    "get_chunks_metadata",
+    "ingest",
+    "ingest_nongeospatial",
     "load",
     "options",
+    "read_table",
     "run",
     "secrets",
     "tiles",

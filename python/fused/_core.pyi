@@ -1,6 +1,10 @@
 """terrafuse engine (C++), private: use the public fused API"""
 
-from fused._core import encode as encode, tiles as tiles
+from fused._core import (
+    encode as encode,
+    ingest as ingest,
+    tiles as tiles
+)
 
 
 class Hasher:

@@ -1,0 +1,1182 @@
+#include "terrafuse/ingest/ingest.h"
+
+#include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <arrow/filesystem/api.h>
+#include <arrow/csv/api.h>
+#include <arrow/io/api.h>
+#include <arrow/ipc/api.h>
+#include <arrow/util/base64.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/arrow/schema.h>
+#include <parquet/arrow/writer.h>
+#include <parquet/properties.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "terrafuse/ingest/geometry.h"
+#include "terrafuse/ingest/partitioner.h"
+#include "terrafuse/ingest/table_reader.h"
+
+namespace terrafuse::ingest {
+
+namespace {
+
+using nlohmann::json;
+
+Status Cancelled() { return MakeError(ErrorKind::kInvalidArgument, "ingest cancelled"); }
+
+std::string Trim(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+std::string Parent(const std::string& path) {
+  auto pos = path.rfind('/');
+  return pos == std::string::npos ? std::string() : path.substr(0, pos);
+}
+
+std::string BaseName(const std::string& path) {
+  auto pos = path.rfind('/');
+  return pos == std::string::npos ? path : path.substr(pos + 1);
+}
+
+// A local scratch directory, removed with everything in it when the ingest ends.
+class SpillDir {
+ public:
+  static Result<SpillDir> Make(const std::string& parent) {
+    std::error_code ec;
+    std::filesystem::path base = parent.empty() ? std::filesystem::temp_directory_path(ec) : std::filesystem::path(parent);
+    std::string pattern = (base / "terrafuse-ingest-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) return ErrnoError(errno, "cannot create the ingest spill directory in", base.string());
+    return SpillDir(pattern);
+  }
+  SpillDir(SpillDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  ~SpillDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit SpillDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+struct GeoInput {
+  std::string column;  // primary geometry column from `geo`
+  std::string covering;  // bbox covering column to drop (recomputed)
+  json crs;              // null when absent
+};
+
+GeoInput ParseGeo(const arrow::Schema& schema) {
+  GeoInput out;
+  auto md = schema.metadata();
+  if (!md) return out;
+  auto idx = md->FindKey("geo");
+  if (idx < 0) return out;
+  json geo = json::parse(md->value(idx), nullptr, /*allow_exceptions=*/false);
+  if (!geo.is_object()) return out;
+  out.column = geo.value("primary_column", "");
+  if (geo.contains("columns") && geo["columns"].contains(out.column)) {
+    const json& col = geo["columns"][out.column];
+    if (col.contains("crs")) out.crs = col["crs"];
+    if (col.contains("covering") && col["covering"].contains("bbox")) {
+      const json& xmin = col["covering"]["bbox"]["xmin"];
+      if (xmin.is_array() && !xmin.empty() && xmin[0].is_string()) out.covering = xmin[0];
+    }
+  }
+  return out;
+}
+
+bool IsWgs84(const json& crs) {
+  if (crs.is_null()) return true;  // absent/unknown: GeoParquet's default is OGC:CRS84
+  if (crs.is_object() && crs.contains("id")) {
+    const json& id = crs["id"];
+    std::string auth = id.value("authority", "");
+    std::string code = id["code"].is_string() ? id["code"].get<std::string>() : id["code"].dump();
+    return (auth == "EPSG" && code == "4326") || (auth == "OGC" && code == "CRS84");
+  }
+  return false;
+}
+
+// What pass 1 keeps per row, and the spill of the row data.
+struct Collected {
+  std::vector<double> x, y, weight;
+  std::vector<int64_t> batch_offsets{0};  // global row index of each spilled batch's first row
+  std::shared_ptr<arrow::Schema> schema;  // spilled (= output without bbox)
+  int geometry_index = -1;
+  int64_t dropped = 0;
+};
+
+enum class Method { kRows, kArea, kLength, kCoords };
+
+Result<Method> ParseMethod(const std::string& m) {
+  if (m == "rows") return Method::kRows;
+  if (m == "area") return Method::kArea;
+  if (m == "length") return Method::kLength;
+  if (m == "coords") return Method::kCoords;
+  return InvalidArgument("partitioning_method must be one of 'rows', 'area', 'length', 'coords', got '", m, "'");
+}
+
+Result<std::shared_ptr<arrow::Array>> ToFloat64(const std::shared_ptr<arrow::Array>& a, const std::string& name) {
+  if (!arrow::is_numeric(a->type_id())) {
+    return InvalidArgument("lonlat column '", name, "' must be numeric, got ", a->type()->ToString());
+  }
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum d, arrow::compute::Cast(a, arrow::float64()));
+  return d.make_array();
+}
+
+class Pass1 {
+ public:
+  Pass1(const IngestOptions& options, Method method, IngestProgress* progress)
+      : options_(options), method_(method), progress_(progress) {}
+
+  Status Run(arrow::RecordBatchReader* reader, const std::string& spill_path, Collected* out) {
+    auto in_schema = reader->schema();
+    GeoInput geo = ParseGeo(*in_schema);
+    if (!IsWgs84(geo.crs)) {
+      return InvalidArgument("the input CRS is not WGS84 (EPSG:4326 / OGC:CRS84): reproject it first ",
+                             "(fused.ingest does this for GeoDataFrames and GDAL inputs)");
+    }
+    bool lonlat = !options_.lon_column.empty();
+    std::string geom_name = options_.geometry_column;
+    if (geom_name.empty()) geom_name = geo.column.empty() ? "geometry" : geo.column;
+    std::vector<int> keep;  // input columns copied to the output
+    for (int i = 0; i < in_schema->num_fields(); ++i) {
+      const auto& f = in_schema->field(i);
+      bool is_bbox = f->name() == (geo.covering.empty() ? "bbox" : geo.covering) &&
+                     f->type()->id() == arrow::Type::STRUCT;
+      if (!lonlat && f->name() == geom_name) continue;
+      if (is_bbox) continue;
+      if (lonlat && f->name() == "geometry") {
+        return InvalidArgument("the input has a 'geometry' column and lonlat_cols: drop one of them");
+      }
+      keep.push_back(i);
+    }
+    if (lonlat) {
+      for (const auto* col : {&options_.lon_column, &options_.lat_column}) {
+        if (in_schema->GetFieldIndex(*col) < 0) {
+          return InvalidArgument("lonlat_cols: column '", *col, "' not found; the input has columns ",
+                                 ColumnList(*in_schema));
+        }
+      }
+      geom_name = "geometry";
+    } else {
+      int gi = in_schema->GetFieldIndex(geom_name);
+      if (gi < 0) {
+        return InvalidArgument("no geometry column '", geom_name,
+                               "' in the input; pass lonlat_cols=(lon, lat) for point data. Columns: ",
+                               ColumnList(*in_schema));
+      }
+      auto t = in_schema->field(gi)->type()->id();
+      if (t != arrow::Type::BINARY && t != arrow::Type::LARGE_BINARY && t != arrow::Type::BINARY_VIEW) {
+        return InvalidArgument("geometry column '", geom_name, "' must hold WKB (binary), got ",
+                               in_schema->field(gi)->type()->ToString());
+      }
+    }
+    arrow::FieldVector fields;
+    for (int i : keep) fields.push_back(in_schema->field(i));
+    fields.push_back(arrow::field(geom_name, arrow::binary()));
+    out->geometry_index = static_cast<int>(fields.size()) - 1;
+    out->schema = arrow::schema(fields);
+
+    ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(spill_path));
+    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, out->schema));
+    if (options_.subdivide_method == "area") {
+      ARROW_ASSIGN_OR_RAISE(geos_, GeosOps::Make());
+    }
+
+    int64_t input_row = 0;
+    while (true) {
+      if (progress_ && progress_->cancel.load()) return Cancelled();
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+      if (!batch) break;
+      if (!batch->schema()->Equals(*in_schema, /*check_metadata=*/false)) {
+        return InvalidArgument("mixed schemas: a batch has schema ", batch->schema()->ToString(),
+                               " instead of ", in_schema->ToString());
+      }
+      std::shared_ptr<arrow::Array> geometry;
+      if (lonlat) {
+        ARROW_ASSIGN_OR_RAISE(geometry, BuildPoints(*batch, input_row));
+      } else {
+        geometry = batch->GetColumnByName(geom_name);
+        if (geometry->type_id() != arrow::Type::BINARY) {
+          ARROW_ASSIGN_OR_RAISE(arrow::Datum d, arrow::compute::Cast(geometry, arrow::binary()));
+          geometry = d.make_array();
+        }
+      }
+      std::vector<int64_t> take;  // rows of the batch to keep (repeated for subdivided rows)
+      ARROW_ASSIGN_OR_RAISE(geometry, ScanBatch(static_cast<const arrow::BinaryArray&>(*geometry),
+                                                input_row, &take, out));
+      arrow::ArrayVector columns;
+      for (int i : keep) columns.push_back(batch->column(i));
+      std::shared_ptr<arrow::RecordBatch> kept;
+      if (static_cast<int64_t>(take.size()) == batch->num_rows() && identity_) {
+        columns.push_back(geometry);
+        kept = arrow::RecordBatch::Make(out->schema, batch->num_rows(), columns);
+      } else {
+        arrow::Int64Builder ib;
+        ARROW_RETURN_NOT_OK(ib.AppendValues(take));
+        ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
+        auto partial = arrow::RecordBatch::Make(
+            arrow::schema(arrow::FieldVector(fields.begin(), fields.end() - 1)), batch->num_rows(), columns);
+        ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(partial, indices));
+        auto cols = taken.record_batch()->columns();
+        cols.push_back(geometry);
+        kept = arrow::RecordBatch::Make(out->schema, static_cast<int64_t>(take.size()), cols);
+      }
+      if (kept->num_rows() > 0) {
+        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*kept));
+        out->batch_offsets.push_back(out->batch_offsets.back() + kept->num_rows());
+      }
+      input_row += batch->num_rows();
+      if (progress_) progress_->rows_read.store(input_row);
+    }
+    ARROW_RETURN_NOT_OK(writer->Close());
+    return sink->Close();
+  }
+
+ private:
+  static std::string ColumnList(const arrow::Schema& schema) {
+    std::string s = "[";
+    for (int i = 0; i < schema.num_fields(); ++i) s += (i ? ", '" : "'") + schema.field(i)->name() + "'";
+    return s + "]";
+  }
+
+  Result<std::shared_ptr<arrow::Array>> BuildPoints(const arrow::RecordBatch& batch, int64_t first_row) {
+    ARROW_ASSIGN_OR_RAISE(auto lon, ToFloat64(batch.GetColumnByName(options_.lon_column), options_.lon_column));
+    ARROW_ASSIGN_OR_RAISE(auto lat, ToFloat64(batch.GetColumnByName(options_.lat_column), options_.lat_column));
+    const auto& lons = static_cast<const arrow::DoubleArray&>(*lon);
+    const auto& lats = static_cast<const arrow::DoubleArray&>(*lat);
+    arrow::BinaryBuilder builder;
+    ARROW_RETURN_NOT_OK(builder.Reserve(batch.num_rows()));
+    ARROW_RETURN_NOT_OK(builder.ReserveData(batch.num_rows() * 21));
+    std::string wkb;
+    for (int64_t i = 0; i < batch.num_rows(); ++i) {
+      if (lons.IsNull(i) || lats.IsNull(i)) {
+        return InvalidArgument("row ", first_row + i, ": lonlat_cols value is null (", options_.lon_column, ", ",
+                               options_.lat_column, ")");
+      }
+      wkb.clear();
+      AppendPointWkb(lons.Value(i), lats.Value(i), &wkb);
+      builder.UnsafeAppend(wkb);
+    }
+    return builder.Finish();
+  }
+
+  // Scans every geometry: centroid, weight, bounds check, subdivision. Returns the
+  // geometry column of the kept rows and fills `take` with their batch row indices.
+  Result<std::shared_ptr<arrow::Array>> ScanBatch(const arrow::BinaryArray& geoms, int64_t first_row,
+                                                  std::vector<int64_t>* take, Collected* out) {
+    identity_ = true;
+    std::optional<arrow::BinaryBuilder> rebuilt;
+    GeomInfo info;
+    for (int64_t i = 0; i < geoms.length(); ++i) {
+      int64_t row = first_row + i;
+      if (geoms.IsNull(i)) return InvalidArgument("row ", row, ": the geometry is null");
+      std::string_view wkb = geoms.GetView(i);
+      Status st = ScanWkb(wkb, &info);
+      if (!st.ok()) return InvalidArgument("row ", row, ": ", st.message());
+      if (info.empty()) return InvalidArgument("row ", row, ": the geometry is empty");
+      if (!(info.minx >= -180 && info.maxx <= 180 && info.miny >= -90 && info.maxy <= 90)) {
+        if (options_.drop_out_of_bounds) {
+          ++out->dropped;
+          SwitchToRebuilt(geoms, i, &rebuilt);
+          continue;
+        }
+        return InvalidArgument("row ", row, ": coordinates outside WGS84 bounds (", info.minx, ", ", info.miny,
+                               ", ", info.maxx, ", ", info.maxy,
+                               "); reproject to EPSG:4326 or pass drop_out_of_bounds=True");
+      }
+      if (geos_ && options_.subdivide_start && info.area > *options_.subdivide_start) {
+        ARROW_ASSIGN_OR_RAISE(auto pieces, geos_->Subdivide(wkb, *options_.subdivide_stop));
+        SwitchToRebuilt(geoms, i, &rebuilt);
+        for (const std::string& piece : pieces) {
+          GeomInfo pinfo;
+          ARROW_RETURN_NOT_OK(ScanWkb(piece, &pinfo));
+          if (pinfo.empty()) continue;
+          Keep(pinfo, out);
+          take->push_back(i);
+          ARROW_RETURN_NOT_OK(rebuilt->Append(piece));
+        }
+        continue;
+      }
+      Keep(info, out);
+      take->push_back(i);
+      if (rebuilt) ARROW_RETURN_NOT_OK(rebuilt->Append(wkb));
+    }
+    if (!rebuilt) return std::make_shared<arrow::BinaryArray>(geoms.data());
+    return rebuilt->Finish();
+  }
+
+  // From the first dropped or split row on, geometries are copied into a new array.
+  void SwitchToRebuilt(const arrow::BinaryArray& geoms, int64_t upto, std::optional<arrow::BinaryBuilder>* rebuilt) {
+    identity_ = false;
+    if (*rebuilt) return;
+    rebuilt->emplace();
+    for (int64_t j = 0; j < upto; ++j) (void)(*rebuilt)->Append(geoms.GetView(j));
+  }
+
+  void Keep(const GeomInfo& info, Collected* out) {
+    out->x.push_back((info.minx + info.maxx) / 2);
+    out->y.push_back((info.miny + info.maxy) / 2);
+    switch (method_) {
+      case Method::kRows:
+        break;
+      case Method::kArea:
+        out->weight.push_back(info.area);
+        break;
+      case Method::kLength:
+        out->weight.push_back(info.length);
+        break;
+      case Method::kCoords:
+        out->weight.push_back(static_cast<double>(info.num_coords));
+        break;
+    }
+  }
+
+  const IngestOptions& options_;
+  Method method_;
+  IngestProgress* progress_;
+  std::unique_ptr<GeosOps> geos_;
+  bool identity_ = true;
+};
+
+// partitioning_schema_input: every row goes to the earlier table's box that holds its
+// centroid (the nearest box when none does), keeping that table's (file, chunk) order.
+Result<Partitioning> AssignToBoxes(const Collected& c, const arrow::Table& meta) {
+  auto col = [&](const char* name) -> Result<std::shared_ptr<arrow::Array>> {
+    auto chunked = meta.GetColumnByName(name);
+    if (!chunked) return InvalidArgument("partitioning_schema_input has no '", name, "' column");
+    ARROW_ASSIGN_OR_RAISE(auto combined, arrow::Concatenate(chunked->chunks()));
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum d, arrow::compute::Cast(combined, arrow::float64()));
+    return d.make_array();
+  };
+  ARROW_ASSIGN_OR_RAISE(auto fid, col("file_id"));
+  ARROW_ASSIGN_OR_RAISE(auto cid, col("chunk_id"));
+  ARROW_ASSIGN_OR_RAISE(auto bx0, col("bbox_minx"));
+  ARROW_ASSIGN_OR_RAISE(auto by0, col("bbox_miny"));
+  ARROW_ASSIGN_OR_RAISE(auto bx1, col("bbox_maxx"));
+  ARROW_ASSIGN_OR_RAISE(auto by1, col("bbox_maxy"));
+  auto v = [](const std::shared_ptr<arrow::Array>& a) { return static_cast<const arrow::DoubleArray&>(*a).raw_values(); };
+  const double *f = v(fid), *k = v(cid), *x0 = v(bx0), *y0 = v(by0), *x1 = v(bx1), *y1 = v(by1);
+  int64_t nb = meta.num_rows();
+  if (nb == 0) return InvalidArgument("partitioning_schema_input has no chunks");
+  // Boxes in (file, chunk) order.
+  std::vector<int64_t> boxes(nb);
+  for (int64_t i = 0; i < nb; ++i) boxes[i] = i;
+  std::sort(boxes.begin(), boxes.end(), [&](int64_t a, int64_t b) {
+    return std::make_pair(f[a], k[a]) < std::make_pair(f[b], k[b]);
+  });
+  int64_t n = static_cast<int64_t>(c.x.size());
+  std::vector<int64_t> box_of(n);
+  for (int64_t r = 0; r < n; ++r) {
+    double best = HUGE_VAL;
+    int64_t best_box = 0;
+    for (int64_t bi = 0; bi < nb; ++bi) {
+      int64_t b = boxes[bi];
+      double dx = std::max({x0[b] - c.x[r], 0.0, c.x[r] - x1[b]});
+      double dy = std::max({y0[b] - c.y[r], 0.0, c.y[r] - y1[b]});
+      double d = dx * dx + dy * dy;
+      if (d < best) {
+        best = d;
+        best_box = bi;
+        if (d == 0) break;
+      }
+    }
+    box_of[r] = best_box;
+  }
+  std::vector<int64_t> counts(nb + 1, 0);
+  for (int64_t r = 0; r < n; ++r) ++counts[box_of[r] + 1];
+  for (int64_t i = 0; i < nb; ++i) counts[i + 1] += counts[i];
+  Partitioning p;
+  p.order.resize(n);
+  std::vector<int64_t> fill(counts.begin(), counts.end() - 1);
+  for (int64_t r = 0; r < n; ++r) p.order[fill[box_of[r]]++] = r;
+  p.chunk_offsets.push_back(0);
+  // Empty boxes are left out; files and chunks are renumbered densely, in the old order.
+  double last_file = NAN;
+  int32_t chunk = 0;
+  for (int64_t bi = 0; bi < nb; ++bi) {
+    if (counts[bi + 1] == counts[bi]) continue;
+    double file = f[boxes[bi]];
+    if (!(file == last_file)) {
+      ++p.num_files;
+      chunk = 0;
+      last_file = file;
+    }
+    p.chunk_offsets.push_back(counts[bi + 1]);
+    p.chunk_file.push_back(p.num_files - 1);
+    p.chunk_id.push_back(chunk++);
+  }
+  return p;
+}
+
+struct ChunkMeta {
+  int32_t file_id, chunk_id;
+  int64_t num_rows;
+  double minx = HUGE_VAL, miny = HUGE_VAL, maxx = -HUGE_VAL, maxy = -HUGE_VAL;
+};
+
+json GeoMetadata(const std::string& geom, const std::set<std::string>& types, const double bbox[4],
+                 const std::string& crs_projjson) {
+  json col = {{"encoding", "WKB"},
+              {"geometry_types", json(std::vector<std::string>(types.begin(), types.end()))},
+              {"bbox", {bbox[0], bbox[1], bbox[2], bbox[3]}},
+              {"covering",
+               {{"bbox",
+                 {{"xmin", {"bbox", "xmin"}}, {"ymin", {"bbox", "ymin"}}, {"xmax", {"bbox", "xmax"}},
+                  {"ymax", {"bbox", "ymax"}}}}}}};
+  if (!crs_projjson.empty()) col["crs"] = json::parse(crs_projjson, nullptr, /*allow_exceptions=*/false);
+  return {{"version", "1.1.0"}, {"primary_column", geom}, {"columns", {{geom, col}}}};
+}
+
+std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::string& geom,
+                                                       const arrow::Schema& schema) {
+  // Geometry and bbox values are nearly all distinct: dictionary encoding only costs time,
+  // and min/max statistics of WKB bytes mean nothing (the bbox columns carry them).
+  // Dictionaries only for types whose values repeat in practice (strings, small integers,
+  // booleans); floats, 64-bit integers and timestamps are mostly distinct, and a 65k-row
+  // chunk of them never outgrows the dictionary page, so it would be built in vain.
+  parquet::WriterProperties::Builder b;
+  b.compression(parquet::Compression::ZSTD)->compression_level(level)->max_row_group_length(INT64_MAX);
+  b.disable_dictionary()->disable_statistics(geom);
+  for (const auto& field : schema.fields()) {
+    switch (field->type()->id()) {
+      case arrow::Type::STRING:
+      case arrow::Type::LARGE_STRING:
+      case arrow::Type::INT8:
+      case arrow::Type::INT16:
+      case arrow::Type::INT32:
+      case arrow::Type::UINT8:
+      case arrow::Type::UINT16:
+      case arrow::Type::UINT32:
+      case arrow::Type::DICTIONARY:
+        b.enable_dictionary(field->name());
+        break;
+      default:
+        break;
+    }
+  }
+  return b.build();
+}
+
+Result<std::unique_ptr<parquet::arrow::FileWriter>> OpenParquetWriter(const arrow::Schema& schema,
+                                                                     std::shared_ptr<arrow::io::OutputStream> sink,
+                                                                     int level, const std::string& geom) {
+  // Columns of a row group are encoded and compressed in parallel (deterministic output).
+  auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->set_use_threads(true)->build();
+  return parquet::arrow::FileWriter::Open(schema, arrow::default_memory_pool(), std::move(sink),
+                                          WriterProps(level, geom, schema), arrow_props);
+}
+
+// Writes `table` (the `_sample`) as one row group.
+Status WriteParquet(arrow::fs::FileSystem* fs, const std::string& path, const std::shared_ptr<arrow::Table>& table,
+                    int level, const std::string& geom) {
+  ARROW_ASSIGN_OR_RAISE(auto sink, fs->OpenOutputStream(path));
+  ARROW_ASSIGN_OR_RAISE(auto writer, OpenParquetWriter(*table->schema(), sink, level, geom));
+  ARROW_RETURN_NOT_OK(writer->WriteTable(*table, std::max<int64_t>(table->num_rows(), 1)));
+  ARROW_RETURN_NOT_OK(writer->Close());
+  return sink->Close();
+}
+
+// The bbox covering column of a WKB column, and per-chunk bounds / geometry types.
+Result<std::shared_ptr<arrow::Array>> BboxColumn(const arrow::BinaryArray& geoms, std::vector<ChunkMeta>* chunks,
+                                                 const std::vector<int64_t>& sizes, std::set<std::string>* types) {
+  // float32 bounds rounded outward (GeoParquet's advice): half the bytes of doubles, and
+  // still a box that contains the geometry. Chunk boxes in _sample stay exact doubles.
+  int64_t n = geoms.length();
+  std::vector<std::shared_ptr<arrow::Buffer>> bufs(4);
+  std::vector<float*> vals(4);
+  for (int j = 0; j < 4; ++j) {
+    ARROW_ASSIGN_OR_RAISE(bufs[j], arrow::AllocateBuffer(n * 4));
+    vals[j] = reinterpret_cast<float*>(bufs[j]->mutable_data());
+  }
+  auto down = [](double v) {
+    float f = static_cast<float>(v);
+    return f > v ? std::nextafter(f, -HUGE_VALF) : f;
+  };
+  auto up = [](double v) {
+    float f = static_cast<float>(v);
+    return f < v ? std::nextafter(f, HUGE_VALF) : f;
+  };
+  int64_t row = 0;
+  GeomInfo info;
+  uint64_t seen_types = 0;
+  for (size_t c = 0; c < sizes.size(); ++c) {
+    ChunkMeta& m = (*chunks)[c];
+    for (int64_t i = 0; i < sizes[c]; ++i, ++row) {
+      ARROW_RETURN_NOT_OK(ScanWkb(geoms.GetView(row), &info));
+      vals[0][row] = down(info.minx);
+      vals[1][row] = down(info.miny);
+      vals[2][row] = up(info.maxx);
+      vals[3][row] = up(info.maxy);
+      m.minx = std::min(m.minx, info.minx);
+      m.miny = std::min(m.miny, info.miny);
+      m.maxx = std::max(m.maxx, info.maxx);
+      m.maxy = std::max(m.maxy, info.maxy);
+      seen_types |= uint64_t{1} << (info.type + (info.has_z ? 8 : 0));
+    }
+  }
+  for (uint32_t t = 0; t < 16; ++t) {
+    if (seen_types & (uint64_t{1} << t)) types->insert(GeometryTypeName(t % 8, t >= 8));
+  }
+  arrow::ArrayVector children;
+  for (int j = 0; j < 4; ++j) children.push_back(std::make_shared<arrow::FloatArray>(n, bufs[j]));
+  return arrow::StructArray::Make(children, std::vector<std::string>{"xmin", "ymin", "xmax", "ymax"});
+}
+
+std::string MetadataBase64(const std::vector<ChunkMeta>& chunks) {
+  arrow::Int64Builder fid, cid, rows;
+  arrow::DoubleBuilder b[4];
+  for (const ChunkMeta& m : chunks) {
+    (void)fid.Append(m.file_id);
+    (void)cid.Append(m.chunk_id);
+    (void)rows.Append(m.num_rows);
+    (void)b[0].Append(m.minx);
+    (void)b[1].Append(m.miny);
+    (void)b[2].Append(m.maxx);
+    (void)b[3].Append(m.maxy);
+  }
+  arrow::ArrayVector cols(7);
+  (void)fid.Finish(&cols[0]);
+  (void)cid.Finish(&cols[1]);
+  for (int j = 0; j < 4; ++j) (void)b[j].Finish(&cols[2 + j]);
+  (void)rows.Finish(&cols[6]);
+  auto schema = arrow::schema({arrow::field("file_id", arrow::int64()), arrow::field("chunk_id", arrow::int64()),
+                               arrow::field("bbox_minx", arrow::float64()), arrow::field("bbox_miny", arrow::float64()),
+                               arrow::field("bbox_maxx", arrow::float64()), arrow::field("bbox_maxy", arrow::float64()),
+                               arrow::field("num_rows", arrow::int64())});
+  auto table = arrow::Table::Make(schema, cols);
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  (void)parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), sink, INT64_MAX);
+  auto buffer = sink->Finish().ValueOrDie();
+  return arrow::util::base64_encode(std::string_view(reinterpret_cast<const char*>(buffer->data()), buffer->size()));
+}
+
+class Writer {
+ public:
+  Writer(arrow::fs::FileSystem* fs, std::string dir, const IngestOptions& options, std::string crs,
+         IngestProgress* progress)
+      : fs_(fs), dir_(std::move(dir)), options_(options), crs_(std::move(crs)), progress_(progress) {}
+
+  Status Run(const std::string& spill_dir, const std::string& spill_path, const Collected& c, const Partitioning& p) {
+    std::string geom_name = c.schema->field(c.geometry_index)->name();
+    // Groups: runs of whole chunks of one file, about group_rows rows each; a group is what
+    // memory holds at once (per writing thread). Wide rows (big polygons) make groups
+    // smaller, so a group stays near kGroupBytes and its WKB column far from Arrow's 2 GB
+    // binary limit.
+    std::error_code ec;
+    double row_bytes = c.batch_offsets.back() > 0
+                           ? static_cast<double>(std::filesystem::file_size(spill_path, ec)) / c.batch_offsets.back()
+                           : 0;
+    int64_t group_rows = options_.group_rows;
+    if (!ec && row_bytes > 0) {
+      group_rows = std::max<int64_t>(1, std::min<int64_t>(group_rows, static_cast<int64_t>(kGroupBytes / row_bytes)));
+    }
+    std::vector<std::vector<Group>> file_groups(p.num_files);
+    int64_t num_groups = 0;
+    for (int64_t k = 0; k < p.num_chunks();) {
+      int32_t f = p.chunk_file[k];
+      int64_t k_end = k, n = 0;
+      auto size_of = [&](int64_t j) { return p.chunk_offsets[j + 1] - p.chunk_offsets[j]; };
+      while (k_end < p.num_chunks() && p.chunk_file[k_end] == f && (k_end == k || n + size_of(k_end) <= group_rows)) {
+        n += size_of(k_end++);
+      }
+      file_groups[f].push_back({k, k_end, 0});
+      ++num_groups;
+      k = k_end;
+    }
+    // Rows of a group are scattered over the whole input, so the spill is first split into
+    // buckets of whole groups, read once in order; each group then reads only its bucket.
+    std::vector<Source> sources;
+    if (num_groups <= 1) {
+      sources.push_back({spill_path, {}, c.batch_offsets});
+    } else {
+      int64_t buckets = std::min<int64_t>(num_groups, kMaxBuckets);
+      std::vector<uint8_t> bucket_of_row(c.batch_offsets.back());
+      int64_t g = 0;
+      for (auto& groups : file_groups) {
+        for (Group& group : groups) {
+          group.source = static_cast<int>(g++ * buckets / num_groups);
+          for (int64_t j = p.chunk_offsets[group.c0]; j < p.chunk_offsets[group.c1]; ++j) {
+            bucket_of_row[p.order[j]] = static_cast<uint8_t>(group.source);
+          }
+        }
+      }
+      ARROW_ASSIGN_OR_RAISE(sources, Scatter(spill_dir, spill_path, c, bucket_of_row, buckets));
+      std::filesystem::remove(spill_path, ec);  // the buckets hold every row now
+    }
+    // Files are independent: two threads write them; the results are merged in file order,
+    // so the output is the same.
+    std::vector<FileOutput> outputs(p.num_files);
+    std::atomic<int32_t> next{0};
+    auto worker = [&]() -> Status {
+      for (int32_t f = next++; f < p.num_files; f = next++) {
+        if (progress_ && progress_->cancel.load()) return Cancelled();
+        ARROW_RETURN_NOT_OK(WriteFile(sources, c, p, f, file_groups[f], geom_name, &outputs[f]));
+      }
+      return Status::OK();
+    };
+    int threads = std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 1, 2);
+    std::vector<Status> results(threads);
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back([&, t] { results[t] = worker(); });
+    results[0] = worker();
+    for (auto& th : pool) th.join();
+    for (const Status& st : results) ARROW_RETURN_NOT_OK(st);
+    std::shared_ptr<arrow::Table> sample;
+    for (FileOutput& out : outputs) {
+      chunks_.insert(chunks_.end(), out.chunks.begin(), out.chunks.end());
+      for (int j = 0; j < 2; ++j) all_bbox_[j] = std::min(all_bbox_[j], out.bbox[j]);
+      for (int j = 2; j < 4; ++j) all_bbox_[j] = std::max(all_bbox_[j], out.bbox[j]);
+      all_types_.insert(out.types.begin(), out.types.end());
+      if (!sample) sample = out.sample;
+    }
+    return WriteSample(sample, c, geom_name);
+  }
+
+  int64_t num_chunks() const { return static_cast<int64_t>(chunks_.size()); }
+
+ private:
+  static constexpr int64_t kSampleRows = 1000;
+  static constexpr int64_t kMaxBuckets = 64;  // open files during the scatter
+  static constexpr double kGroupBytes = 256.0 * (1 << 20);
+
+  struct Group {
+    int64_t c0, c1;  // chunks [c0, c1) of one file
+    int source;      // index into the sources
+  };
+
+  // An IPC file of spilled rows: `ids` are their global row numbers in file order (empty:
+  // row i is global row i), `batch_offsets` the file position of each batch's first row.
+  struct Source {
+    std::string path;
+    std::vector<int64_t> ids;
+    std::vector<int64_t> batch_offsets;
+  };
+
+  Result<std::vector<Source>> Scatter(const std::string& spill_dir, const std::string& spill_path, const Collected& c,
+                                      const std::vector<uint8_t>& bucket_of_row, int64_t buckets) {
+    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(spill_path, arrow::io::FileMode::READ));
+    ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
+    std::vector<Source> sources(buckets);
+    std::vector<std::shared_ptr<arrow::io::FileOutputStream>> sinks(buckets);
+    std::vector<std::shared_ptr<arrow::ipc::RecordBatchWriter>> writers(buckets);
+    for (int64_t k = 0; k < buckets; ++k) {
+      sources[k].path = spill_dir + "/bucket-" + std::to_string(k) + ".arrow";
+      sources[k].batch_offsets = {0};
+      ARROW_ASSIGN_OR_RAISE(sinks[k], arrow::io::FileOutputStream::Open(sources[k].path));
+      ARROW_ASSIGN_OR_RAISE(writers[k], arrow::ipc::MakeFileWriter(sinks[k], c.schema));
+    }
+    std::vector<std::vector<int64_t>> local(buckets);
+    for (int b = 0; b < spill->num_record_batches(); ++b) {
+      if (progress_ && progress_->cancel.load()) return Cancelled();
+      int64_t lo = c.batch_offsets[b], hi = c.batch_offsets[b + 1];
+      for (auto& l : local) l.clear();
+      for (int64_t r = lo; r < hi; ++r) local[bucket_of_row[r]].push_back(r - lo);
+      ARROW_ASSIGN_OR_RAISE(auto batch, spill->ReadRecordBatch(b));
+      for (int64_t k = 0; k < buckets; ++k) {
+        if (local[k].empty()) continue;
+        arrow::Int64Builder ib;
+        ARROW_RETURN_NOT_OK(ib.AppendValues(local[k]));
+        ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
+        ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, indices));
+        ARROW_RETURN_NOT_OK(writers[k]->WriteRecordBatch(*taken.record_batch()));
+        for (int64_t i : local[k]) sources[k].ids.push_back(lo + i);
+        sources[k].batch_offsets.push_back(static_cast<int64_t>(sources[k].ids.size()));
+      }
+    }
+    for (int64_t k = 0; k < buckets; ++k) {
+      ARROW_RETURN_NOT_OK(writers[k]->Close());
+      ARROW_RETURN_NOT_OK(sinks[k]->Close());
+    }
+    return sources;
+  }
+
+  struct FileOutput {
+    std::vector<ChunkMeta> chunks;
+    double bbox[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
+    std::set<std::string> types;
+    std::shared_ptr<arrow::Table> sample;  // first rows, kept for file 0 only
+  };
+
+  // Writes file `f` a group of chunks at a time, so memory holds at most about group_rows
+  // rows of it whatever partitioning_maximum_per_file is.
+  Status WriteFile(const std::vector<Source>& sources, const Collected& c, const Partitioning& p, int32_t f,
+                   const std::vector<Group>& groups, const std::string& geom_name, FileOutput* out) {
+    auto size_of = [&](int64_t k) { return p.chunk_offsets[k + 1] - p.chunk_offsets[k]; };
+    std::string path = dir_ + "/" + std::to_string(f) + ".parquet";
+    std::shared_ptr<arrow::io::OutputStream> sink;
+    std::unique_ptr<parquet::arrow::FileWriter> writer;
+    int open_source = -1;
+    std::shared_ptr<arrow::ipc::RecordBatchFileReader> reader;
+    for (const Group& group : groups) {
+      if (group.source != open_source) {
+        ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(sources[group.source].path,
+                                                                           arrow::io::FileMode::READ));
+        ARROW_ASSIGN_OR_RAISE(reader, arrow::ipc::RecordBatchFileReader::Open(file));
+        open_source = group.source;
+      }
+      int64_t n = p.chunk_offsets[group.c1] - p.chunk_offsets[group.c0];
+      ARROW_ASSIGN_OR_RAISE(auto batch, Gather(reader.get(), sources[group.source], c,
+                                               p.order.data() + p.chunk_offsets[group.c0], n));
+      std::vector<int64_t> sizes;
+      std::vector<ChunkMeta> chunk_meta;
+      for (int64_t j = group.c0; j < group.c1; ++j) {
+        sizes.push_back(size_of(j));
+        chunk_meta.push_back({f, p.chunk_id[j], sizes.back()});
+      }
+      ARROW_ASSIGN_OR_RAISE(auto bbox, BboxColumn(static_cast<const arrow::BinaryArray&>(*batch->column(c.geometry_index)),
+                                                  &chunk_meta, sizes, &out->types));
+      out->chunks.insert(out->chunks.end(), chunk_meta.begin(), chunk_meta.end());
+      ARROW_ASSIGN_OR_RAISE(batch, batch->AddColumn(batch->num_columns(), arrow::field("bbox", bbox->type()), bbox));
+      auto table = arrow::Table::Make(batch->schema(), batch->columns(), batch->num_rows());
+      if (!writer) {
+        ARROW_ASSIGN_OR_RAISE(sink, fs_->OpenOutputStream(path));
+        ARROW_ASSIGN_OR_RAISE(writer, OpenParquetWriter(*table->schema(), sink, options_.compression_level, geom_name));
+      }
+      int64_t offset = 0;
+      for (int64_t size : sizes) {
+        ARROW_RETURN_NOT_OK(writer->WriteTable(*table->Slice(offset, size), size));
+        offset += size;
+      }
+      int64_t have = out->sample ? out->sample->num_rows() : 0;
+      if (f == 0 && have < kSampleRows) {  // the sample: the first rows of file 0
+        auto more = table->Slice(0, std::min<int64_t>(table->num_rows(), kSampleRows - have));
+        if (out->sample) {
+          ARROW_ASSIGN_OR_RAISE(more, arrow::ConcatenateTables({out->sample, more}));
+        }
+        out->sample = more;
+      }
+      if (progress_) progress_->rows_written.fetch_add(n);
+    }
+    for (const ChunkMeta& m : out->chunks) {
+      out->bbox[0] = std::min(out->bbox[0], m.minx);
+      out->bbox[1] = std::min(out->bbox[1], m.miny);
+      out->bbox[2] = std::max(out->bbox[2], m.maxx);
+      out->bbox[3] = std::max(out->bbox[3], m.maxy);
+    }
+    // The file's `geo` metadata is known only now; the footer is written at Close.
+    ARROW_RETURN_NOT_OK(writer->AddKeyValueMetadata(
+        arrow::key_value_metadata({"geo"}, {GeoMetadata(geom_name, out->types, out->bbox, crs_).dump()})));
+    ARROW_RETURN_NOT_OK(writer->Close());
+    return sink->Close();
+  }
+
+  // Global rows `rows` (n of them), in that order, from the memory-mapped `source`.
+  Result<std::shared_ptr<arrow::RecordBatch>> Gather(arrow::ipc::RecordBatchFileReader* reader, const Source& source,
+                                                     const Collected& c, const int64_t* rows, int64_t n) {
+    // Positions of the rows in the source file.
+    std::vector<int64_t> pos(rows, rows + n);
+    if (!source.ids.empty()) {
+      for (int64_t& r : pos) r = std::lower_bound(source.ids.begin(), source.ids.end(), r) - source.ids.begin();
+    }
+    std::vector<int64_t> sorted = pos;
+    std::sort(sorted.begin(), sorted.end());
+    arrow::RecordBatchVector pieces;
+    size_t next = 0;
+    for (int b = 0; b < reader->num_record_batches() && next < sorted.size(); ++b) {
+      int64_t lo = source.batch_offsets[b], hi = source.batch_offsets[b + 1];
+      if (sorted[next] >= hi) continue;
+      size_t first = next;
+      while (next < sorted.size() && sorted[next] < hi) ++next;
+      ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(b));
+      if (static_cast<int64_t>(next - first) == hi - lo) {  // every row of the batch: no copy
+        pieces.push_back(batch);
+        continue;
+      }
+      arrow::Int64Builder ib;
+      ARROW_RETURN_NOT_OK(ib.Reserve(static_cast<int64_t>(next - first)));
+      for (size_t i = first; i < next; ++i) ib.UnsafeAppend(sorted[i] - lo);
+      ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, indices));
+      pieces.push_back(taken.record_batch());
+    }
+    ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(c.schema, pieces));
+    // Output position j holds the row at pos[j], which sits at its rank in `sorted`.
+    arrow::Int64Builder perm;
+    ARROW_RETURN_NOT_OK(perm.Reserve(n));
+    for (int64_t j = 0; j < n; ++j) {
+      perm.UnsafeAppend(std::lower_bound(sorted.begin(), sorted.end(), pos[j]) - sorted.begin());
+    }
+    ARROW_ASSIGN_OR_RAISE(auto perm_array, perm.Finish());
+    // Take straight from the chunked pieces (no concatenated copy first).
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum out, arrow::compute::Take(table, perm_array));
+    return out.table()->CombineChunksToBatch();
+  }
+
+  Status WriteSample(std::shared_ptr<arrow::Table> sample, const Collected& c, const std::string& geom_name) {
+    if (!sample) {  // empty input: a sample with the schema and no rows
+      arrow::FieldVector fields = c.schema->fields();
+      fields.push_back(arrow::field("bbox", arrow::struct_({arrow::field("xmin", arrow::float32()),
+                                                            arrow::field("ymin", arrow::float32()),
+                                                            arrow::field("xmax", arrow::float32()),
+                                                            arrow::field("ymax", arrow::float32())})));
+      ARROW_ASSIGN_OR_RAISE(sample, arrow::Table::MakeEmpty(arrow::schema(fields)));
+    }
+    double bbox[4];
+    std::copy(all_bbox_, all_bbox_ + 4, bbox);
+    if (chunks_.empty()) std::fill(bbox, bbox + 4, 0.0);
+    auto md = arrow::key_value_metadata(
+        {"geo", "fused:format_version", "fused:_metadata"},
+        {GeoMetadata(geom_name, all_types_, bbox, crs_).dump(), "5", MetadataBase64(chunks_)});
+    auto table = sample->ReplaceSchemaMetadata(md);
+    return WriteParquet(fs_, dir_ + "/_sample", table, options_.compression_level, geom_name);
+  }
+
+  arrow::fs::FileSystem* fs_;
+  std::string dir_;
+  const IngestOptions& options_;
+  std::string crs_;
+  IngestProgress* progress_;
+  std::vector<ChunkMeta> chunks_;
+  double all_bbox_[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
+  std::set<std::string> all_types_;
+};
+
+Status ValidateOptions(const IngestOptions& o) {
+  if (o.split_method != "mean" && o.split_method != "median") {
+    return InvalidArgument("partitioning_split_method must be 'mean' or 'median', got '", o.split_method, "'");
+  }
+  if (o.force_utm != "" && o.force_utm != "file" && o.force_utm != "chunk") {
+    return InvalidArgument("partitioning_force_utm must be 'file', 'chunk' or None, got '", o.force_utm, "'");
+  }
+  if (o.max_per_file && !(*o.max_per_file > 0)) {
+    return InvalidArgument("partitioning_maximum_per_file must be > 0, got ", *o.max_per_file);
+  }
+  if (o.max_per_chunk && !(*o.max_per_chunk > 0)) {
+    return InvalidArgument("partitioning_maximum_per_chunk must be > 0, got ", *o.max_per_chunk);
+  }
+  if (o.target_num_chunks < 0) return InvalidArgument("target_num_chunks must be > 0, got ", o.target_num_chunks);
+  if (o.lon_column.empty() != o.lat_column.empty()) {
+    return InvalidArgument("lonlat_cols needs both a longitude and a latitude column");
+  }
+  if (!o.subdivide_method.empty()) {
+    if (o.subdivide_method != "area") {
+      return InvalidArgument("subdivide_method must be 'area' or None, got '", o.subdivide_method, "'");
+    }
+    if (!o.subdivide_start || !o.subdivide_stop) {
+      return InvalidArgument("subdivide_method='area' needs subdivide_start and subdivide_stop");
+    }
+    if (!(*o.subdivide_stop > 0)) {
+      return InvalidArgument("subdivide_stop must be > 0 (0 would subdivide forever), got ", *o.subdivide_stop);
+    }
+    if (*o.subdivide_start < *o.subdivide_stop) {
+      return InvalidArgument("subdivide_start (", *o.subdivide_start, ") must be >= subdivide_stop (",
+                             *o.subdivide_stop, ")");
+    }
+  }
+  if (o.group_rows < 1) return InvalidArgument("group_rows must be > 0, got ", o.group_rows);
+  if (o.compression_level < 1 || o.compression_level > 22) {
+    return InvalidArgument("compression_level must be 1..22, got ", o.compression_level);
+  }
+  return Status::OK();
+}
+
+std::atomic<int64_t> g_temp_counter{0};
+
+}  // namespace
+
+Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std::shared_ptr<arrow::fs::FileSystem> fs,
+                            const std::string& output_path, const IngestOptions& options, IngestProgress* progress) {
+  ARROW_RETURN_NOT_OK(ValidateOptions(options));
+  ARROW_ASSIGN_OR_RAISE(Method method, ParseMethod(options.partitioning_method));
+  std::string output = Trim(output_path);
+  ARROW_ASSIGN_OR_RAISE(auto existing, fs->GetFileInfo(output));
+  if (existing.type() != arrow::fs::FileType::NotFound && !options.overwrite) {
+    return AlreadyExists("ingest output '", output, "' exists; pass overwrite=True to replace it");
+  }
+  std::shared_ptr<arrow::Table> schema_boxes;
+  if (!options.partitioning_schema_input.empty()) {
+    // A table directory (its chunk boxes), or a Parquet file of boxes such as a saved
+    // get_chunks_metadata() frame.
+    const std::string& boxes = options.partitioning_schema_input;
+    ARROW_ASSIGN_OR_RAISE(auto info, fs->GetFileInfo(boxes));
+    if (info.type() == arrow::fs::FileType::Directory) {
+      ARROW_ASSIGN_OR_RAISE(schema_boxes, ReadChunksMetadata(fs, boxes));
+    } else if (info.type() == arrow::fs::FileType::File) {
+      ARROW_ASSIGN_OR_RAISE(auto file, fs->OpenInputFile(boxes));
+      auto reader = parquet::arrow::OpenFile(file, arrow::default_memory_pool());
+      if (!reader.ok()) {
+        return InvalidArgument("partitioning_schema_input '", boxes, "' is not a Parquet file: ",
+                               reader.status().message());
+      }
+      ARROW_ASSIGN_OR_RAISE(schema_boxes, (*reader)->ReadTable());
+    } else {
+      return NotFound("partitioning_schema_input '", boxes, "' does not exist");
+    }
+  }
+
+  // Pass 1: stream the input, keep centroids, spill rows.
+  ARROW_ASSIGN_OR_RAISE(SpillDir spill_dir, SpillDir::Make(options.spill_dir));
+  std::string spill_path = spill_dir.path() + "/rows.arrow";
+  Collected collected;
+  Pass1 pass1(options, method, progress);
+  ARROW_RETURN_NOT_OK(pass1.Run(input.get(), spill_path, &collected));
+  int64_t n = static_cast<int64_t>(collected.x.size());
+
+  // Pass 2: partition.
+  Partitioning partitioning;
+  if (schema_boxes) {
+    ARROW_ASSIGN_OR_RAISE(partitioning, AssignToBoxes(collected, *schema_boxes));
+  } else {
+    PartitionInput pin{collected.x.data(), collected.y.data(),
+                       method == Method::kRows ? nullptr : collected.weight.data(), n};
+    double total = n;
+    if (method != Method::kRows) {
+      total = 0;
+      for (double w : collected.weight) total += w;
+      if (n > 0 && !(total > 0)) {
+        return InvalidArgument("partitioning_method='", options.partitioning_method,
+                               "' needs geometries with a positive ", options.partitioning_method,
+                               ", but the total is 0 (points?); use partitioning_method='rows'");
+      }
+    }
+    PartitionOptions po;
+    const double* mpf = options.max_per_file ? &*options.max_per_file : nullptr;
+    const double* mpc = options.max_per_chunk ? &*options.max_per_chunk : nullptr;
+    ResolveMaxima(total, mpf, mpc, options.target_num_chunks, &po.max_per_file, &po.max_per_chunk);
+    if (method == Method::kRows || method == Method::kCoords) {  // whole counts: 1/3 of 20,000 rows is 6,667
+      po.max_per_file = std::ceil(po.max_per_file);
+      po.max_per_chunk = std::ceil(po.max_per_chunk);
+    }
+    po.max_width_ratio = options.max_width_ratio;
+    po.max_height_ratio = options.max_height_ratio;
+    po.split_method = options.split_method == "median" ? SplitMethod::kMedian : SplitMethod::kMean;
+    po.force_utm = options.force_utm == "file"    ? ForceUtm::kFile
+                   : options.force_utm == "chunk" ? ForceUtm::kChunk
+                                                  : ForceUtm::kNone;
+    po.split_identical_centroids = options.split_identical_centroids;
+    ARROW_ASSIGN_OR_RAISE(partitioning, Partition(pin, po));
+  }
+  collected.x = {};
+  collected.y = {};
+  collected.weight = {};
+
+  // Pass 3: write beside the output, then move into place.
+  std::string parent = Parent(output);
+  std::string tmp = (parent.empty() ? "" : parent + "/") + "." + BaseName(output) + ".tmp-" +
+                    std::to_string(getpid()) + "-" + std::to_string(g_temp_counter++);
+  if (!parent.empty()) ARROW_RETURN_NOT_OK(fs->CreateDir(parent, /*recursive=*/true));
+  ARROW_RETURN_NOT_OK(fs->CreateDir(tmp, /*recursive=*/true));
+  Writer writer(fs.get(), tmp, options, options.crs_projjson, progress);
+  Status st = writer.Run(spill_dir.path(), spill_path, collected, partitioning);
+  if (st.ok() && progress && progress->cancel.load()) st = Cancelled();
+  if (st.ok()) {
+    ARROW_ASSIGN_OR_RAISE(existing, fs->GetFileInfo(output));
+    if (existing.type() == arrow::fs::FileType::Directory) {
+      st = fs->DeleteDir(output);
+    } else if (existing.type() == arrow::fs::FileType::File) {
+      st = fs->DeleteFile(output);
+    }
+    if (st.ok()) st = fs->Move(tmp, output);
+  }
+  if (!st.ok()) {
+    (void)fs->DeleteDir(tmp);
+    return st;
+  }
+  IngestResult result;
+  result.num_rows = n;
+  result.num_files = partitioning.num_files;
+  result.num_chunks = writer.num_chunks();
+  result.rows_dropped = collected.dropped;
+  return result;
+}
+
+Result<std::pair<std::shared_ptr<arrow::fs::FileSystem>, std::string>> ResolvePath(const std::string& url) {
+  if (url.rfind("fd://", 0) == 0) {
+    return InvalidArgument("'", url, "': fd:// paths need the storage layer, which is not configured here");
+  }
+  std::string path;
+  auto fs = arrow::fs::FileSystemFromUriOrPath(url, &path);
+  if (!fs.ok()) return InvalidArgument("cannot resolve '", url, "': ", fs.status().message());
+  return std::make_pair(*fs, path);
+}
+
+// --- input ------------------------------------------------------------------------------
+
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return s;
+}
+
+Result<std::string> FormatOf(const std::string& path, const std::string& format) {
+  if (!format.empty()) {
+    if (format != "parquet" && format != "csv") {
+      return InvalidArgument("input format must be 'parquet' or 'csv', got '", format, "'");
+    }
+    return format;
+  }
+  std::string p = Lower(path);
+  auto ends = [&](const char* s) { return p.size() >= strlen(s) && p.compare(p.size() - strlen(s), strlen(s), s) == 0; };
+  if (ends(".parquet") || ends(".pq") || ends(".geoparquet")) return std::string("parquet");
+  if (ends(".csv") || ends(".txt") || ends(".tsv")) return std::string("csv");
+  return InvalidArgument("cannot tell the format of '", path, "' from its suffix; pass format='parquet' or 'csv'");
+}
+
+// Files read one after another as one stream; each must have the first file's schema.
+class ChainedReader : public arrow::RecordBatchReader {
+ public:
+  using Opener = std::function<Result<std::shared_ptr<arrow::RecordBatchReader>>(const std::string&)>;
+
+  static Result<std::shared_ptr<ChainedReader>> Make(std::vector<std::string> paths, Opener opener) {
+    if (paths.empty()) return InvalidArgument("no input files");
+    ARROW_ASSIGN_OR_RAISE(auto first, opener(paths[0]));
+    auto r = std::shared_ptr<ChainedReader>(new ChainedReader(std::move(paths), std::move(opener)));
+    r->schema_ = first->schema();
+    r->current_ = std::move(first);
+    return r;
+  }
+
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    while (true) {
+      if (!current_) {
+        *batch = nullptr;
+        return Status::OK();
+      }
+      Status st = current_->ReadNext(batch);
+      if (!st.ok()) return InvalidArgument("reading '", paths_[index_], "': ", st.message());
+      if (*batch) return Status::OK();
+      current_ = nullptr;
+      if (++index_ >= paths_.size()) continue;
+      ARROW_ASSIGN_OR_RAISE(current_, opener_(paths_[index_]));
+      if (!current_->schema()->Equals(*schema_, /*check_metadata=*/false)) {
+        return InvalidArgument("mixed schemas: '", paths_[index_], "' has columns ",
+                               current_->schema()->ToString(), " but '", paths_[0], "' has ",
+                               schema_->ToString());
+      }
+    }
+  }
+
+ private:
+  ChainedReader(std::vector<std::string> paths, Opener opener) : paths_(std::move(paths)), opener_(std::move(opener)) {}
+  std::vector<std::string> paths_;
+  Opener opener_;
+  size_t index_ = 0;
+  std::shared_ptr<arrow::Schema> schema_;
+  std::shared_ptr<arrow::RecordBatchReader> current_;
+};
+
+// Keeps the parquet::arrow::FileReader alive as long as its batch reader.
+class OwningReader : public arrow::RecordBatchReader {
+ public:
+  OwningReader(std::unique_ptr<parquet::arrow::FileReader> file, std::unique_ptr<arrow::RecordBatchReader> reader,
+               std::shared_ptr<arrow::Schema> schema)
+      : file_(std::move(file)), reader_(std::move(reader)), schema_(std::move(schema)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+  Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    ARROW_RETURN_NOT_OK(reader_->ReadNext(batch));
+    if (*batch) *batch = arrow::RecordBatch::Make(schema_, (*batch)->num_rows(), (*batch)->columns());
+    return Status::OK();
+  }
+
+ private:
+  std::unique_ptr<parquet::arrow::FileReader> file_;
+  std::unique_ptr<arrow::RecordBatchReader> reader_;
+  std::shared_ptr<arrow::Schema> schema_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<arrow::RecordBatchReader>> OpenInput(std::shared_ptr<arrow::fs::FileSystem> fs,
+                                                           const std::vector<std::string>& paths,
+                                                           const InputOptions& options, int64_t* total_rows) {
+  int64_t total = 0;
+  bool total_known = true;
+  for (const std::string& path : paths) {
+    ARROW_ASSIGN_OR_RAISE(auto info, fs->GetFileInfo(path));
+    if (info.type() != arrow::fs::FileType::File) {
+      return NotFound("input file '", path, "' ", info.type() == arrow::fs::FileType::Directory
+                                                       ? "is a directory (pass file_suffix to read its files)"
+                                                       : "does not exist");
+    }
+    ARROW_ASSIGN_OR_RAISE(std::string format, FormatOf(path, options.format));
+    if (format != "parquet") {
+      total_known = false;
+      continue;
+    }
+    auto file = fs->OpenInputFile(path);
+    if (!file.ok()) return IOError("cannot open '", path, "': ", file.status().message());
+    auto reader = parquet::arrow::OpenFile(*file, arrow::default_memory_pool());
+    if (!reader.ok()) return InvalidArgument("'", path, "' is not a readable Parquet file: ", reader.status().message());
+    total += (*reader)->parquet_reader()->metadata()->num_rows();
+  }
+  if (total_rows) *total_rows = total_known ? total : -1;
+  auto columns = options.columns;
+  char delimiter = options.csv_delimiter;
+  std::string forced = options.format;
+  auto opener = [fs, columns, delimiter, forced](const std::string& path) -> Result<std::shared_ptr<arrow::RecordBatchReader>> {
+    ARROW_ASSIGN_OR_RAISE(std::string format, FormatOf(path, forced));
+    if (format == "csv") {
+      auto stream = fs->OpenInputStream(path);
+      if (!stream.ok()) return IOError("cannot open '", path, "': ", stream.status().message());
+      auto read = arrow::csv::ReadOptions::Defaults();
+      read.block_size = 16 << 20;
+      auto parse = arrow::csv::ParseOptions::Defaults();
+      parse.delimiter = delimiter;
+      auto convert = arrow::csv::ConvertOptions::Defaults();
+      convert.include_columns = columns;
+      auto reader = arrow::csv::StreamingReader::Make(arrow::io::default_io_context(), *stream, read, parse, convert);
+      if (!reader.ok()) return InvalidArgument("'", path, "' is not a readable CSV file: ", reader.status().message());
+      return std::shared_ptr<arrow::RecordBatchReader>(*reader);
+    }
+    auto file = fs->OpenInputFile(path);
+    if (!file.ok()) return IOError("cannot open '", path, "': ", file.status().message());
+    parquet::ArrowReaderProperties props;
+    props.set_batch_size(65536);
+    props.set_use_threads(true);
+    parquet::arrow::FileReaderBuilder builder;
+    Status st = builder.Open(*file);
+    if (!st.ok()) return InvalidArgument("'", path, "' is not a readable Parquet file: ", st.message());
+    std::unique_ptr<parquet::arrow::FileReader> reader;
+    ARROW_RETURN_NOT_OK(builder.properties(props)->Build(&reader));
+    std::shared_ptr<arrow::Schema> schema;
+    ARROW_RETURN_NOT_OK(reader->GetSchema(&schema));
+    std::vector<int> indices;
+    arrow::FieldVector fields;
+    if (columns.empty()) {
+      for (int i = 0; i < schema->num_fields(); ++i) indices.push_back(i);
+    } else {
+      for (const std::string& c : columns) {
+        int i = schema->GetFieldIndex(c);
+        if (i < 0) return InvalidArgument("load_columns: column '", c, "' not found in '", path, "'");
+        indices.push_back(i);
+      }
+    }
+    for (int i : indices) fields.push_back(schema->field(i));
+    std::vector<int> row_groups(reader->num_row_groups());
+    for (int i = 0; i < reader->num_row_groups(); ++i) row_groups[i] = i;
+    // Column indices of the Arrow schema become leaf indices for the Parquet reader.
+    std::vector<int> leaves;
+    const auto& manifest = reader->manifest();
+    std::function<void(const parquet::arrow::SchemaField&)> collect = [&](const parquet::arrow::SchemaField& f) {
+      if (f.column_index >= 0) leaves.push_back(f.column_index);
+      for (const auto& child : f.children) collect(child);
+    };
+    for (int i : indices) collect(manifest.schema_fields[i]);
+    ARROW_ASSIGN_OR_RAISE(auto batches, reader->GetRecordBatchReader(row_groups, leaves));
+    auto out_schema = arrow::schema(fields, schema->metadata());
+    return std::shared_ptr<arrow::RecordBatchReader>(
+        std::make_shared<OwningReader>(std::move(reader), std::move(batches), out_schema));
+  };
+  ARROW_ASSIGN_OR_RAISE(auto chained, ChainedReader::Make(paths, opener));
+  return std::shared_ptr<arrow::RecordBatchReader>(chained);
+}
+
+}  // namespace terrafuse::ingest

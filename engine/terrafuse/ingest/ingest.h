@@ -1,0 +1,90 @@
+// fused.ingest in the engine: stream a table in batches, geo-partition it and write the
+// Fused table layout (spec/table-format.md): <file_id>.parquet data files with one row group
+// per chunk, GeoParquet 1.1 `geo` metadata with a bbox covering column, zstd, and `_sample`
+// carrying `fused:format_version = "5"` and `fused:_metadata`.
+//
+// Memory: pass 1 streams the input once, keeping only a centroid (and weight) per row and
+// spilling the batches to a local Arrow IPC file; pass 2 partitions the centroids; pass 3
+// splits the spill into buckets of whole chunk groups (one sequential read), then writes
+// the files from the memory-mapped buckets, about group_rows rows at a time per thread.
+#pragma once
+
+#include <arrow/filesystem/filesystem.h>
+#include <arrow/record_batch.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "terrafuse/common/status.h"
+
+namespace terrafuse::ingest {
+
+struct IngestOptions {
+  std::string partitioning_method = "rows";  // rows | area | length | coords
+  std::optional<double> max_per_file;        // None: 1/10 of the total
+  std::optional<double> max_per_chunk;       // None: total/target_num_chunks, else 1/100
+  int64_t target_num_chunks = 0;             // 0: not given
+  double max_width_ratio = 2;
+  double max_height_ratio = 2;
+  std::string split_method = "mean";   // mean | median
+  std::string force_utm = "chunk";     // file | chunk | "" (None)
+  bool split_identical_centroids = true;
+  std::string subdivide_method;        // "" | area
+  std::optional<double> subdivide_start;
+  std::optional<double> subdivide_stop;
+  std::string geometry_column;         // WKB column; "" = from `geo` metadata, else "geometry"
+  std::string lon_column, lat_column;  // build points from these instead
+  bool drop_out_of_bounds = false;
+  bool overwrite = false;
+  std::string partitioning_schema_input;  // path (same file system) of an earlier table
+  int compression_level = 3;              // zstd
+  std::string spill_dir;                  // local directory; "" = the system temp dir
+  int64_t group_rows = 1 << 20;           // rows gathered in memory at once per writing thread
+  std::string crs_projjson;               // written as the `geo` crs; "" = omitted (OGC:CRS84)
+};
+
+/// Read by another thread while Ingest runs (the progress bar); `cancel` stops it.
+struct IngestProgress {
+  std::atomic<int64_t> rows_total{-1};  // -1 when unknown
+  std::atomic<int64_t> rows_read{0};
+  std::atomic<int64_t> rows_written{0};
+  std::atomic<bool> cancel{false};
+};
+
+struct IngestResult {
+  int64_t num_rows = 0;
+  int32_t num_files = 0;
+  int64_t num_chunks = 0;
+  int64_t rows_dropped = 0;  // drop_out_of_bounds
+};
+
+/// Ingests `input` into the table directory `output` on `fs`. The table appears only when
+/// complete (written beside it, then moved); an existing `output` is replaced only with
+/// `overwrite`.
+Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input,
+                            std::shared_ptr<arrow::fs::FileSystem> fs, const std::string& output,
+                            const IngestOptions& options, IngestProgress* progress = nullptr);
+
+struct InputOptions {
+  std::string format;                // parquet | csv | "" (by file suffix)
+  std::vector<std::string> columns;  // load only these ("" = all)
+  char csv_delimiter = ',';
+};
+
+/// Opens Parquet or CSV files as one stream of batches. All files must share one schema;
+/// `total_rows` is set when known from metadata (Parquet), else -1.
+Result<std::shared_ptr<arrow::RecordBatchReader>> OpenInput(std::shared_ptr<arrow::fs::FileSystem> fs,
+                                                           const std::vector<std::string>& paths,
+                                                           const InputOptions& options,
+                                                           int64_t* total_rows = nullptr);
+
+/// A file system and the path in it for a local path, file:// or s3:// URL (Arrow's
+/// registry). fd:// is resolved by the storage layer before this.
+Result<std::pair<std::shared_ptr<arrow::fs::FileSystem>, std::string>> ResolvePath(const std::string& url);
+
+}  // namespace terrafuse::ingest

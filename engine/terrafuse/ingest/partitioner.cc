@@ -1,0 +1,213 @@
+#include "terrafuse/ingest/partitioner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+namespace terrafuse::ingest {
+
+namespace {
+
+// A row with its centroid and weight: the splitter moves these, so every pass over a part
+// reads memory in order (chasing row indices into coordinate arrays was cache-miss bound).
+struct Item {
+  double x, y, w;
+  int64_t row;
+};
+
+struct Range {
+  Item* begin;
+  Item* end;
+  double weight;
+};
+
+double Weight(const Item* b, const Item* e, bool weighted) {
+  if (!weighted) return static_cast<double>(e - b);
+  double total = 0;
+  for (const Item* p = b; p != e; ++p) total += p->w;
+  return total;
+}
+
+class Splitter {
+ public:
+  Splitter(bool weighted, const PartitionOptions& options) : weighted_(weighted), options_(options) {}
+
+  // Cuts `root` into parts of at most `max` weight; appends them in depth-first order, so
+  // neighbouring parts are neighbours in space. With `utm_zones`, a part whose centroids lie
+  // in more than one UTM zone (6° of longitude) is cut at a zone edge whatever its weight.
+  void Split(Range root, double max, bool utm_zones, std::vector<Range>* leaves) const {
+    std::vector<Range> stack{root};
+    while (!stack.empty()) {
+      Range r = stack.back();
+      stack.pop_back();
+      int64_t n = r.end - r.begin;
+      Item* mid = utm_zones ? CutAtZoneEdge(r) : nullptr;
+      if (!mid) {
+        double k = std::ceil(r.weight / max - 1e-9);
+        if (k <= 1 || n <= 1) {
+          leaves->push_back(r);
+          continue;
+        }
+        mid = Cut(r, k);
+      }
+      if (mid == nullptr) {  // identical centroids, not to be split
+        leaves->push_back(r);
+        continue;
+      }
+      Range left{r.begin, mid, Weight(r.begin, mid, weighted_)};
+      Range right{mid, r.end, weighted_ ? r.weight - left.weight : static_cast<double>(r.end - mid)};
+      stack.push_back(right);
+      stack.push_back(left);
+    }
+  }
+
+ private:
+  static int Zone(double lon) { return std::clamp(static_cast<int>(std::floor((lon + 180) / 6)), 0, 59); }
+
+  // Splits at the UTM zone edge in the middle of the zones spanned, or nullptr for one zone.
+  Item* CutAtZoneEdge(const Range& r) const {
+    int zmin = 59, zmax = 0;
+    for (const Item* p = r.begin; p != r.end; ++p) {
+      int z = Zone(p->x);
+      zmin = std::min(zmin, z);
+      zmax = std::max(zmax, z);
+    }
+    if (zmin >= zmax) return nullptr;
+    int zone = (zmin + zmax + 1) / 2;
+    return std::partition(r.begin, r.end, [&](const Item& i) { return Zone(i.x) < zone; });
+  }
+
+  // Returns the split point of `r` into about floor(k/2) : ceil(k/2) of its weight, or
+  // nullptr when it cannot be split.
+  Item* Cut(const Range& r, double k) const {
+    double minx = HUGE_VAL, maxx = -HUGE_VAL, miny = HUGE_VAL, maxy = -HUGE_VAL;
+    for (const Item* p = r.begin; p != r.end; ++p) {
+      minx = std::min(minx, p->x);
+      maxx = std::max(maxx, p->x);
+      miny = std::min(miny, p->y);
+      maxy = std::max(maxy, p->y);
+    }
+    double frac = std::floor(k / 2) / k;
+    int64_t n = r.end - r.begin;
+    auto by_row = [](const Item& a, const Item& b) { return a.row < b.row; };
+    if (minx == maxx && miny == maxy) {
+      // All rows share one centroid: no spatial cut exists. Cut by position (input order,
+      // so the result stays deterministic) when allowed.
+      if (!options_.split_identical_centroids) return nullptr;
+      std::sort(r.begin, r.end, by_row);
+      return r.begin + std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
+    }
+    double width = maxx - minx, height = maxy - miny;
+    bool on_x = width / options_.max_width_ratio >= height / options_.max_height_ratio;
+    auto key = [on_x](const Item& i) { return on_x ? i.x : i.y; };
+    auto less = [&](const Item& a, const Item& b) {
+      double ka = key(a), kb = key(b);
+      return ka < kb || (ka == kb && a.row < b.row);
+    };
+    if (options_.split_method == SplitMethod::kMean) {
+      double sum = 0, wsum = 0;
+      for (const Item* p = r.begin; p != r.end; ++p) {
+        double w = weighted_ ? p->w : 1.0;
+        sum += key(*p) * w;
+        wsum += w;
+      }
+      double mean = wsum > 0 ? sum / wsum : 0;
+      Item* mid = std::partition(r.begin, r.end, [&](const Item& i) { return key(i) < mean; });
+      // Zero total weight or float rounding can put everything on one side: fall back to
+      // the median so the part still shrinks.
+      if (mid != r.begin && mid != r.end) return mid;
+    }
+    if (!weighted_) {
+      Item* mid = r.begin + std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
+      std::nth_element(r.begin, mid, r.end, less);
+      return mid;
+    }
+    std::sort(r.begin, r.end, less);
+    double target = r.weight * frac, acc = 0;
+    Item* p = r.begin;
+    for (; p != r.end - 1; ++p) {
+      acc += p->w;
+      if (acc >= target) break;
+    }
+    return std::clamp(p + 1, r.begin + 1, r.end - 1);
+  }
+
+  bool weighted_;
+  const PartitionOptions& options_;
+};
+
+}  // namespace
+
+void ResolveMaxima(double total, const double* max_per_file, const double* max_per_chunk,
+                   int64_t target_num_chunks, double* file_out, double* chunk_out) {
+  double chunk = max_per_chunk ? *max_per_chunk
+                 : target_num_chunks > 0 ? total / static_cast<double>(target_num_chunks)
+                                         : total / 100;
+  double file = max_per_file ? *max_per_file : total / 10;
+  // Nothing to split (empty input, zero total) still needs positive maxima.
+  if (!(chunk > 0)) chunk = 1;
+  if (!(file > 0)) file = chunk;
+  *chunk_out = chunk;
+  *file_out = std::max(file, chunk);
+}
+
+Result<Partitioning> Partition(const PartitionInput& input, const PartitionOptions& options) {
+  if (!(options.max_per_file > 0) || !(options.max_per_chunk > 0)) {
+    return InvalidArgument("partitioning maxima must be > 0, got per_file=", options.max_per_file,
+                           " per_chunk=", options.max_per_chunk);
+  }
+  if (!(options.max_width_ratio > 0) || !(options.max_height_ratio > 0)) {
+    return InvalidArgument("partitioning_max_width_ratio and partitioning_max_height_ratio must be > 0");
+  }
+  for (int64_t i = 0; i < input.num_rows; ++i) {
+    if (!std::isfinite(input.x[i]) || !std::isfinite(input.y[i])) {
+      return InvalidArgument("row ", i, " has a non-finite centroid (", input.x[i], ", ", input.y[i], ")");
+    }
+    if (input.weight && !(input.weight[i] >= 0)) {
+      return InvalidArgument("row ", i, " has a negative or NaN partitioning weight ", input.weight[i]);
+    }
+  }
+  Partitioning result;
+  result.chunk_offsets.push_back(0);
+  if (input.num_rows == 0) return result;
+  bool weighted = input.weight != nullptr;
+  std::vector<Item> items(input.num_rows);
+  for (int64_t i = 0; i < input.num_rows; ++i) items[i] = {input.x[i], input.y[i], weighted ? input.weight[i] : 1.0, i};
+  Splitter splitter(weighted, options);
+  Item* begin = items.data();
+  Item* end = begin + input.num_rows;
+
+  std::vector<Range> files;
+  splitter.Split({begin, end, Weight(begin, end, weighted)}, options.max_per_file,
+                 options.force_utm == ForceUtm::kFile, &files);
+  // Files are cut into chunks independently: two threads, results kept in file order.
+  std::vector<std::vector<Range>> chunks(files.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t f = next++; f < files.size(); f = next++) {
+      splitter.Split(files[f], options.max_per_chunk, options.force_utm != ForceUtm::kNone, &chunks[f]);
+      for (const Range& chunk : chunks[f]) {  // input order inside a chunk
+        std::sort(chunk.begin, chunk.end, [](const Item& a, const Item& b) { return a.row < b.row; });
+      }
+    }
+  };
+  std::thread helper;
+  if (files.size() > 1 && input.num_rows > 100000) helper = std::thread(work);
+  work();
+  if (helper.joinable()) helper.join();
+  result.order.resize(input.num_rows);
+  for (int64_t i = 0; i < input.num_rows; ++i) result.order[i] = items[i].row;
+  for (size_t f = 0; f < files.size(); ++f) {
+    int32_t chunk_id = 0;
+    for (const Range& chunk : chunks[f]) {
+      result.chunk_offsets.push_back(chunk.end - begin);
+      result.chunk_file.push_back(result.num_files);
+      result.chunk_id.push_back(chunk_id++);
+    }
+    ++result.num_files;
+  }
+  return result;
+}
+
+}  // namespace terrafuse::ingest

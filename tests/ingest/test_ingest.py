@@ -1,0 +1,476 @@
+"""fused.ingest end to end: real files in, the Fused table layout out, read back by peers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+
+import fused
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from fused._errors import AlreadyExistsError, InvalidArgumentError
+
+
+def _ingest(inp, out, **kw):
+    kw.setdefault("partitioning_force_utm", None)
+    return fused.ingest(inp, str(out), **kw).run_local(show_progress=False)
+
+
+def _brute_force(df, b):
+    m = (df.LON >= b[0]) & (df.LON <= b[2]) & (df.LAT >= b[1]) & (df.LAT <= b[3])
+    return set(df.id[m])
+
+
+def test_layout_matches_the_table_format(points_parquet, tmp_path):
+    src, _df = points_parquet
+    out = tmp_path / "table"
+    result = _ingest(src, out, lonlat_cols=("LON", "LAT"), partitioning_maximum_per_file=8000,
+                     partitioning_maximum_per_chunk=1000, partitioning_split_method="median")
+    assert result["num_rows"] == 20_000
+    # 3 files of ~6,667 rows, each cut into 7 chunks of at most 1,000
+    assert result["num_files"] == 3 and result["num_chunks"] == 21
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["0.parquet", "1.parquet", "2.parquet", "_sample"]
+
+    sample = pq.ParquetFile(out / "_sample")
+    kv = sample.metadata.metadata
+    assert kv[b"fused:format_version"] == b"5"
+    chunks = pq.read_table(io.BytesIO(base64.decodebytes(kv[b"fused:_metadata"]))).to_pandas()
+    assert list(chunks.columns[:6]) == ["file_id", "chunk_id", "bbox_minx", "bbox_miny", "bbox_maxx", "bbox_maxy"]
+    assert chunks.num_rows.sum() == 20_000
+
+    for file_id, group in chunks.groupby("file_id"):
+        pf = pq.ParquetFile(out / f"{file_id}.parquet")
+        assert pf.metadata.num_row_groups == len(group)  # one row group per chunk
+        geo = json.loads(pf.metadata.metadata[b"geo"])
+        assert geo["version"] == "1.1.0" and geo["primary_column"] == "geometry"
+        col = geo["columns"]["geometry"]
+        assert col["encoding"] == "WKB" and col["geometry_types"] == ["Point"]
+        assert col["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
+        assert pf.schema_arrow.field("bbox").type == pa.struct([(k, pa.float32()) for k in ("xmin", "ymin", "xmax", "ymax")])
+        assert col["crs"]["id"] == {"authority": "EPSG", "code": 4326}
+        for _, row in group.iterrows():
+            rg = pf.metadata.row_group(int(row.chunk_id))
+            assert rg.num_rows == row.num_rows <= 1000
+            assert rg.column(0).compression == "ZSTD"
+            # The chunk box is exactly the rows' extent.
+            t = pf.read_row_group(int(row.chunk_id), columns=["LON", "LAT", "bbox"]).to_pandas()
+            assert (t.LON.min(), t.LAT.max()) == (row.bbox_minx, row.bbox_maxy)
+            # float32 covering boxes, rounded outward: they contain their point
+            box = pd.DataFrame(list(t.bbox))
+            assert ((box.xmin <= t.LON) & (t.LON <= box.xmax) & (box.ymin <= t.LAT) & (t.LAT <= box.ymax)).all()
+            assert (box.xmax - box.xmin).max() < 1e-4
+        assert geo["columns"]["geometry"]["bbox"][0] == group.bbox_minx.min()
+
+
+def test_peers_read_the_output_unchanged(points_parquet, tmp_path):
+    src, df = points_parquet
+    out = tmp_path / "table"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"), target_num_chunks=10)
+    # GeoPandas
+    gdf = gpd.read_parquet(out / "0.parquet")
+    assert gdf.crs.to_epsg() == 4326
+    assert gdf.geometry.geom_type.unique().tolist() == ["Point"]
+    np.testing.assert_array_equal(gdf.geometry.x.to_numpy(), gdf.LON.to_numpy())
+    # pyarrow, the whole directory as a dataset of the data files
+    import pyarrow.dataset as ds
+
+    data = ds.dataset([str(p) for p in sorted(out.glob("*.parquet"))]).to_table()
+    assert data.num_rows == 20_000 and sorted(data.column("id").to_pylist()) == list(range(20_000))
+    # DuckDB: all rows, and a bbox-covering filter
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect()
+    n = con.execute(f"select count(*) from read_parquet('{out}/*.parquet')").fetchone()[0]
+    assert n == 20_000
+    b = (2.0, 48.5, 2.6, 49.0)
+    got = con.execute(
+        f"select id from read_parquet('{out}/*.parquet') where bbox.xmin >= {b[0]} and bbox.xmax <= {b[2]} "
+        f"and bbox.ymin >= {b[1]} and bbox.ymax <= {b[3]}").fetchall()
+    assert {r[0] for r in got} == _brute_force(df, b)
+
+
+def test_readers_and_catalog_helper_logic(points_parquet, tmp_path):
+    src, df = points_parquet
+    out = tmp_path / "table"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"), target_num_chunks=40, partitioning_split_method="median")
+    meta = fused.get_chunks_metadata(str(out) + "/")
+    assert len(meta) == 40 and meta.crs.to_epsg() == 4326
+    assert (meta.geometry.geom_type == "Polygon").all()
+    one = fused.get_chunk_from_table(str(out), meta.file_id[0], meta.chunk_id[0], columns=["speed"])
+    assert list(one.columns) == ["speed", "geometry"] and len(one) == meta.num_rows[0]
+    assert one.crs.to_epsg() == 4326
+
+    # What the public catalog's table_to_tile does: intersect, read chunks, filter rows.
+    b = (-122.5, 37.7, -122.3, 37.9)
+    tile = shapely.box(*b)
+    hits = meta[meta.intersects(tile)]
+    rows = pd.concat([fused.get_chunk_from_table(str(out), f, c, columns=["id"])
+                      for f, c in hits[["file_id", "chunk_id"]].values])
+    rows = rows[rows.intersects(tile)]
+    assert set(rows.id) == _brute_force(df, b)
+    assert len(hits) < len(meta)
+
+    # The built-in bounds reader gives the same rows, reading only the matching chunks.
+    got = fused.read_table(str(out), b, columns=["id"])
+    assert set(got.id) == _brute_force(df, b)
+    assert list(got.columns) == ["id", "geometry"]
+    _, stats = fused._table.read_table_arrow(str(out), b)
+    assert stats["chunks_read"] == len(hits)
+    # Empty result keeps the schema.
+    empty = fused.read_table(str(out), (0, -80, 1, -79))
+    assert len(empty) == 0 and "speed" in empty.columns
+
+
+def test_catalog_utils_names(points_parquet, tmp_path):
+    src, _ = points_parquet
+    out = tmp_path / "t"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"))
+    from fused import utils
+
+    assert len(utils.get_chunks_metadata(str(out))) == len(fused.get_chunks_metadata(str(out)))
+
+
+def test_output_is_deterministic(points_parquet, tmp_path):
+    src, _ = points_parquet
+    a, b = tmp_path / "a", tmp_path / "b"
+    _ingest(src, a, lonlat_cols=("LON", "LAT"), target_num_chunks=13)
+    _ingest(src, b, lonlat_cols=("LON", "LAT"), target_num_chunks=13)
+    for p in a.iterdir():
+        assert p.read_bytes() == (b / p.name).read_bytes(), p.name
+
+
+def test_polygons_exact_bounds_filter_and_methods(polygons_gdf, tmp_path):
+    src = tmp_path / "polys.parquet"
+    polygons_gdf.to_parquet(src)
+    for method in ("rows", "area", "length", "coords"):
+        out = tmp_path / method
+        r = _ingest(src, out, partitioning_method=method, partitioning_maximum_per_chunk=None)
+        assert r["num_rows"] == 600, method
+        assert r["num_chunks"] >= 50, method  # 1/100 of the total per chunk
+    meta = fused.get_chunks_metadata(str(tmp_path / "area"))
+    # Under "area", chunk areas are balanced, not row counts.
+    areas = []
+    for f, c in meta[["file_id", "chunk_id"]].values:
+        areas.append(shapely.area(fused.get_chunk_from_table(str(tmp_path / "area"), f, c).geometry.values).sum())
+    total = shapely.area(polygons_gdf.geometry.values)
+    assert max(areas) <= total.sum() / 100 + total.max()
+    b = (0.0, 44.0, 2.0, 46.0)
+    got = fused.read_table(str(tmp_path / "rows"), b)
+    expected = polygons_gdf[polygons_gdf.intersects(shapely.box(*b))]
+    assert set(got.pid) == set(expected.pid)
+    assert set(got.columns) == {"pid", "kind", "geometry"}
+
+
+def test_subdivide_splits_big_polygons(tmp_path):
+    gdf = gpd.GeoDataFrame({"name": ["big", "small"]},
+                           geometry=[shapely.box(0, 0, 2, 2), shapely.box(5, 5, 5.1, 5.1)], crs=4326)
+    out = tmp_path / "t"
+    r = _ingest(gdf, out, subdivide_method="area", subdivide_start=0.5, subdivide_stop=0.25)
+    assert r["num_rows"] == 16 + 1
+    back = pd.concat([fused.get_chunk_from_table(str(out), f, c)
+                      for f, c in fused.get_chunks_metadata(str(out))[["file_id", "chunk_id"]].values])
+    areas = shapely.area(back.geometry.values)
+    assert areas[(back.name == "big").to_numpy()].sum() == pytest.approx(4.0)
+    assert (areas <= 0.25 + 1e-12).all()
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp.zip", "geoparquet", "frame"])
+def test_other_inputs(fmt, polygons_gdf, tmp_path):
+    gdf = polygons_gdf.head(200)
+    if fmt == "frame":
+        src = gdf
+    elif fmt == "shp.zip":
+        shp_dir = tmp_path / "shp"
+        shp_dir.mkdir()
+        gdf.to_file(shp_dir / "polys.shp")
+        src = tmp_path / "polys.zip"
+        with zipfile.ZipFile(src, "w") as z:
+            for p in shp_dir.iterdir():
+                z.write(p, p.name)
+    elif fmt == "geoparquet":
+        src = tmp_path / "polys.parquet"
+        gdf.to_crs(3857).to_parquet(src)  # projected: reprojected to 4326 on the way in
+    else:
+        src = tmp_path / f"polys.{fmt}"
+        gdf.to_file(src)
+    out = tmp_path / "t"
+    assert _ingest(src, out)["num_rows"] == 200
+    back = fused.read_table(str(out), (-180, -90, 180, 90))
+    assert sorted(back.pid) == sorted(gdf.pid)
+    merged = back.merge(gdf[["pid", "geometry"]], on="pid")
+    assert np.allclose(shapely.area(merged.geometry_x.values), shapely.area(merged.geometry_y.values), rtol=1e-6)
+
+
+def test_csv_lists_and_directories(tmp_path, make_points):
+    df = make_points(3000, seed=2)
+    d = tmp_path / "parts"
+    d.mkdir()
+    for i in range(3):
+        df.iloc[i * 1000:(i + 1) * 1000].to_csv(d / f"part{i}.csv", index=False)
+    (d / "notes.txt.bak").write_text("ignored")
+    out = tmp_path / "t"
+    r = _ingest(str(d), out, file_suffix=".csv", lonlat_cols=("LON", "LAT"), remove_cols=["name"])
+    assert r["num_rows"] == 3000
+    back = fused.read_table(str(out), (-180, -90, 180, 90))
+    assert "name" not in back.columns and sorted(back.id) == list(range(3000))
+    # gdal_config open options name the columns, as in Fused
+    r = _ingest([str(d / "part0.csv"), str(d / "part1.csv")], tmp_path / "t2",
+                gdal_config={"open_options": {"X_POSSIBLE_NAMES": "LON", "Y_POSSIBLE_NAMES": "LAT"}},
+                load_columns=["id", "LON", "LAT"])
+    assert r["num_rows"] == 2000
+    assert set(fused.read_table(str(tmp_path / "t2"), (-180, -90, 180, 90)).columns) == {"id", "LON", "LAT", "geometry"}
+
+
+def test_explode_and_schema(tmp_path, make_points):
+    multi = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(3, 3, 4, 4)])
+    gdf = gpd.GeoDataFrame({"v": [1, 2]}, geometry=[multi, shapely.box(8, 8, 9, 9)], crs=4326)
+    src = tmp_path / "m.parquet"
+    gdf.to_parquet(src)
+    r = _ingest(src, tmp_path / "t", explode_geometries=True)
+    assert r["num_rows"] == 3
+    df = make_points(100)
+    pts = tmp_path / "p.parquet"
+    df.to_parquet(pts, index=False)
+    _ingest(pts, tmp_path / "s", lonlat_cols=("LON", "LAT"), schema=pa.schema([("speed", pa.float32())]))
+    back = pq.read_table(tmp_path / "s" / "0.parquet")
+    assert back.schema.field("speed").type == pa.float32()
+
+
+def test_partitioning_schema_input_reuses_boxes(tmp_path, make_points):
+    a, b = make_points(5000, seed=3), make_points(5000, seed=4)
+    pa_, pb = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    a.to_parquet(pa_, index=False)
+    b.to_parquet(pb, index=False)
+    _ingest(pa_, tmp_path / "day1", lonlat_cols=("LON", "LAT"), target_num_chunks=16,
+            partitioning_split_method="median")
+    boxes = tmp_path / "boxes.parquet"
+    fused.get_chunks_metadata(str(tmp_path / "day1")).to_parquet(boxes)
+    _ingest(pb, tmp_path / "day2", lonlat_cols=("LON", "LAT"), partitioning_schema_input=str(boxes))
+    m1 = fused.get_chunks_metadata(str(tmp_path / "day1"))
+    m2 = fused.get_chunks_metadata(str(tmp_path / "day2"))
+    assert len(m2) <= len(m1) and m2.num_rows.sum() == 5000
+    # Day-2 chunks sit inside (or next to) the day-1 boxes they were assigned to.
+    assert m2.union_all().intersects(m1.union_all())
+
+
+def test_job_config_serialises_and_runs(points_parquet, tmp_path):
+    src, _ = points_parquet
+    job = fused.ingest(str(src), str(tmp_path / "t"), lonlat_cols=("LON", "LAT"), target_num_chunks=5)
+    d = job.to_dict()
+    assert d["kind"] == "ingest" and json.loads(json.dumps(d)) == d
+    again = fused.IngestJobConfig.from_dict(d)
+    assert again.run_local(show_progress=False)["num_rows"] == 20_000
+    with pytest.raises(ValueError, match="in-memory input"):
+        fused.ingest(pd.DataFrame({"LON": [0.0], "LAT": [0.0]}), "x", lonlat_cols=("LON", "LAT")).to_dict()
+
+
+def test_progress_bar_shows_rows_per_second(points_parquet, tmp_path, capsys):
+    src, _ = points_parquet
+    fused.ingest(str(src), str(tmp_path / "t"), lonlat_cols=("LON", "LAT")).run_local()
+    err = capsys.readouterr().err
+    assert "20,000/20,000 rows" in err and "rows/s" in err
+
+
+def test_ingest_nongeospatial(tmp_path):
+    df = pd.DataFrame({"k": np.arange(1000)[::-1], "v": np.arange(1000) * 2.0})
+    out = tmp_path / "plain.parquet"
+    r = fused.ingest_nongeospatial(df, str(out), partition_col="k",
+                                   partitioning_maximum_per_chunk=300).run_local()
+    assert r["num_chunks"] == 4
+    pf = pq.ParquetFile(out)
+    assert pf.metadata.num_row_groups == 4
+    assert pf.read().column("k").to_pylist() == list(range(1000))
+    with pytest.raises(FileExistsError):
+        fused.ingest_nongeospatial(df, str(out)).run_local()
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+def test_unreadable_file(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not a parquet file at all")
+    with pytest.raises(InvalidArgumentError, match="bad.parquet' is not a readable Parquet file"):
+        _ingest(bad, tmp_path / "t", lonlat_cols=("x", "y"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _ingest(tmp_path / "missing.parquet", tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+
+
+def test_missing_lonlat_cols(points_parquet, tmp_path, make_points):
+    src, _ = points_parquet
+    with pytest.raises(ValueError, match="'lng' .*not found"):
+        _ingest(src, tmp_path / "t", lonlat_cols=("lng", "LAT"))
+    csv = tmp_path / "p.csv"
+    make_points(10).to_csv(csv, index=False)
+    with pytest.raises(ValueError, match="CSV input needs lonlat_cols"):
+        _ingest(csv, tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+
+
+def test_invalid_geometry_names_the_row(tmp_path):
+    good = shapely.to_wkb(shapely.points([0, 1], [0, 1]))
+    table = pa.table({"geometry": pa.array(list(good) + [b"\x01\x03\x00\x00\x00garbage"], pa.binary())})
+    with pytest.raises(InvalidArgumentError, match="row 2: invalid WKB"):
+        _ingest(table, tmp_path / "t")
+    table = pa.table({"geometry": pa.array([good[0], None], pa.binary())})
+    with pytest.raises(InvalidArgumentError, match="row 1: the geometry is null"):
+        _ingest(table, tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+
+
+def test_mixed_schemas(tmp_path, make_points):
+    a = make_points(10)
+    b = make_points(10).rename(columns={"speed": "velocity"})
+    a.to_parquet(tmp_path / "a.parquet", index=False)
+    b.to_parquet(tmp_path / "b.parquet", index=False)
+    with pytest.raises(InvalidArgumentError, match="mixed schemas: .*b.parquet"):
+        _ingest([tmp_path / "a.parquet", tmp_path / "b.parquet"], tmp_path / "t", lonlat_cols=("LON", "LAT"))
+    assert not (tmp_path / "t").exists()
+
+
+def test_out_of_bounds_dropped_by_default_or_an_error(tmp_path, make_points):
+    df = make_points(100)
+    df.loc[5, "LAT"] = 95.0
+    df.loc[7, "LON"] = 500000.0  # projected coordinates by mistake
+    src = tmp_path / "p.parquet"
+    df.to_parquet(src, index=False)
+    r = _ingest(src, tmp_path / "t", lonlat_cols=("LON", "LAT"))
+    assert r["rows_dropped"] == 2 and r["num_rows"] == 98
+    with pytest.raises(InvalidArgumentError, match="row 5: coordinates outside WGS84 bounds"):
+        _ingest(src, tmp_path / "u", lonlat_cols=("LON", "LAT"), drop_out_of_bounds=False)
+    assert not (tmp_path / "u").exists()
+
+
+def test_overwrite_is_explicit_and_atomic(points_parquet, tmp_path):
+    src, _ = points_parquet
+    out = tmp_path / "t"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(AlreadyExistsError, match="overwrite=True"):
+        _ingest(src, out, lonlat_cols=("LON", "LAT"))
+    # A failing overwrite leaves the old table as it was.
+    with pytest.raises(ValueError):
+        _ingest(src, out, lonlat_cols=("nope", "LAT"), overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    _ingest(src, out, lonlat_cols=("LON", "LAT"), overwrite=True, target_num_chunks=3,
+            partitioning_split_method="median")
+    assert len(fused.get_chunks_metadata(str(out))) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["points.parquet", "t"]  # no temp left
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"partitioning_method": "volume"}, "partitioning_method must be one of"),
+    ({"partitioning_split_method": "mode"}, "partitioning_split_method must be one of"),
+    ({"partitioning_force_utm": "zone"}, "partitioning_force_utm must be one of"),
+    ({"lonlat_cols": "LON"}, "lonlat_cols must be a pair"),
+    ({"subdivide_method": "area"}, "needs subdivide_start"),
+    ({"target_num_chunks": 0}, "target_num_chunks must be > 0"),
+])
+def test_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fused.ingest("x.parquet", "out", **kwargs)
+
+
+def test_bad_engine_parameters(points_parquet, tmp_path):
+    src, _ = points_parquet
+    with pytest.raises(InvalidArgumentError, match="partitioning_maximum_per_chunk must be > 0"):
+        _ingest(src, tmp_path / "t", lonlat_cols=("LON", "LAT"), partitioning_maximum_per_chunk=-5)
+    with pytest.raises(InvalidArgumentError, match="needs geometries with a positive area"):
+        _ingest(src, tmp_path / "t", lonlat_cols=("LON", "LAT"), partitioning_method="area")
+
+
+def test_readers_errors(tmp_path):
+    with pytest.raises(fused.NotFoundError, match="_sample' does not exist"):
+        fused.get_chunks_metadata(str(tmp_path / "nothing"))
+    (tmp_path / "plain").mkdir()
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "plain" / "_sample")
+    with pytest.raises(InvalidArgumentError, match="no Fused metadata"):
+        fused.get_chunks_metadata(str(tmp_path / "plain"))
+    with pytest.raises(ValueError, match="bounds must have 4 numbers"):
+        fused.read_table(str(tmp_path / "plain"), (1, 2, 3))
+
+
+def test_empty_input_gives_an_empty_table(tmp_path, make_points):
+    src = tmp_path / "empty.parquet"
+    make_points(0).to_parquet(src, index=False)
+    r = _ingest(src, tmp_path / "t", lonlat_cols=("LON", "LAT"))
+    assert (r["num_rows"], r["num_files"], r["num_chunks"]) == (0, 0, 0)
+    assert len(fused.get_chunks_metadata(str(tmp_path / "t"))) == 0
+    back = fused.read_table(str(tmp_path / "t"), (-180, -90, 180, 90))
+    assert len(back) == 0 and "speed" in back.columns
+
+
+def test_kml_input(tmp_path, polygons_gdf):
+    import pyogrio
+
+    if "KML" not in pyogrio.list_drivers(write=True) and "LIBKML" not in pyogrio.list_drivers(write=True):
+        pytest.skip("this GDAL cannot write KML")
+    src = tmp_path / "polys.kml"
+    polygons_gdf.head(20)[["pid", "geometry"]].assign(pid=lambda d: d.pid.astype(str)).to_file(src, driver="KML")
+    assert _ingest(src, tmp_path / "t")["num_rows"] == 20
+
+
+def test_file_urls(points_parquet, tmp_path):
+    src, _df = points_parquet
+    out = f"file://{tmp_path}/t"
+    r = fused.ingest(f"file://{src}", out, lonlat_cols=("LON", "LAT")).run_local(show_progress=False)
+    assert r["num_rows"] == 20_000
+    assert len(fused.read_table(out, (-180, -90, 180, 90), columns=["id"])) == 20_000
+    assert fused.get_chunks_metadata(out).num_rows.sum() == 20_000
+
+
+def test_fd_paths_need_the_storage_layer(points_parquet):
+    src, _ = points_parquet
+    with pytest.raises(InvalidArgumentError, match="fd:// paths need the storage layer"):
+        _ingest(src, "fd://ais/ingested/", lonlat_cols=("LON", "LAT"))
+
+
+def test_point_fast_path_matches_wkb_parsing():
+    from fused._table import to_geodataframe
+
+    pts = shapely.points([1.5, -2.25, 3.0], [4.0, 5.5, -6.75])
+    mixed = list(shapely.to_wkb(pts)) + [shapely.to_wkb(shapely.box(0, 0, 1, 1))]
+    for values in (list(shapely.to_wkb(pts)), mixed, list(shapely.to_wkb(pts, byte_order=0))):
+        table = pa.table({"v": range(len(values)), "geometry": pa.array(values, pa.binary())})
+        for t in (table, table.slice(1)):
+            got = to_geodataframe(t)
+            expected = shapely.from_wkb(t.column("geometry").to_pylist())
+            assert list(got.columns) == ["v", "geometry"]
+            assert all(shapely.equals_exact(a, b) for a, b in zip(got.geometry.values, expected))
+
+
+def test_gdal_config_layer(tmp_path, polygons_gdf):
+    src = tmp_path / "two.gpkg"
+    polygons_gdf.head(10).to_file(src, layer="small")
+    polygons_gdf.head(30).to_file(src, layer="big")
+    assert _ingest(src, tmp_path / "t", gdal_config={"layer": "big"})["num_rows"] == 30
+    with pytest.raises(ValueError, match="cannot read .*two.gpkg.* with GDAL"):
+        _ingest(src, tmp_path / "u", gdal_config={"layer": "missing"})
+
+
+def test_http_input_is_downloaded_first(points_parquet, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    src, _ = points_parquet
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(src.parent))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{src.name}"
+        assert _ingest(url, tmp_path / "t", lonlat_cols=("LON", "LAT"))["num_rows"] == 20_000
+        with pytest.raises(OSError, match="cannot download ingest input .*404"):
+            _ingest(url + ".missing.parquet", tmp_path / "u", lonlat_cols=("LON", "LAT"))
+    finally:
+        server.shutdown()
+        server.server_close()
