@@ -10,6 +10,7 @@
 
 #include "binding_core.h"
 #include "terrafuse/ingest/ingest.h"
+#include "terrafuse/storage/file_system.h"
 #include "terrafuse/ingest/table_reader.h"
 
 namespace terrafuse::bindings {
@@ -95,7 +96,7 @@ IngestOptions ToOptions(const nb::dict& d) {
 
 nb::dict Ingest(nb::object input, std::vector<std::string> paths, std::string format,
                 std::vector<std::string> columns, std::string output, nb::dict options_dict,
-                IngestProgress* progress) {
+                const storage::StorageConfig& storage, IngestProgress* progress) {
   IngestOptions options = ToOptions(options_dict);
   std::shared_ptr<arrow::RecordBatchReader> reader;
   if (!input.is_none()) reader = ImportStream(input);
@@ -103,17 +104,17 @@ nb::dict Ingest(nb::object input, std::vector<std::string> paths, std::string fo
   {
     nb::gil_scoped_release release;
     result = [&]() -> Result<ingest::IngestResult> {
-      ARROW_ASSIGN_OR_RAISE(auto out, ingest::ResolvePath(output));
+      ARROW_ASSIGN_OR_RAISE(auto out, ingest::ResolvePath(output, storage));
       if (!options.partitioning_schema_input.empty()) {
-        ARROW_ASSIGN_OR_RAISE(auto schema_in, ingest::ResolvePath(options.partitioning_schema_input));
+        ARROW_ASSIGN_OR_RAISE(auto schema_in, ingest::ResolvePath(options.partitioning_schema_input, storage));
         options.partitioning_schema_input = schema_in.second;
       }
       if (!reader) {
         if (paths.empty()) return InvalidArgument("ingest needs an input");
-        ARROW_ASSIGN_OR_RAISE(auto first, ingest::ResolvePath(paths[0]));
+        ARROW_ASSIGN_OR_RAISE(auto first, ingest::ResolvePath(paths[0], storage));
         std::vector<std::string> resolved;
         for (const auto& p : paths) {
-          ARROW_ASSIGN_OR_RAISE(auto r, ingest::ResolvePath(p));
+          ARROW_ASSIGN_OR_RAISE(auto r, ingest::ResolvePath(p, storage));
           resolved.push_back(r.second);
         }
         ingest::InputOptions in;
@@ -156,37 +157,42 @@ void InitIngest(nb::module_& m) {
       .def_prop_ro("rows_written", [](const IngestProgress& p) { return p.rows_written.load(); })
       .def("cancel", [](IngestProgress& p) { p.cancel.store(true); }, "Stop the ingest at the next batch.");
   g.def("ingest", &Ingest, "input"_a.none(), "paths"_a, "format"_a, "columns"_a, "output"_a, "options"_a,
-        "progress"_a.none() = nb::none(),
+        "storage"_a, "progress"_a.none() = nb::none(),
         nb::sig("def ingest(input: object | None, paths: list[str], format: str, columns: list[str], "
-                "output: str, options: dict, progress: IngestProgress | None = None) -> dict"),
+                "output: str, options: dict, storage: fused._core.StorageConfig, "
+                "progress: IngestProgress | None = None) -> dict"),
         "Ingest an Arrow stream (`input`) or Parquet/CSV files (`paths`) into the table `output`.");
   g.def(
       "read_chunks_metadata",
-      [](std::string table) {
+      [](std::string table, const storage::StorageConfig& storage) {
         return ReadWithGilReleased([&]() -> Result<std::shared_ptr<arrow::Table>> {
-          ARROW_ASSIGN_OR_RAISE(auto r, ingest::ResolvePath(table));
+          ARROW_ASSIGN_OR_RAISE(auto r, ingest::ResolvePath(table, storage));
           return ingest::ReadChunksMetadata(r.first, r.second);
         });
       },
-      "table"_a, nb::sig("def read_chunks_metadata(table: str) -> object"),
+      "table"_a, "storage"_a,
+      nb::sig("def read_chunks_metadata(table: str, storage: fused._core.StorageConfig) -> object"),
       "The chunk metadata of a table as an Arrow stream capsule.");
   g.def(
       "read_chunk",
-      [](std::string table, std::string file_id, int64_t chunk_id, std::vector<std::string> columns) {
+      [](std::string table, std::string file_id, int64_t chunk_id, std::vector<std::string> columns,
+         const storage::StorageConfig& storage) {
         return ReadWithGilReleased([&]() -> Result<std::shared_ptr<arrow::Table>> {
-          ARROW_ASSIGN_OR_RAISE(auto r, ingest::ResolvePath(table));
+          ARROW_ASSIGN_OR_RAISE(auto r, ingest::ResolvePath(table, storage));
           return ingest::ReadChunk(r.first, r.second, file_id, chunk_id, columns);
         });
       },
-      "table"_a, "file_id"_a, "chunk_id"_a, "columns"_a,
-      nb::sig("def read_chunk(table: str, file_id: str, chunk_id: int, columns: list[str]) -> object"),
+      "table"_a, "file_id"_a, "chunk_id"_a, "columns"_a, "storage"_a,
+      nb::sig("def read_chunk(table: str, file_id: str, chunk_id: int, columns: list[str], "
+              "storage: fused._core.StorageConfig) -> object"),
       "One chunk (row group) of a table as an Arrow stream capsule.");
   g.def(
       "read_table",
-      [](std::string table, std::array<double, 4> bounds, std::vector<std::string> columns) {
+      [](std::string table, std::array<double, 4> bounds, std::vector<std::string> columns,
+         const storage::StorageConfig& storage) {
         ingest::ReadStats stats;
         nb::object capsule = ReadWithGilReleased([&]() -> Result<std::shared_ptr<arrow::Table>> {
-          ARROW_ASSIGN_OR_RAISE(auto r, ingest::ResolvePath(table));
+          ARROW_ASSIGN_OR_RAISE(auto r, ingest::ResolvePath(table, storage));
           return ingest::ReadTable(r.first, r.second, bounds, columns, &stats);
         });
         nb::dict d;
@@ -195,9 +201,9 @@ void InitIngest(nb::module_& m) {
         d["rows_read"] = stats.rows_read;
         return nb::make_tuple(capsule, d);
       },
-      "table"_a, "bounds"_a, "columns"_a,
-      nb::sig("def read_table(table: str, bounds: tuple[float, float, float, float], columns: list[str]) "
-              "-> tuple[object, dict]"),
+      "table"_a, "bounds"_a, "columns"_a, "storage"_a,
+      nb::sig("def read_table(table: str, bounds: tuple[float, float, float, float], columns: list[str], "
+              "storage: fused._core.StorageConfig) -> tuple[object, dict]"),
       "Rows meeting `bounds`, reading only the chunks that meet it; returns (capsule, stats).");
 }
 

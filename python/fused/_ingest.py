@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fused._table import normalize_path
+from fused._table import _storage_config, normalize_path
 
 _PARQUET = (".parquet", ".pq", ".geoparquet")
 _CSV = (".csv", ".tsv", ".txt")
@@ -310,6 +310,47 @@ def _download(url: str, workdir: str) -> str:
     return target
 
 
+def _local_fd_path(path: str) -> str:
+    """An fd:// URI as the local path behind it (pyarrow reads and writes those directly)."""
+    if not path.startswith("fd://"):
+        return path
+    from fused import _core
+
+    local = _core.storage_local_path(path, _storage_config())
+    if local is None:
+        raise NotImplementedError(f"{path!r}: ingest_nongeospatial reads and writes fd:// only when "
+                                  "fd:// is a local directory (not S3); fused.ingest handles both")
+    return local
+
+
+def _expand_fd(item: str, path: str, file_suffix: str | None, workdir: str) -> list[str]:
+    """The files of an fd:// input (a file, or a directory listed through the storage layer), as
+    local paths: the files themselves when fd:// is a local directory, else copies in
+    `workdir` (inputs are read several times: schema, header, rows)."""
+    from fused import _core
+
+    config = _storage_config()
+    entry = _core.storage_stat(path, config)  # NotFoundError naming the URI when missing
+    uris = [path]
+    if entry.is_dir:
+        uris = sorted(
+            e.uri for e in _core.storage_list(path, config, True)
+            if not e.is_dir and not e.uri.rstrip("/").rpartition("/")[2].startswith((".", "_"))
+            and (file_suffix is None or e.uri.endswith(file_suffix))
+        )
+        if not uris:
+            raise FileNotFoundError(
+                f"no files in directory {item!r}" + (f" ending with {file_suffix!r}" if file_suffix else ""))
+    files = []
+    for i, uri in enumerate(uris):
+        local = _core.storage_local_path(uri, config)
+        if local is None:
+            local = os.path.join(workdir, f"fd-{i}-{uri.rpartition('/')[2]}")
+            _core.storage_copy(uri, local, config)
+        files.append(local)
+    return files
+
+
 def _expand(input: str | list[str], file_suffix: str | None, workdir: str) -> list[str]:
     """Files to read: lists flattened, directories listed (sorted, filtered by suffix)."""
     import pyarrow.fs as pafs
@@ -324,7 +365,8 @@ def _expand(input: str | list[str], file_suffix: str | None, workdir: str) -> li
             continue
         path = normalize_path(item)
         if path.startswith("fd://"):
-            raise NotImplementedError(f"{item!r}: fd:// paths need the storage layer, not configured here")
+            files.extend(_expand_fd(item, path, file_suffix, workdir))
+            continue
         fs, inner = pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), path)
         info = fs.get_file_info(inner)
         if info.type == pafs.FileType.NotFound:
@@ -567,11 +609,13 @@ def _run_ingest(job: IngestJobConfig, *, show_progress: bool, spill_dir: str | N
         options = _engine_options(job, extra, spill_dir)
         output = normalize_path(job.output)
         progress = _core.ingest.IngestProgress()
+        storage = _storage_config()  # read here: the secrets and options of the calling thread
         outcome: dict = {}
 
         def work() -> None:
             try:
-                outcome["result"] = _core.ingest.ingest(data, paths, fmt, columns, output, options, progress)
+                outcome["result"] = _core.ingest.ingest(data, paths, fmt, columns, output, options,
+                                                        storage, progress)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                 outcome["error"] = exc
 
@@ -619,7 +663,7 @@ def _run_nongeospatial(job: IngestJobConfig) -> dict:
             raise ValueError(f"partition_col {col!r} not found; the input has {table.column_names}")
         table = table.sort_by(col)
     chunk = params.get("partitioning_maximum_per_chunk") or max(1, -(-table.num_rows // 100))
-    output = normalize_path(job.output)
+    output = _local_fd_path(normalize_path(job.output))
     if "://" not in output:
         if os.path.exists(output) and not params.get("overwrite"):
             raise FileExistsError(f"ingest output {job.output!r} exists; pass overwrite=True to replace it")

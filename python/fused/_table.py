@@ -32,6 +32,13 @@ def _arrow(capsule: Any) -> pa.Table:
     return pa.RecordBatchReader.from_stream(_Stream(capsule)).read_all()
 
 
+def _storage_config():
+    """Where fd:// and s3:// resolve: the same settings as the files API (fused.api)."""
+    from fused._storage import _config
+
+    return _config()
+
+
 def normalize_path(url: str | os.PathLike) -> str:
     """A path the engine resolves: local paths made absolute; URLs (file://, s3://, fd://) kept."""
     text = os.fspath(url)
@@ -114,7 +121,7 @@ def get_chunks_metadata(url: str) -> gpd.GeoDataFrame:
 
     from fused import _core
 
-    df = _arrow(_core.ingest.read_chunks_metadata(normalize_path(url))).to_pandas()
+    df = _arrow(_core.ingest.read_chunks_metadata(normalize_path(url), _storage_config())).to_pandas()
     geoms = shapely.box(df["bbox_minx"], df["bbox_miny"], df["bbox_maxx"], df["bbox_maxy"])
     return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")
 
@@ -153,11 +160,11 @@ def get_chunk_from_table(
 
         meta = get_chunks_metadata(url)
         ids = meta.loc[meta["file_id"].astype(str) == fid, "chunk_id"]
-        tables = [_arrow(_core.ingest.read_chunk(path, fid, int(c), cols)) for c in ids]
+        tables = [_arrow(_core.ingest.read_chunk(path, fid, int(c), cols, _storage_config())) for c in ids]
         if not tables:
             raise LookupError(f"file_id {fid!r} is not in the table {url!r}")
         return to_geodataframe(pa.concat_tables(tables))
-    return to_geodataframe(_arrow(_core.ingest.read_chunk(path, fid, int(chunk_id), cols)))
+    return to_geodataframe(_arrow(_core.ingest.read_chunk(path, fid, int(chunk_id), cols, _storage_config())))
 
 
 def _bounds_tuple(bounds: Any) -> tuple[float, float, float, float]:
@@ -179,7 +186,7 @@ def read_table_arrow(path: str, bounds: Any, columns: Sequence[str] | None = Non
     from fused import _core
 
     capsule, stats = _core.ingest.read_table(
-        normalize_path(path), _bounds_tuple(bounds), list(columns) if columns else []
+        normalize_path(path), _bounds_tuple(bounds), list(columns) if columns else [], _storage_config()
     )
     return _arrow(capsule), stats
 

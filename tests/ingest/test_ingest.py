@@ -426,12 +426,6 @@ def test_file_urls(points_parquet, tmp_path):
     assert fused.get_chunks_metadata(out).num_rows.sum() == 20_000
 
 
-def test_fd_paths_need_the_storage_layer(points_parquet):
-    src, _ = points_parquet
-    with pytest.raises(InvalidArgumentError, match="fd:// paths need the storage layer"):
-        _ingest(src, "fd://ais/ingested/", lonlat_cols=("LON", "LAT"))
-
-
 def test_point_fast_path_matches_wkb_parsing():
     from fused._table import to_geodataframe
 
@@ -474,3 +468,20 @@ def test_http_input_is_downloaded_first(points_parquet, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_fd_paths_resolve_through_the_storage_layer(points_parquet, tmp_path, monkeypatch):
+    # fd:// is the files API's store (here a local directory): an ingest reads and writes it
+    # there, and escapes are refused by the same containment.
+    path, df = points_parquet
+    monkeypatch.setenv("TERRAFUSE_FD_ROOT", str(tmp_path / "fd"))
+    fused.api.upload(str(path), "fd://in/points.parquet")
+    fused.ingest("fd://in/", "fd://out/points/", target_num_chunks=20,
+                 lonlat_cols=("LON", "LAT")).run_local(show_progress=False)
+    assert (tmp_path / "fd" / "out" / "points" / "_sample").is_file()
+    meta = fused.get_chunks_metadata("fd://out/points/")
+    assert int(meta["num_rows"].sum()) == len(df)
+    with pytest.raises(Exception, match=r"\.\."):
+        fused.ingest("fd://in/points.parquet", "fd://../escape/",
+                     lonlat_cols=("LON", "LAT")).run_local(show_progress=False)
+    assert not (tmp_path / "escape").exists()

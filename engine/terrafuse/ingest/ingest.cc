@@ -1,4 +1,5 @@
 #include "terrafuse/ingest/ingest.h"
+#include "terrafuse/storage/file_system.h"
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
@@ -889,6 +890,31 @@ std::atomic<int64_t> g_temp_counter{0};
 
 }  // namespace
 
+namespace {
+
+// A local directory is renamed into place at once. Object stores have no directory rename:
+// there the files move one by one with `_sample` last, so the table only looks valid (readers
+// start from `_sample`) once all its data is there.
+Status MoveTableIntoPlace(arrow::fs::FileSystem* fs, const std::string& tmp, const std::string& output) {
+  if (fs->type_name() == "local") return fs->Move(tmp, output);
+  arrow::fs::FileSelector selector;
+  selector.base_dir = tmp;
+  selector.recursive = true;
+  ARROW_ASSIGN_OR_RAISE(std::vector<arrow::fs::FileInfo> infos, fs->GetFileInfo(selector));
+  std::vector<std::string> files;
+  for (const auto& info : infos) {
+    if (info.IsFile()) files.push_back(info.path());
+  }
+  std::stable_partition(files.begin(), files.end(),
+                        [](const std::string& f) { return BaseName(f) != "_sample"; });
+  for (const std::string& file : files) {
+    ARROW_RETURN_NOT_OK(fs->Move(file, output + file.substr(tmp.size())));
+  }
+  return fs->DeleteDir(tmp);
+}
+
+}  // namespace
+
 Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std::shared_ptr<arrow::fs::FileSystem> fs,
                             const std::string& output_path, const IngestOptions& options, IngestProgress* progress) {
   ARROW_RETURN_NOT_OK(ValidateOptions(options));
@@ -981,7 +1007,7 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
     } else if (existing.type() == arrow::fs::FileType::File) {
       st = fs->DeleteFile(output);
     }
-    if (st.ok()) st = fs->Move(tmp, output);
+    if (st.ok()) st = MoveTableIntoPlace(fs.get(), tmp, output);
   }
   if (!st.ok()) {
     (void)fs->DeleteDir(tmp);
@@ -995,14 +1021,10 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
   return result;
 }
 
-Result<std::pair<std::shared_ptr<arrow::fs::FileSystem>, std::string>> ResolvePath(const std::string& url) {
-  if (url.rfind("fd://", 0) == 0) {
-    return InvalidArgument("'", url, "': fd:// paths need the storage layer, which is not configured here");
-  }
-  std::string path;
-  auto fs = arrow::fs::FileSystemFromUriOrPath(url, &path);
-  if (!fs.ok()) return InvalidArgument("cannot resolve '", url, "': ", fs.status().message());
-  return std::make_pair(*fs, path);
+Result<std::pair<std::shared_ptr<arrow::fs::FileSystem>, std::string>> ResolvePath(
+    const std::string& url, const storage::StorageConfig& config) {
+  ARROW_ASSIGN_OR_RAISE(storage::Location where, storage::ResolveUri(url, config));
+  return std::make_pair(where.fs, where.path);
 }
 
 // --- input ------------------------------------------------------------------------------

@@ -22,6 +22,10 @@
 
 #include "terrafuse/common/status.h"
 
+namespace terrafuse::storage {
+struct StorageConfig;
+}  // namespace terrafuse::storage
+
 namespace terrafuse::ingest {
 
 struct IngestOptions {
@@ -83,8 +87,9 @@ Result<std::shared_ptr<arrow::RecordBatchReader>> OpenInput(std::shared_ptr<arro
                                                            const InputOptions& options,
                                                            int64_t* total_rows = nullptr);
 
-/// A file system and the path in it for a local path, file:// or s3:// URL (Arrow's
-/// registry). fd:// is resolved by the storage layer before this.
-Result<std::pair<std::shared_ptr<arrow::fs::FileSystem>, std::string>> ResolvePath(const std::string& url);
+/// A file system and the path in it for a local path, file://, fd:// or s3:// URL, through
+/// the storage layer (so fd:// means the same place as in the files API, root-contained).
+Result<std::pair<std::shared_ptr<arrow::fs::FileSystem>, std::string>> ResolvePath(
+    const std::string& url, const storage::StorageConfig& config);
 
 }  // namespace terrafuse::ingest
