@@ -56,7 +56,8 @@ def udf(n: int = 10):
     return gpd.GeoDataFrame({"i": list(range(n))}, geometry=points, crs=4326)
 `;
 const LARGE_RESULT_BYTES = 50 * 1024 * 1024;
-const RUN_DEBOUNCE_MS = 120;
+// Short: a run of a trivial UDF takes ~20 ms, and a newer edit aborts the older run anyway.
+const RUN_DEBOUNCE_MS = 50;
 
 /** Figures the end-to-end test reads (docs/workbench.md: performance). */
 const perf = { runToDraw: [] as number[], tileViewport: [] as { ms: number; tiles: number }[], runs: 0 };
