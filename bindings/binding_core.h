@@ -48,5 +48,6 @@ void InitHash(nb::module_& m);
 void InitTiles(nb::module_& m);
 void InitCache(nb::module_& m);
 void InitEncode(nb::module_& m);
+void InitWorkers(nb::module_& m);
 
 }  // namespace terrafuse::bindings

@@ -24,4 +24,5 @@ NB_MODULE(_core, m) {
   InitTiles(m);
   InitCache(m);
   InitEncode(m);
+  InitWorkers(m);
 }

@@ -17,12 +17,14 @@ from fused._load import load
 from fused._options import options
 from fused._run import run
 from fused._secrets import secrets
+from fused._submit import JobPool, submit
 from fused._udf import Udf, udf
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FusedError",
+    "JobPool",
     "InvalidArgumentError",
     "NotFoundError",
     "Udf",
@@ -35,6 +37,7 @@ __all__ = [
     "options",
     "run",
     "secrets",
+    "submit",
     "tiles",
     "types",
     "udf",

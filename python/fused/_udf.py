@@ -175,6 +175,14 @@ class Udf:
         bound.parameters = {**self.parameters, **parameters}
         return bound
 
+    def map(self, arg_list: Any, /, **options: Any) -> Any:
+        """Run this UDF once per input, in parallel: ``fused.submit(self, arg_list,
+        collect=False, **options)``. Returns a :class:`fused.JobPool` (``.df()``, ``.collect()``)."""
+        from fused._submit import submit
+
+        options.setdefault("collect", False)
+        return submit(self, arg_list, **options)
+
     def run_local(self, *args: Any, **parameters: Any) -> Any:
         """Run in this process: ``fused.run(self, engine="local", ...)``."""
         from fused._run import run

@@ -339,6 +339,8 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
     case workers::ReplyKind::kNone:
       result.body = std::make_shared<arrow::Buffer>(nullptr, 0);
       break;
+    case workers::ReplyKind::kPickle:  // only the SDK's local engine asks for pickles
+      return Internal("Worker ", reply.worker_pid, " answered an HTTP call with a pickle");
   }
   result.metadata = Dump(metadata);
   return result;

@@ -68,7 +68,8 @@ Status CheckOptions(const WorkerPoolOptions& o) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(WorkerPoolOptions options) : options_(std::move(options)) {
+WorkerPool::WorkerPool(WorkerPoolOptions options)
+    : options_(std::move(options)), num_workers_(options_.num_workers) {
   process_options_.python = options_.python;
   process_options_.args = options_.args;
   process_options_.env = options_.env;
@@ -111,6 +112,19 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::Start(WorkerPoolOptions options)
 
 WorkerPool::~WorkerPool() { Shutdown(); }
 
+void WorkerPool::Grow(int num_workers) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (num_workers <= num_workers_ || shutting_down_) return;
+  num_workers_ = num_workers;
+  next_start_ = {};  // a new size is worth trying at once, even after failed starts
+  supervisor_wake_.notify_one();
+}
+
+int WorkerPool::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return num_workers_;
+}
+
 // -- calls -------------------------------------------------------------------------------
 
 Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFlag* cancel) {
@@ -120,7 +134,7 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
                            "' was cancelled before it started");
   }
   std::string frame;
-  AppendFrame(header, {}, &frame);
+  AppendFrame(header, request.payload, &frame);
   auto queued = Clock::now();
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<WorkerProcess> worker, Acquire(cancel));
   auto sent = Clock::now();
@@ -176,7 +190,7 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* can
       idle_.pop_back();
     } else {
       if (static_cast<int>(waiters_.size()) >= options_.max_waiting) {
-        return Unavailable("All " + std::to_string(options_.num_workers) +
+        return Unavailable("All " + std::to_string(num_workers_) +
                            " workers are busy and " + std::to_string(waiters_.size()) +
                            " calls are already waiting: try again later");
       }
@@ -197,7 +211,7 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* can
         }
         std::string message = "No worker became free within " +
                               FormatSeconds(options_.queue_timeout_seconds) + " s: all " +
-                              std::to_string(options_.num_workers) + " workers are busy";
+                              std::to_string(num_workers_) + " workers are busy";
         if (!last_start_error_.empty())
           message += "; the last worker start failed: " + last_start_error_;
         return Unavailable(std::move(message));
@@ -297,7 +311,7 @@ void WorkerPool::RetireLocked(std::shared_ptr<WorkerProcess> worker) {
 void WorkerPool::Supervise() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!shutting_down_) {
-    int missing = options_.num_workers - static_cast<int>(live_.size()) - starting_;
+    int missing = num_workers_ - static_cast<int>(live_.size()) - starting_;
     bool start_now = missing > 0 && Clock::now() >= next_start_;
     if (retiring_.empty() && !start_now) {
       if (missing > 0) {

@@ -111,6 +111,12 @@ class WorkerPool {
   /// still running at the deadline). Idempotent.
   void Shutdown(double grace_seconds = 10);
 
+  /// Raises the number of workers to `num_workers` (never lowers it): the supervisor starts
+  /// the missing ones in the background while the others keep serving.
+  void Grow(int num_workers);
+  /// The number of workers the pool keeps (options.num_workers, or more after Grow).
+  int size() const;
+
   WorkerPoolStats stats() const;
   /// The pids of the workers counted in the pool (idle and busy).
   std::vector<pid_t> WorkerPids() const;
@@ -136,6 +142,7 @@ class WorkerPool {
   WorkerProcessOptions process_options_;
 
   mutable std::mutex mutex_;
+  int num_workers_;  // the size the supervisor keeps
   std::condition_variable supervisor_wake_;
   std::condition_variable calls_done_;  // signalled when busy_ drops during shutdown
   std::deque<Waiter*> waiters_;

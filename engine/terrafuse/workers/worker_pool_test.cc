@@ -246,6 +246,40 @@ TEST_F(WorkerPoolTest, UnicodeInvalidRequestIsRefusedBeforeAnyWorker) {
 
 // -- pools of their own: workers are broken on purpose -------------------------------------
 
+TEST_F(WorkerPoolTest, PickledCallsGetAPickleReply) {
+  WorkerRequest request = UdfRequest("pickled", "n: int = 1", "    print('n', n)\n    return n * 2\n");
+  request.pickle = true;
+  request.payload = "(lp0\n(dp1\nVn\np2\nI21\nsa.";  // pickle protocol 0 of [{'n': 21}]
+  WorkerReply reply = RunOk(pool_, request);
+  ASSERT_EQ(reply.kind, ReplyKind::kPickle);
+  std::string pickled = reply.payload->ToString();  // (42, 'n 21\n', '') in protocol 5
+  EXPECT_NE(pickled.find("n 21"), std::string::npos);
+  EXPECT_EQ(reply.captured_stdout(), "");  // captured output travels inside the pickle
+
+  request.payload = "not a pickle";
+  auto bad = pool_->Run(request);
+  ASSERT_TRUE(bad.ok()) << bad.status().ToString();
+  EXPECT_FALSE(bad->ok);
+  EXPECT_EQ(bad->error_kind(), "invalid_argument");
+  EXPECT_NE(bad->error_message().find("cannot be unpickled"), std::string::npos);
+}
+
+TEST(WorkerPoolGrowTest, GrowStartsMoreWorkersWhileServing) {
+  LogCapture log;
+  auto pool = StartPool(TestPoolOptions(1, &log));
+  ASSERT_NE(pool, nullptr);
+  pool->Grow(3);
+  EXPECT_EQ(pool->size(), 3);
+  PidOf(pool.get());  // the first worker serves while the others start
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (pool->WorkerPids().size() < 3 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(pool->WorkerPids().size(), 3u) << log.Joined();
+  pool->Grow(2);  // never shrinks
+  EXPECT_EQ(pool->size(), 3);
+}
+
 TEST(WorkerPoolFailureTest, CancelledWhileRunningKillsAndReplaces) {
   LogCapture log;
   auto pool = StartPool(TestPoolOptions(1, &log));
