@@ -21,6 +21,8 @@
 #include "terrafuse/encode/encoder.h"
 #include "terrafuse/http/http_server.h"
 #include "terrafuse/http/log.h"
+#include "terrafuse/jobs/job_runner.h"
+#include "terrafuse/jobs/job_store.h"
 #include "terrafuse/routes/builtin_routes.h"
 #include "terrafuse/routes/services.h"
 #include "terrafuse/udf/registry.h"
@@ -50,6 +52,7 @@ Options:
   --udf-timeout SEC  limit of one UDF call (default 120)
   --worker-memory MB address-space limit of each worker (default: none)
   --worker-max-calls N  replace a worker after N calls (default: never)
+  --job-slots N      job tasks running at once on the workers (default: the number of workers)
   --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
   --debug-routes     also serve /server/v1/_debug/... (for the HTTP tests only)
   -h, --help         print this help and exit
@@ -69,6 +72,7 @@ struct Flags {
   double udf_timeout_seconds = 120;
   int64_t worker_memory_mb = 0;
   int64_t worker_max_calls = 0;
+  int job_slots = 0;
   http::LogLevel log_level = http::LogLevel::kInfo;
   bool debug_routes = false;
   bool help = false;
@@ -156,6 +160,10 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     } else if (name == "--worker-max-calls") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(flags.worker_max_calls, ParseInteger(name, text, 1, int64_t{1} << 40));
+    } else if (name == "--job-slots") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(int64_t slots, ParseInteger(name, text, 1, 1024));
+      flags.job_slots = static_cast<int>(slots);
     } else if (name == "--log-level") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(flags.log_level, http::ParseLogLevel(text));
@@ -166,6 +174,7 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     }
   }
   if (flags.workers == 0) flags.workers = CoreCount();
+  if (flags.job_slots == 0) flags.job_slots = flags.workers;
   // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
   if (flags.threads == 0) flags.threads = std::max(4, 2 * CoreCount());
   return flags;
@@ -241,6 +250,16 @@ int main(int argc, char** argv) {
   auto pool = terrafuse::workers::WorkerPool::Start(pool_options);
   if (!pool.ok()) return Fail(1, pool.status());
   services.pool = pool->get();
+  // Jobs: the store recovers tasks a previous run left running; the runner executes them.
+  auto job_store = terrafuse::jobs::JobStore::Open(flags.home + "/jobs.db");
+  if (!job_store.ok()) return Fail(1, job_store.status());
+  services.jobs = job_store->get();
+  if ((*job_store)->recovered() > 0) {
+    TF_LOG(http::LogLevel::kInfo, "jobs_recovered", {"tasks", std::to_string((*job_store)->recovered())});
+  }
+  auto job_runner = terrafuse::jobs::JobRunner::Start(job_store->get(), pool->get(), flags.job_slots);
+  if (!job_runner.ok()) return Fail(1, job_runner.status());
+  services.job_runner = job_runner->get();
   http::Router router;
   Status routes = terrafuse::routes::RegisterBuiltinRoutes(router, {.debug_routes = flags.debug_routes});
   if (!routes.ok()) return Fail(1, routes);  // a bug in the route table, not in the invocation
@@ -265,6 +284,7 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
 
   Status stopped = (*server)->Run();
+  (*job_runner)->Stop();  // running tasks stay "running": the next start runs them again
   if (!stopped.ok()) {
     // Handlers that ignored cancellation may still be running: exit without waiting on them.
     TF_LOG(http::LogLevel::kError, "stopped", {"error", stopped.message()});

@@ -15,6 +15,10 @@ class ResultCache;
 namespace encode {
 class EncoderRegistry;
 }
+namespace jobs {
+class JobStore;
+class JobRunner;
+}
 namespace udf {
 class Registry;
 }
@@ -35,6 +39,10 @@ struct Services {
   const encode::EncoderRegistry* encoders = nullptr;
   /// Encoded results by UDF version + parameters + tile + format.
   std::shared_ptr<cache::ResultCache> results;
+  /// Batch jobs (SQLite under the home) and the threads running their tasks; null when the
+  /// server runs no jobs.
+  jobs::JobStore* jobs = nullptr;
+  jobs::JobRunner* job_runner = nullptr;
 };
 
 }  // namespace terrafuse
