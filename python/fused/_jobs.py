@@ -42,7 +42,44 @@ def register_job_kind(kind: str, runner: Callable[[dict, dict], Any]) -> None:
 
 
 def run_job_task(kind: str, config: str, task: str, *, job_id: str = "", index: int = 0) -> Any:
-    """Run one task of a job in this process (what server workers call)."""
+    """Run one task of a job (what server workers call): here, or on the Dask cluster when
+    ``TERRAFUSE_DASK_SCHEDULER`` / ``fused.options.dask_scheduler`` is set."""
+    from fused._options import options
+
+    if options.dask_scheduler:
+        from fused._dask import run_function
+
+        outcome = run_function(_run_captured, kind, config, task)
+        sys.stdout.write(outcome[1])
+        sys.stderr.write(outcome[2])
+        if outcome[0] != "ok":
+            sys.stderr.write(outcome[3])
+            raise RuntimeError(outcome[4])
+        return None
+    _run_kind(kind, config, task)
+    return None
+
+
+def _run_captured(kind: str, config: str, task: str) -> tuple:
+    """One task on a Dask worker: ``("ok", stdout, stderr)`` or ``("error", stdout, stderr,
+    traceback, message)``."""
+    import traceback
+
+    from fused._capture import capture
+
+    with capture() as captured:
+        try:
+            _run_kind(kind, config, task)
+        except Exception as e:  # noqa: BLE001 - reported to the job's logs
+            error = (traceback.format_exc(), f"{type(e).__name__}: {e}")
+        else:
+            error = None
+    if error is None:
+        return ("ok", captured.stdout, captured.stderr)
+    return ("error", captured.stdout, captured.stderr, *error)
+
+
+def _run_kind(kind: str, config: str, task: str) -> None:
     runner = _KINDS.get(kind)
     if runner is None and kind in _KIND_MODULES:
         importlib.import_module(_KIND_MODULES[kind])
@@ -50,7 +87,6 @@ def run_job_task(kind: str, config: str, task: str, *, job_id: str = "", index: 
     if runner is None:
         raise InvalidArgumentError(f"Unknown job kind {kind!r}: known kinds are {', '.join(sorted(_KINDS))}")
     runner(json.loads(config), json.loads(task))
-    return None
 
 
 # -- the "udf" kind -----------------------------------------------------------------------
