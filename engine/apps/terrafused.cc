@@ -52,7 +52,7 @@ Options:
   --udf-timeout SEC  limit of one UDF call (default 120)
   --worker-memory MB address-space limit of each worker (default: none)
   --worker-max-calls N  replace a worker after N calls (default: never)
-  --job-slots N      job tasks running at once on the workers (default: the number of workers)
+  --job-slots N      job tasks running at once on the workers (default: workers - 1, at least 1)
   --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
   --debug-routes     also serve /server/v1/_debug/... (for the HTTP tests only)
   -h, --help         print this help and exit
@@ -174,7 +174,8 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     }
   }
   if (flags.workers == 0) flags.workers = CoreCount();
-  if (flags.job_slots == 0) flags.job_slots = flags.workers;
+  // Jobs leave a worker to realtime requests, which would otherwise queue behind long tasks.
+  if (flags.job_slots == 0) flags.job_slots = std::max(1, flags.workers - 1);
   // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
   if (flags.threads == 0) flags.threads = std::max(4, 2 * CoreCount());
   return flags;

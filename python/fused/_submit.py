@@ -177,7 +177,8 @@ def _normalize(arg_list: Any, first_param: str | None, udf_name: str) -> tuple[l
         raise InvalidArgumentError("arg_list mixes dicts and plain values: give one dict per call, or only values")
     if first_param is None:
         raise InvalidArgumentError(
-            f"UDF '{udf_name}' takes no parameters: arg_list needs dicts of parameter names, not values"
+            f"arg_list for UDF '{udf_name}' needs dicts of parameter names, not plain values: "
+            "its first parameter is not known (it takes none, or it runs by token)"
         )
     return [{first_param: v} for v in items], _index([[v] for v in items], [first_param])
 
