@@ -17,7 +17,7 @@ examples:
 test: setup check-gen test-cpp test-py
 
 test-cpp:
-	ctest --test-dir $(BUILD_DIR) --output-on-failure
+	TERRAFUSE_PYTHON=$(PYTHON) ctest --test-dir $(BUILD_DIR) --output-on-failure
 
 test-py:
 	$(PYTHON) -m pytest -q

@@ -107,6 +107,10 @@ struct WorkerRequest {
   bool pickle = false;
   /// Bytes sent as the frame's payload (the pickled calls); empty for HTTP calls.
   std::string payload;
+  /// A call made by a UDF running on this pool (fused.run/submit inside a UDF): when no
+  /// worker is free it gets an extra, temporary worker instead of waiting, so UDFs waiting
+  /// on their nested calls can never hold every worker (a deadlock). Not part of the frame.
+  bool nested = false;
 };
 
 /// What a successful reply carries; the payload's layout depends on it.

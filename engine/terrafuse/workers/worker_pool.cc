@@ -12,6 +12,8 @@ namespace {
 constexpr auto kExitGrace = std::chrono::seconds(2);
 constexpr auto kCancelPoll = std::chrono::milliseconds(50);
 constexpr double kMaxStartBackoffSeconds = 30;
+// Temporary workers for nested calls, at most this many at once (beyond the pool's size).
+constexpr int kMaxExtraWorkers = 16;
 
 Clock::duration Seconds(double seconds) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -136,7 +138,7 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   std::string frame;
   AppendFrame(header, request.payload, &frame);
   auto queued = Clock::now();
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<WorkerProcess> worker, Acquire(cancel));
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<WorkerProcess> worker, Acquire(cancel, request.nested));
   auto sent = Clock::now();
   double limit =
       request.timeout_seconds > 0 ? request.timeout_seconds : options_.call_timeout_seconds;
@@ -155,7 +157,14 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   reply->call_seconds = SecondsSince(sent);
   worker->CountCall();
   const char* recycle = nullptr;
-  if (options_.max_calls_per_worker > 0 && worker->calls() >= options_.max_calls_per_worker) {
+  bool extra;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    extra = extra_.count(worker->pid()) > 0;
+  }
+  if (extra) {
+    recycle = "extra_for_nested_call";  // temporary: the pool goes back to its size
+  } else if (options_.max_calls_per_worker > 0 && worker->calls() >= options_.max_calls_per_worker) {
     recycle = "max_calls";
   } else if (auto it = reply->header.find("recycle");
              it != reply->header.end() && it->is_boolean() && it->get<bool>()) {
@@ -179,7 +188,29 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   return reply;
 }
 
-Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* cancel) {
+std::shared_ptr<WorkerProcess> WorkerPool::StartExtraLocked(std::unique_lock<std::mutex>& lock) {
+  if (static_cast<int>(extra_.size()) >= kMaxExtraWorkers) return nullptr;
+  extra_[0] = true;  // reserves a place while starting (pid 0 is never a worker)
+  lock.unlock();
+  auto started = WorkerProcess::Start(process_options_);
+  lock.lock();
+  extra_.erase(0);
+  if (!started.ok() || shutting_down_) {
+    if (!started.ok()) {
+      Log(LogLevel::kWarn, "event=extra_worker_start_failed error=" + LogValue(started.status().message()));
+    }
+    return nullptr;
+  }
+  std::shared_ptr<WorkerProcess> worker = std::move(*started);
+  extra_[worker->pid()] = true;
+  live_[worker->pid()] = worker;
+  ++stats_.workers_started;
+  Log(LogLevel::kInfo, "event=extra_worker_started worker=" + std::to_string(worker->pid()) +
+                           " reason=nested_call");
+  return worker;
+}
+
+Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* cancel, bool nested) {
   auto deadline = Clock::now() + Seconds(options_.queue_timeout_seconds);
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
@@ -188,6 +219,8 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* can
     if (!idle_.empty() && waiters_.empty()) {
       worker = std::move(idle_.back());  // the most recently used: its caches are warmest
       idle_.pop_back();
+    } else if (nested && (worker = StartExtraLocked(lock))) {
+      // a temporary worker of its own
     } else {
       if (static_cast<int>(waiters_.size()) >= options_.max_waiting) {
         return Unavailable("All " + std::to_string(num_workers_) +
@@ -301,6 +334,7 @@ void WorkerPool::HandOutLocked(std::shared_ptr<WorkerProcess> worker) {
 
 void WorkerPool::RetireLocked(std::shared_ptr<WorkerProcess> worker) {
   live_.erase(worker->pid());
+  extra_.erase(worker->pid());
   retiring_.push_back(std::move(worker));
   supervisor_wake_.notify_one();
   if (shutting_down_) calls_done_.notify_all();
@@ -311,7 +345,8 @@ void WorkerPool::RetireLocked(std::shared_ptr<WorkerProcess> worker) {
 void WorkerPool::Supervise() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!shutting_down_) {
-    int missing = num_workers_ - static_cast<int>(live_.size()) - starting_;
+    int regular = static_cast<int>(live_.size()) - static_cast<int>(extra_.count(0) ? extra_.size() - 1 : extra_.size());
+    int missing = num_workers_ - regular - starting_;
     bool start_now = missing > 0 && Clock::now() >= next_start_;
     if (retiring_.empty() && !start_now) {
       if (missing > 0) {

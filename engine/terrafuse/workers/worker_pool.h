@@ -128,7 +128,10 @@ class WorkerPool {
   };
 
   explicit WorkerPool(WorkerPoolOptions options);
-  Result<std::shared_ptr<WorkerProcess>> Acquire(const CancelFlag* cancel);
+  Result<std::shared_ptr<WorkerProcess>> Acquire(const CancelFlag* cancel, bool nested);
+  // Starts a temporary worker for a nested call when none is free; null when the pool is at
+  // its limit of extra workers or the start failed (the call then waits as usual).
+  std::shared_ptr<WorkerProcess> StartExtraLocked(std::unique_lock<std::mutex>& lock);
   // Gives a ready worker to the first waiting call, else makes it idle. Needs mutex_.
   void HandOutLocked(std::shared_ptr<WorkerProcess> worker);
   // Removes a worker from the pool and queues it for reaping and replacement. Needs mutex_.
@@ -143,6 +146,7 @@ class WorkerPool {
 
   mutable std::mutex mutex_;
   int num_workers_;  // the size the supervisor keeps
+  std::unordered_map<pid_t, bool> extra_;  // temporary workers of nested calls (also in live_)
   std::condition_variable supervisor_wake_;
   std::condition_variable calls_done_;  // signalled when busy_ drops during shutdown
   std::deque<Waiter*> waiters_;

@@ -280,6 +280,31 @@ TEST(WorkerPoolGrowTest, GrowStartsMoreWorkersWhileServing) {
   EXPECT_EQ(pool->size(), 3);
 }
 
+TEST(WorkerPoolGrowTest, NestedCallsGetATemporaryWorkerWhenAllAreBusy) {
+  LogCapture log;
+  auto pool = StartPool(TestPoolOptions(1, &log));
+  ASSERT_NE(pool, nullptr);
+  pid_t regular = pool->WorkerPids()[0];
+  std::thread busy([&] { RunOk(pool.get(), UdfRequest("busy", "", "    import time\n    time.sleep(4)\n")); });
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (pool->stats().busy == 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  WorkerRequest nested = PidRequest();
+  nested.nested = true;
+  auto reply = pool->Run(nested);  // would wait for the busy worker without `nested`
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_NE(JsonPayload(*reply).get<pid_t>(), regular);
+  EXPECT_EQ(pool->stats().busy, 1) << "the first call is still running";
+  busy.join();
+  deadline = Clock::now() + std::chrono::seconds(10);
+  while (pool->WorkerPids().size() != 1 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(pool->WorkerPids(), std::vector<pid_t>{regular});  // the extra worker is gone
+  EXPECT_TRUE(log.Contains("event=extra_worker_started")) << log.Joined();
+}
+
 TEST(WorkerPoolFailureTest, CancelledWhileRunningKillsAndReplaces) {
   LogCapture log;
   auto pool = StartPool(TestPoolOptions(1, &log));
