@@ -23,6 +23,7 @@ import pickle
 import sys
 import threading
 import time
+import weakref
 from typing import Any, Iterator
 
 from fused._errors import (
@@ -320,6 +321,7 @@ class JobPool:
 
             self._backend = DaskBackend(self._udf)
         self._started_at = time.time()
+        _ACTIVE.add(self)
         for n in range(workers):
             thread = threading.Thread(target=self._loop, name=f"fused-submit-{n}", daemon=True)
             self._threads.append(thread)
@@ -461,22 +463,25 @@ class JobPool:
 
     def cancel(self, wait: bool = True) -> None:
         """Stop the calls: queued ones at once, running ones within a second (local engine:
-        their worker is stopped and replaced). Finished calls keep their results."""
+        their worker is stopped and replaced; Dask: the future is cancelled; remote: the
+        request's result is dropped). Finished calls keep their results."""
         with self._lock:
             self._cancelled = True
+            now = time.time()
             for t in self._tasks:
-                if t.status == PENDING:
+                if t.status in (PENDING, RUNNING):
+                    if t.cancel is not None:
+                        t.cancel.set()
                     t.status = CANCELLED
-                    t.ended = time.time()
+                    t.ended = now
                     self._finished.append(t)
-                elif t.status == RUNNING and t.cancel is not None:
-                    t.cancel.set()
             self._lock.notify_all()
         if self._backend is not None:
             self._backend.cancel(self)
-        if wait:
+        if wait:  # the local engine's threads return within ~50 ms of their worker's kill
+            deadline = time.monotonic() + 1.0
             for thread in self._threads:
-                thread.join(timeout=2)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- results --------------------------------------------------------------------------
     def results(self, return_exceptions: bool = False) -> list:
@@ -647,6 +652,9 @@ def _reply_error(header: dict) -> BaseException:
 
 _POOL_LOCK = threading.Lock()
 _POOL: _LocalPool | None = None
+# JobPools that may still run calls: cancelled at exit, so no thread is inside the C++ pool
+# when the interpreter finalizes (a thread killed there would abort the process).
+_ACTIVE: "weakref.WeakSet[JobPool]" = weakref.WeakSet()
 
 
 def _local_pool(size: int) -> _LocalPool:
@@ -654,10 +662,17 @@ def _local_pool(size: int) -> _LocalPool:
     with _POOL_LOCK:
         if _POOL is None:
             _POOL = _LocalPool(size)
-            atexit.register(shutdown_local_pool)
+            atexit.register(_at_exit)
         elif _POOL.pool.size() < size:
             _POOL.pool.grow(size)
         return _POOL
+
+
+def _at_exit() -> None:
+    for jobs in list(_ACTIVE):
+        if not jobs.done():
+            jobs.cancel(wait=True)
+    shutdown_local_pool()
 
 
 def shutdown_local_pool() -> None:

@@ -219,16 +219,18 @@ def test_cancel_stops_queued_calls_at_once_and_running_ones_within_a_second(tmp_
         import os
         import time
 
-        open(os.path.join(folder, f"pid-{i}"), "w").write(str(os.getpid()))
+        path = os.path.join(folder, f"pid-{i}")
+        open(path + ".tmp", "w").write(str(os.getpid()))
+        os.rename(path + ".tmp", path)
         time.sleep(60)
         return i
 
     pool = slow.map([dict(i=i, folder=str(tmp_path)) for i in range(10)], engine="local", cache=False,
                     max_workers=2)
     deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("pid-*"))) < 2 and time.monotonic() < deadline:
+    while len(list(tmp_path.glob("pid-?"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    pids = [int(p.read_text()) for p in tmp_path.glob("pid-*")]
+    pids = [int(p.read_text()) for p in tmp_path.glob("pid-?")]
     start = time.monotonic()
     pool.cancel()
     assert time.monotonic() - start < 1.5
@@ -238,7 +240,7 @@ def test_cancel_stops_queued_calls_at_once_and_running_ones_within_a_second(tmp_
     for pid in pids:  # the workers running the calls were stopped
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert len(list(tmp_path.glob("pid-*"))) == 2  # queued calls never started
+    assert len(list(tmp_path.glob("pid-?"))) == 2  # queued calls never started
 
 
 def test_nested_submit_and_run_inside_a_udf_do_not_deadlock():
@@ -327,3 +329,34 @@ def test_file_results_in_workers_land_on_disk(tmp_path: Path):
 
     df = fused.submit(write, [dict(i=i, folder=str(tmp_path)) for i in range(3)], engine="local", cache=False)
     assert sorted(Path(p).read_text() for p in df["result"]) == ["0", "1", "2"]
+
+
+def test_exit_with_calls_running_cancels_them_cleanly(run_python):
+    code = """
+import fused
+
+@fused.udf
+def slow(i: int = 0):
+    import time
+    time.sleep(60)
+
+pool = slow.map(range(4), engine="local", cache=False, max_workers=2)
+import time
+deadline = time.monotonic() + 60
+while pool.status()["running"] == 0 and time.monotonic() < deadline:
+    time.sleep(0.05)
+time.sleep(0.5)
+print("exiting")
+"""
+    start = time.monotonic()
+    result = run_python(code, timeout=60)
+    assert "exiting" in result.stdout
+    assert time.monotonic() - start < 30
+    assert "terminate called" not in result.stderr
+
+
+def test_cancel_of_remote_and_thread_calls_reports_them_cancelled_at_once():
+    pool = fused.submit(double, [1], engine="local", cache=False, collect=False)
+    pool.wait()
+    pool.cancel()  # nothing left to stop: finished calls keep their results
+    assert pool.results() == [2]
