@@ -258,7 +258,8 @@ int main(int argc, char** argv) {
   if ((*job_store)->recovered() > 0) {
     TF_LOG(http::LogLevel::kInfo, "jobs_recovered", {"tasks", std::to_string((*job_store)->recovered())});
   }
-  auto job_runner = terrafuse::jobs::JobRunner::Start(job_store->get(), pool->get(), flags.job_slots);
+  auto job_runner = terrafuse::jobs::JobRunner::Start(job_store->get(), pool->get(), flags.job_slots,
+                                                     flags.home + "/job_logs");
   if (!job_runner.ok()) return Fail(1, job_runner.status());
   services.job_runner = job_runner->get();
   http::Router router;

@@ -41,9 +41,72 @@ def register_job_kind(kind: str, runner: Callable[[dict, dict], Any]) -> None:
     _KINDS[kind] = runner
 
 
-def run_job_task(kind: str, config: str, task: str, *, job_id: str = "", index: int = 0) -> Any:
+def run_job_task(kind: str, config: str, task: str, *, job_id: str = "", index: int = 0,
+                 live_log: str = "") -> Any:
     """Run one task of a job (what server workers call): here, or on the Dask cluster when
-    ``TERRAFUSE_DASK_SCHEDULER`` / ``fused.options.dask_scheduler`` is set."""
+    ``TERRAFUSE_DASK_SCHEDULER`` / ``fused.options.dask_scheduler`` is set. What the task
+    prints is also appended, line by line, to ``live_log``, which the server reads while the
+    task runs (streamed logs)."""
+    if not live_log:
+        return _run_task(kind, config, task)
+    with _LiveLog(live_log):
+        return _run_task(kind, config, task)
+
+
+class _LiveLog:
+    """Copies what reaches the worker's stdout/stderr routers into ``path``: ``o <line>`` for
+    stdout, ``e <line>`` for stderr, one flushed line at a time."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.file: Any = None
+        self.saved: list = []
+
+    def __enter__(self) -> "_LiveLog":
+        from fused._capture import _Router
+
+        for name, tag in (("stdout", "o"), ("stderr", "e")):
+            stream = getattr(sys, name)
+            if isinstance(stream, _Router):  # captured by the worker: tee at its far end
+                self.saved.append((stream, stream._real))
+                stream._real = _LiveTee(stream._real, self, tag)
+        return self
+
+    def write_line(self, tag: str, line: str) -> None:
+        if self.file is None:
+            self.file = open(self.path, "a", encoding="utf-8", errors="replace")
+        self.file.write(f"{tag} {line}\n")
+        self.file.flush()
+
+    def __exit__(self, *exc: Any) -> None:
+        for stream, real in self.saved:
+            stream._real.finish()
+            stream._real = real
+        if self.file is not None:
+            self.file.close()
+
+
+class _LiveTee:
+    def __init__(self, real: Any, live: _LiveLog, tag: str):
+        self.real, self.live, self.tag, self.partial = real, live, tag, ""
+
+    def write(self, text: str) -> int:
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            self.live.write_line(self.tag, line)
+        return self.real.write(text)
+
+    def finish(self) -> None:
+        if self.partial:
+            self.live.write_line(self.tag, self.partial)
+            self.partial = ""
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.real, attr)
+
+
+def _run_task(kind: str, config: str, task: str) -> Any:
     from fused._options import options
 
     if options.dask_scheduler:

@@ -198,3 +198,30 @@ def test_jobs_survive_a_killed_server(terrafused_bin, tmp_path, monkeypatch):
         assert any("was running when the server stopped" in line["text"] for line in job.get_logs())
     finally:
         assert server.stop() == 0
+
+
+def test_task_output_is_streamed_while_the_task_runs(remote):
+    @fused.udf
+    def chatty(x: int = 0):
+        import sys
+        import time
+
+        print("first line")
+        print("a warning", file=sys.stderr)
+        time.sleep(3)
+        print("second line", end="")
+
+    job = chatty(arg_list=[1]).run_remote()
+    deadline = time.monotonic() + 60
+    seen: list = []
+    while time.monotonic() < deadline:
+        seen = [(line["stream"], line["text"]) for line in job.get_logs()]
+        if ("stdout", "first line") in seen:
+            break
+        time.sleep(0.1)
+    assert ("stdout", "first line") in seen and ("stderr", "a warning") in seen
+    assert job.get_status().status == "running"  # seen before the task ended
+    job.wait_for_job(poll_interval_seconds=0.2, timeout=60)
+    texts = [(line["stream"], line["text"]) for line in job.get_logs()]
+    assert texts.count(("stdout", "first line")) == 1  # not repeated at the end
+    assert ("stdout", "second line") in texts

@@ -26,9 +26,10 @@ extern const char* const kJobTaskCode;
 
 class JobRunner {
  public:
-  /// Starts `slots` threads over `store` and `pool` (both must outlive the runner).
+  /// Starts `slots` threads over `store` and `pool` (both must outlive the runner). Tasks
+  /// stream their output through files in `live_dir` (created), read while they run.
   static Result<std::unique_ptr<JobRunner>> Start(JobStore* store, workers::WorkerPool* pool,
-                                                  int slots);
+                                                  int slots, std::string live_dir);
   /// Stop() then join.
   ~JobRunner();
 
@@ -41,12 +42,14 @@ class JobRunner {
   void Stop();
 
  private:
-  JobRunner(JobStore* store, workers::WorkerPool* pool) : store_(store), pool_(pool) {}
+  JobRunner(JobStore* store, workers::WorkerPool* pool, std::string live_dir)
+      : store_(store), pool_(pool), live_dir_(std::move(live_dir)) {}
   void Loop();
   void RunTask(const ClaimedTask& task);
 
   JobStore* store_;
   workers::WorkerPool* pool_;
+  const std::string live_dir_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
