@@ -48,6 +48,7 @@ Options:
   --home DIR         data home (default $TERRAFUSE_HOME, else ~/.terrafuse); created if missing
   --workers N        Python worker processes (default: one per core)
   --threads N        request handler threads (default: two per core, at least 4)
+  --io-threads N     network threads, which also answer cached results (default: half the cores)
   --python PATH      interpreter of the workers (default $TERRAFUSE_PYTHON, else python3)
   --udf-timeout SEC  limit of one UDF call (default 120)
   --worker-memory MB address-space limit of each worker (default: none)
@@ -68,6 +69,7 @@ struct Flags {
   std::string home;
   int workers = 0;
   int threads = 0;
+  int io_threads = 0;
   std::string python = "python3";
   double udf_timeout_seconds = 120;
   int64_t worker_memory_mb = 0;
@@ -146,6 +148,10 @@ Result<Flags> ParseFlags(int argc, char** argv) {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(int64_t threads, ParseInteger(name, text, 1, 4096));
       flags.threads = static_cast<int>(threads);
+    } else if (name == "--io-threads") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(int64_t threads, ParseInteger(name, text, 1, 256));
+      flags.io_threads = static_cast<int>(threads);
     } else if (name == "--python") {
       ARROW_ASSIGN_OR_RAISE(std::string_view python, value());
       if (python.empty()) return InvalidArgument("Invalid --python '': give an interpreter");
@@ -178,6 +184,8 @@ Result<Flags> ParseFlags(int argc, char** argv) {
   if (flags.job_slots == 0) flags.job_slots = std::max(1, flags.workers - 1);
   // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
   if (flags.threads == 0) flags.threads = std::max(4, 2 * CoreCount());
+  // Cached answers are cheap: half the cores keep up, and leave the rest to handlers/workers.
+  if (flags.io_threads == 0) flags.io_threads = std::max(1, CoreCount() / 2);
   return flags;
 }
 
@@ -271,13 +279,15 @@ int main(int argc, char** argv) {
   options.host = flags.host;
   options.port = flags.port;
   options.handler_threads = flags.threads;
+  options.io_threads = flags.io_threads;
   options.handle_signals = true;
   auto server = http::HttpServer::Make(options, std::move(router), services);
   if (!server.ok()) return Fail(kExitBadInvocation, server.status());
   services.metrics = &(*server)->metrics();
 
   TF_LOG(http::LogLevel::kInfo, "started", {"home", flags.home}, {"workers", std::to_string(flags.workers)},
-         {"threads", std::to_string(flags.threads)}, {"routes", std::to_string(route_count)},
+         {"threads", std::to_string(flags.threads)},
+         {"io_threads", std::to_string(flags.io_threads)}, {"routes", std::to_string(route_count)},
          {"debug_routes", flags.debug_routes ? "true" : "false"});
   const std::string& host = (*server)->host();
   const bool ipv6 = host.find(':') != std::string::npos;

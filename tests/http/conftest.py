@@ -46,9 +46,14 @@ def assert_log_clean():
 
 @pytest.fixture(scope="session")
 def server(terrafused_bin, tmp_path_factory):
-    """One terrafused for the session, with the debug routes; its log must stay clean."""
+    """One terrafused for the session, with the debug routes; its log must stay clean.
+
+    Two I/O threads (more than the default on 2 cores), so that every HTTP test also runs
+    connections' strands concurrently: a blocking call on an I/O thread once stalled
+    keep-alive connections only then, under load."""
     home = tmp_path_factory.mktemp("terrafused-home")
-    process = start_server(binary=terrafused_bin, port=0, home=home, threads=4, debug_routes=True)
+    process = start_server(binary=terrafused_bin, port=0, home=home, threads=4, debug_routes=True,
+                           extra_args=["--io-threads", "2"])
     yield process
     code = process.stop()
     assert code == 0, f"terrafused exited with {code}:\n{process.log_text()}"

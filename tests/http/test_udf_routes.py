@@ -154,6 +154,42 @@ def udf(k: int = 0):
     assert len(calls.read_text()) == 4
 
 
+def _fast_responses(server) -> int:
+    text = requests.get(f"{server.base_url}/metrics", timeout=30).text
+    return int(next(line.split()[1] for line in text.splitlines()
+                    if line.startswith("terrafuse_http_fast_responses_total ")))
+
+
+def test_memory_hits_skip_the_pool_but_never_outlive_a_registry_change(remote):
+    # Hits are answered on the I/O thread from a memo of the resolved token: every change to
+    # the token or its UDF must still apply to the very next request.
+    udf = _load("@fused.udf\ndef udf(k: int = 0):\n    return {'k': k, 'v': 1}\n", "memo_hits")
+    udf.to_fused()
+    token = udf.create_access_token()
+    url = token.get_file_url(k=5)
+    assert requests.get(url, timeout=30).headers["X-Fused-Cache"] == "miss"
+    before = _fast_responses(remote)
+    hit = requests.get(url, timeout=30)
+    assert hit.headers["X-Fused-Cache"] == "hit" and hit.json() == {"k": 5, "v": 1}
+    assert json.loads(hit.headers["X-Fused-Metadata"])["cache"] == "hit"
+    assert _fast_responses(remote) == before + 1
+
+    auth = {"Authorization": f"Bearer {(Path(remote.home) / 'credentials').read_text().strip()}"}
+    patched = requests.patch(f"{remote.base_url}/tokens/{token.token}", json={"cache": False},
+                             headers=auth, timeout=30)
+    assert patched.status_code == 200, patched.text
+    assert requests.get(url, timeout=30).headers["X-Fused-Cache"] == "bypass"
+    requests.patch(f"{remote.base_url}/tokens/{token.token}", json={"cache": True}, headers=auth, timeout=30)
+    assert requests.get(url, timeout=30).headers["X-Fused-Cache"] == "hit"
+
+    udf2 = _load("@fused.udf\ndef udf(k: int = 0):\n    return {'k': k, 'v': 2}\n", "memo_hits")
+    udf2.to_fused()  # a new version: the token runs it at once
+    assert requests.get(url, timeout=30).json() == {"k": 5, "v": 2}
+
+    assert requests.delete(f"{remote.base_url}/tokens/{token.token}", headers=auth, timeout=30).status_code == 204
+    assert requests.get(url, timeout=30).status_code == 404
+
+
 def test_tiles_get_the_tile_bounds(remote):
     udf = _load("""
 @fused.udf

@@ -126,6 +126,17 @@ void ResultCache::InsertMemory(const std::string& id, const std::string& tag, co
   }
 }
 
+std::optional<CachedResult> ResultCache::PeekMemory(const std::string& tag, const std::string& key,
+                                                    double max_age_seconds) {
+  if (max_age_seconds <= 0) return std::nullopt;
+  const std::string id = tag + "/" + key;
+  std::lock_guard<std::mutex> guard(mutex_);
+  CachedResult hit;
+  if (!LookupMemory(id, max_age_seconds, &hit)) return std::nullopt;
+  ++stats_.memory_hits;
+  return hit;
+}
+
 Result<CachedResult> ResultCache::GetOrCompute(const std::string& tag, const std::string& key,
                                                double max_age_seconds, const Compute& compute,
                                                CacheOutcome* outcome) {

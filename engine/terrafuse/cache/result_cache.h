@@ -11,6 +11,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,6 +67,11 @@ class ResultCache {
                                     double max_age_seconds, const Compute& compute,
                                     CacheOutcome* outcome = nullptr);
 
+  /// Returns the entry under (tag, key) when it is in memory and younger than
+  /// `max_age_seconds`, without touching the disk or waiting for a computation: what the
+  /// server answers from its I/O thread. nullopt otherwise (GetOrCompute then decides).
+  std::optional<CachedResult> PeekMemory(const std::string& tag, const std::string& key,
+                                         double max_age_seconds);
   /// Drops every entry of `tag`, in memory and on disk.
   Status Purge(const std::string& tag);
 

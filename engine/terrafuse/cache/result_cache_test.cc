@@ -57,6 +57,23 @@ TEST_F(ResultCacheTest, SecondLookupIsAMemoryHit) {
   EXPECT_STREQ(CacheOutcomeName(outcome), "hit");
 }
 
+TEST_F(ResultCacheTest, PeekMemorySeesOnlyFreshMemoryEntries) {
+  auto compute = [&]() -> Result<CachedResult> { return Body("tile"); };
+  ASSERT_TRUE(Make()->GetOrCompute("udf1", "k", 60, compute).ok());  // on disk only now
+  auto cache = Make();
+  EXPECT_FALSE(cache->PeekMemory("udf1", "k", 60).has_value());  // never reads the disk
+  ASSERT_TRUE(cache->GetOrCompute("udf1", "k", 60, compute).ok());  // disk hit, now in memory
+  auto peeked = cache->PeekMemory("udf1", "k", 60);
+  ASSERT_TRUE(peeked.has_value());
+  EXPECT_EQ(peeked->body->ToString(), "tile");
+  EXPECT_EQ(peeked->metadata, R"({"x":1})");
+  EXPECT_FALSE(cache->PeekMemory("udf1", "k", 0).has_value());      // bypass
+  EXPECT_FALSE(cache->PeekMemory("udf1", "other", 60).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(cache->PeekMemory("udf1", "k", 0.005).has_value());  // too old for this caller
+  EXPECT_EQ(cache->stats().memory_hits, 1);
+}
+
 TEST_F(ResultCacheTest, DiskTierSurvivesANewCache) {
   int computed = 0;
   auto compute = [&]() -> Result<CachedResult> {

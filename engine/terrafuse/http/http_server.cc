@@ -1,7 +1,11 @@
 #include "terrafuse/http/http_server.h"
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <atomic>
+#include <optional>
 #include <cstdio>
 #include <random>
 #include <stop_token>
@@ -19,6 +23,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -65,18 +70,45 @@ bool IsFramingHeader(std::string_view name) {
          HeaderNameEquals(name, "Connection");
 }
 
-template <typename Message>
-void CopyHeaders(const Headers& headers, Message& message) {
-  for (const auto& [name, value] : headers.fields()) {
+bool HasLineBreak(std::string_view text) {
+  for (char c : text) {
+    if (c == '\r' || c == '\n') return true;
+  }
+  return false;
+}
+
+// The status line and headers of a response, in one string (Beast's generic serializer
+// cost more than everything else of a cached hit). `content_length` is omitted when unset.
+std::string SerializeHead(const Response& response, std::optional<size_t> content_length, bool keep_alive) {
+  std::string head;
+  head.reserve(512);
+  head += "HTTP/1.1 ";
+  head += std::to_string(response.status);
+  head += ' ';
+  const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(response.status));
+  head.append(reason.data(), reason.size());
+  head += "\r\n";
+  for (const auto& [name, value] : response.headers.fields()) {
     if (IsFramingHeader(name)) continue;
-    if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
+    if (name.empty() || name.find(':') != std::string::npos || HasLineBreak(name) || HasLineBreak(value)) {
       // Header injection guard: never emit a value that could start a new header line.
       TF_LOG(LogLevel::kError, "invalid_header_dropped", {"name", name});
       continue;
     }
-    message.insert(name, value);
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
   }
-  message.set(bhttp::field::server, "terrafused");
+  head += "Server: terrafused\r\n";
+  if (content_length) {
+    head += "Content-Length: ";
+    head += std::to_string(*content_length);
+    head += "\r\n";
+  }
+  if (!keep_alive) head += "Connection: close\r\n";
+  head += "\r\n";
+  return head;
 }
 
 // Runs `function` on `pool` and resumes the awaiting coroutine on its own executor with
@@ -206,6 +238,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::string client_;
   bool idle_ = true;  // waiting for the next request; only touched on the strand
+  bool watching_ = false;  // a handler runs and WatchForDisconnect is armed; on the strand
   // One per connection: a disconnect or a forced shutdown ends the connection anyway.
   std::stop_source cancel_;
 };
@@ -263,7 +296,14 @@ net::awaitable<void> Session::Loop() {
       request.path = std::move(target->path);
       request.segments = std::move(target->segments);
       request.query = std::move(target->query);
-      response = co_await Handle(request);
+      // Answers already in memory are sent from this thread: no hop to the handler pool.
+      if (std::optional<Response> fast = server_.router.TryFast(request, server_.services)) {
+        response = std::move(*fast);
+        FinalizeResponse(request, response);
+        server_.metrics.fast_responses.fetch_add(1);
+      } else {
+        response = co_await Handle(request);
+      }
     } else {
       request.path = request.target;
       response = ErrorResponse(target.status(), request.request_id);
@@ -295,6 +335,7 @@ net::awaitable<Response> Session::Handle(Request& request) {
     FinalizeResponse(request, busy);
     co_return busy;
   }
+  watching_ = true;
   WatchForDisconnect();
   Response response = co_await RunOnPool(server_.pool, [this, &request]() {
     Response out;
@@ -311,49 +352,43 @@ net::awaitable<Response> Session::Handle(Request& request) {
     return out;
   });
   // Stop watching: the socket is about to be written and then read again.
+  watching_ = false;
   beast::error_code ignored;
   stream_.socket().cancel(ignored);
   co_return response;
 }
 
 // While a handler runs nobody reads the socket; wait for it to become readable, and if
-// that is because the client closed it, cancel the request.
+// that is because the client closed it, cancel the request. With several I/O threads the
+// wait can also complete on a stale readiness event with nothing to read: the peek must
+// not block (that would stall this connection's strand), and the watch goes on.
 void Session::WatchForDisconnect() {
   stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-    if (ec) return;  // cancelled: the handler finished first
+    if (ec || !self->watching_) return;  // cancelled, or the handler finished first
     char byte;
-    beast::error_code peek_ec;
-    size_t n = self->stream_.socket().receive(net::buffer(&byte, 1), tcp::socket::message_peek, peek_ec);
-    // Readable with data is the client's next (pipelined) request: not a disconnect.
-    if (n == 0 || (peek_ec && peek_ec != net::error::would_block)) self->cancel_.request_stop();
+    const ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return;  // the client's next (pipelined) request: not a disconnect
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      self->WatchForDisconnect();
+      return;
+    }
+    self->cancel_.request_stop();  // closed (0) or reset
   });
 }
 
 net::awaitable<beast::error_code> Session::Write(const Request& request, const Response& response,
                                                  bool keep_alive) {
-  beast::error_code ec;
   const std::string_view body = response.Body();
   const bool bodiless_status = response.status < 200 || response.status == 204 || response.status == 304;
+  const bool send_body = request.method != "HEAD" && !bodiless_status;
+  // HEAD announces the length GET would send; 1xx, 204 and 304 carry no length at all.
+  const std::string head =
+      SerializeHead(response, bodiless_status ? std::nullopt : std::optional<size_t>(body.size()), keep_alive);
+  const std::array<net::const_buffer, 2> buffers{net::buffer(head),
+                                                 send_body ? net::buffer(body.data(), body.size()) : net::const_buffer()};
+  beast::error_code ec;
   stream_.expires_after(server_.options.write_timeout);
-  if (request.method == "HEAD" || bodiless_status) {
-    bhttp::response<bhttp::empty_body> message;
-    message.version(11);
-    message.result(static_cast<unsigned>(response.status));
-    CopyHeaders(response.headers, message);
-    // HEAD announces the length GET would send; 204 and 304 carry no length at all.
-    if (!bodiless_status) message.content_length(body.size());
-    message.keep_alive(keep_alive);
-    co_await bhttp::async_write(stream_, message, net::redirect_error(net::use_awaitable, ec));
-  } else {
-    bhttp::response<bhttp::span_body<const char>> message;
-    message.version(11);
-    message.result(static_cast<unsigned>(response.status));
-    CopyHeaders(response.headers, message);
-    message.body() = beast::span<const char>(body.data(), body.size());
-    message.keep_alive(keep_alive);
-    message.prepare_payload();
-    co_await bhttp::async_write(stream_, message, net::redirect_error(net::use_awaitable, ec));
-  }
+  co_await net::async_write(stream_, buffers, net::redirect_error(net::use_awaitable, ec));
   co_return ec;
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -98,6 +99,14 @@ Router TestRouter(Probe* probe) {
   ok(router.Add("GET", "/hello", [](const Request&, Services&) -> Result<Response> {
     return Response::Text("hello world");
   }));
+  // Answered on the I/O thread when asked for "fast", else by the pool.
+  ok(router.Add(
+      "GET", "/maybe-fast/{how}",
+      [](const Request&, Services&) -> Result<Response> { return Response::Text("from the pool"); },
+      [](const Request& request, Services&) -> std::optional<Response> {
+        if (*request.PathParam("how") != "fast") return std::nullopt;
+        return Response::Text("from the I/O thread");
+      }));
   ok(router.Add("POST", "/echo-size", [](const Request& request, Services&) -> Result<Response> {
     return Response::Text(std::to_string(request.body.size()));
   }));
@@ -174,6 +183,17 @@ TEST_F(ServerTest, ServesManyRequestsOverOneKeptAliveConnection) {
   }
   EXPECT_EQ(server_->metrics().connections.load(), 1);
   EXPECT_EQ(server_->metrics().responses_by_class[2].load(), 5);
+}
+
+TEST_F(ServerTest, FastHandlersAnswerOnTheIoThreadOrFallBackToThePool) {
+  Start();
+  Client client(port());
+  ClientResponse fast = client.Get("/maybe-fast/fast");
+  EXPECT_EQ(fast.body(), "from the I/O thread");
+  EXPECT_EQ(fast["Access-Control-Allow-Origin"], "*");  // finalized like any other answer
+  EXPECT_EQ(client.Get("/maybe-fast/slow").body(), "from the pool");
+  EXPECT_EQ(client.Send(bhttp::verb::head, "/maybe-fast/fast")[bhttp::field::content_length], "19");
+  EXPECT_EQ(server_->metrics().fast_responses.load(), 2);
 }
 
 TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {

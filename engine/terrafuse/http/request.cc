@@ -21,6 +21,9 @@ std::optional<std::string_view> FindIn(const Params& params, std::string_view na
 }  // namespace
 
 Result<std::string> PercentDecode(std::string_view text, bool plus_as_space) {
+  if (text.find('%') == std::string_view::npos && (!plus_as_space || text.find('+') == std::string_view::npos)) {
+    return std::string(text);  // the common case: nothing to decode
+  }
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {

@@ -55,7 +55,7 @@ std::string JoinMethods(const std::vector<std::string>& methods) {
 
 }  // namespace
 
-Status Router::Add(std::string_view method, std::string_view pattern, Handler handler) {
+Status Router::Add(std::string_view method, std::string_view pattern, Handler handler, FastHandler fast) {
   auto malformed = [&](std::string_view why) {
     return InvalidArgument("Invalid route pattern '", pattern, "': ", why);
   };
@@ -66,7 +66,8 @@ Status Router::Add(std::string_view method, std::string_view pattern, Handler ha
   if (!handler) return InvalidArgument("Route ", method, " '", pattern, "' has no handler");
   if (pattern.empty() || pattern.front() != '/') return malformed("it must start with '/'");
 
-  Route route{std::string(method), std::string(pattern), {}, false, std::move(handler)};
+  if (fast && method != "GET") return InvalidArgument("Route ", method, " '", pattern, "': only GET routes answer fast");
+  Route route{std::string(method), std::string(pattern), {}, false, std::move(handler), std::move(fast)};
   std::string_view rest = pattern.substr(1);
   if (rest.size() >= kExtensionSuffix.size() && rest.ends_with(kExtensionSuffix)) {
     route.allows_extension = true;
@@ -144,6 +145,7 @@ bool Router::MatchRoute(const Route& route, const std::vector<std::string>& segm
     }
   }
   match->handler = &route.handler;
+  match->fast = route.fast ? &route.fast : nullptr;
   return true;
 }
 
@@ -234,6 +236,24 @@ Response Router::Dispatch(Request& request, Services& services) const {
   return ErrorResponse(Internal("Internal error while handling ", request.method, " '", request.path,
                                 "'; the server log has the details under request_id=", request.request_id),
                        request.request_id);
+}
+
+std::optional<Response> Router::TryFast(Request& request, Services& services) const {
+  if (request.method != "GET" && request.method != "HEAD") return std::nullopt;
+  try {
+    Result<Match> match = Find(request.method, request.segments);
+    if (!match.ok() || match->fast == nullptr) return std::nullopt;
+    request.path_params = std::move(match->params);
+    request.extension = std::move(match->extension);
+    return (*match->fast)(request, services);
+  } catch (const std::exception& e) {
+    TF_LOG(LogLevel::kError, "fast_handler_exception", {"request_id", request.request_id},
+           {"path", request.path}, {"what", e.what()});
+  } catch (...) {
+    TF_LOG(LogLevel::kError, "fast_handler_exception", {"request_id", request.request_id},
+           {"path", request.path}, {"what", "unknown exception"});
+  }
+  return std::nullopt;
 }
 
 }  // namespace terrafuse::http

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,11 +26,17 @@ namespace terrafuse::http {
 /// A handler never sees sockets; it runs on the handler thread pool, so it must be
 /// thread-safe, and a long one should poll request.cancelled().
 using Handler = std::function<Result<Response>(const Request&, Services&)>;
+/// An optional second handler for a route that can sometimes answer at once (a result
+/// already in memory): it runs on the I/O thread, so it must never block, and returns
+/// nullopt to hand the request to the Handler on the pool. Its errors are not reported:
+/// the Handler reports them.
+using FastHandler = std::function<std::optional<Response>(const Request&, Services&)>;
 
 class Router {
  public:
   struct Match {
     const Handler* handler = nullptr;
+    const FastHandler* fast = nullptr;  // null when the route has none
     Params params;
     std::string extension;
   };
@@ -37,7 +44,7 @@ class Router {
   /// Adds a route for GET, POST, PUT, PATCH or DELETE (HEAD and OPTIONS are answered for
   /// every GET route and every path). Fails with InvalidArgument naming the pattern when
   /// it is malformed or when an earlier route has the same method and the same shape.
-  Status Add(std::string_view method, std::string_view pattern, Handler handler);
+  Status Add(std::string_view method, std::string_view pattern, Handler handler, FastHandler fast = {});
 
   /// Finds the route for a request; HEAD looks up GET. Fails with NotFound when no pattern
   /// matches the path, and with MethodNotAllowed (listing the allowed methods) when some
@@ -53,6 +60,10 @@ class Router {
   /// an Allow header, and exceptions into a logged 500 that does not leak what(). Answers
   /// OPTIONS itself (CORS preflight). Never throws.
   Response Dispatch(Request& request, Services& services) const;
+  /// Runs the FastHandler of the GET (or HEAD) route of `request`, when it has one, filling
+  /// the request's path parameters and extension. nullopt means "dispatch normally";
+  /// exceptions are logged and also give nullopt. Never blocks, never throws.
+  std::optional<Response> TryFast(Request& request, Services& services) const;
 
   size_t size() const { return routes_.size(); }
 
@@ -67,6 +78,7 @@ class Router {
     std::vector<Segment> segments;
     bool allows_extension = false;
     Handler handler;
+    FastHandler fast;
   };
 
   /// Matches one route against a path; fills `match` and returns true on success.

@@ -17,6 +17,8 @@ struct ServerMetrics {
   std::atomic<int64_t> connections{0};
   /// Requests answered 503 because the handler queue was full.
   std::atomic<int64_t> rejected_busy{0};
+  /// Requests answered on the I/O thread by a route's fast handler (cached results).
+  std::atomic<int64_t> fast_responses{0};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   void CountResponse(int status) {

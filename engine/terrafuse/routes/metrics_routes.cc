@@ -63,6 +63,9 @@ std::string RenderMetrics(const http::ServerMetrics& metrics) {
   AppendMetric(&out, "terrafuse_http_rejected_busy_total", "counter",
                "Requests answered 503 because every handler thread was busy and the queue full.");
   out += "terrafuse_http_rejected_busy_total " + std::to_string(metrics.rejected_busy.load()) + "\n";
+  AppendMetric(&out, "terrafuse_http_fast_responses_total", "counter",
+               "Requests answered from memory on the I/O thread, without the handler pool.");
+  out += "terrafuse_http_fast_responses_total " + std::to_string(metrics.fast_responses.load()) + "\n";
   AppendMetric(&out, "terrafuse_uptime_seconds", "gauge", "Seconds since the server started.");
   char uptime[32];
   std::snprintf(uptime, sizeof(uptime), "%.3f", metrics.UptimeSeconds());

@@ -349,39 +349,31 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
   return result;
 }
 
-// Runs (or answers from the cache) one UDF call and builds the response.
-Result<Response> RunAndRespond(const Request& request, Services& services, const Run& run,
-                               const std::optional<tiles::Tile>& tile) {
-  const auto start = std::chrono::steady_clock::now();
-  ARROW_ASSIGN_OR_RAISE(Formats formats, PickFormats(request, services, tile.has_value()));
-  http::Params params = UdfParams(request);
-  double max_age = run.max_age_seconds;
-  if (auto text = request.Query("cache_max_age")) {
-    ARROW_ASSIGN_OR_RAISE(max_age, ParseDurationSeconds(*text));
-  }
+Result<double> MaxAgeOf(const Request& request, const Run& run) {
+  if (auto text = request.Query("cache_max_age")) return ParseDurationSeconds(*text);
+  return run.max_age_seconds;
+}
 
-  // Everything that changes the bytes: UDF version, parameters (order-insensitive), tile,
-  // formats and the engine's result format.
-  http::Params sorted = params;
-  std::sort(sorted.begin(), sorted.end());
+// The result cache key: everything that changes the bytes (UDF version, parameters in any
+// order, tile, formats and the engine's result format).
+std::string ResultKey(const Run& run, http::Params params, const std::optional<tiles::Tile>& tile,
+                      const Formats& formats) {
+  std::sort(params.begin(), params.end());
   Hasher key;
   key.Update(kResultFormatVersion);
   key.Update(run.version);
-  for (const auto& [name, value] : sorted) {
+  for (const auto& [name, value] : params) {
     key.Update(std::to_string(name.size()) + ":" + name + std::to_string(value.size()) + ":" + value);
   }
   if (tile) key.Update("tile:" + tiles::ToString(*tile));
   key.Update("|" + formats.vector + "|" + formats.raster);
+  return key.HexDigest();
+}
 
-  cache::CacheOutcome outcome;
-  auto compute = [&]() { return Execute(request, services, run, tile, params, formats, max_age > 0); };
-  ARROW_ASSIGN_OR_RAISE(cache::CachedResult result,
-                        services.results->GetOrCompute(run.tag, key.HexDigest(), max_age, compute, &outcome));
-
-  json metadata = json::parse(result.metadata, nullptr, false);
-  if (!metadata.is_object()) metadata = json::object();
-  metadata["cache"] = cache::CacheOutcomeName(outcome);
-  metadata["ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+// The response for a result: its bytes, and X-Fused-Metadata = the stored metadata plus how
+// the cache answered and the time taken (spliced in: no JSON parse on the hit path).
+Response RespondWith(const cache::CachedResult& result, cache::CacheOutcome outcome,
+                     std::chrono::steady_clock::time_point start) {
   Response response;
   // No features in a vector tile: 204, as tile servers answer (clients draw nothing).
   const bool empty_tile = result.media_type == encode::media_type::kMvt && result.body->size() == 0;
@@ -391,43 +383,127 @@ Result<Response> RunAndRespond(const Request& request, Services& services, const
     response.shared_body = result.body;
     response.headers.Set("Content-Type", result.media_type);
   }
-  response.headers.Set("X-Fused-Metadata", Dump(metadata));
-  response.headers.Set("X-Fused-Cache", cache::CacheOutcomeName(outcome));
+  const std::string_view stored = result.metadata;
+  const bool object = stored.size() >= 2 && stored.front() == '{' && stored.back() == '}';
+  std::string metadata(object ? stored.substr(0, stored.size() - 1) : "{");
+  if (metadata.size() > 1) metadata += ',';
+  char ms[32];
+  std::snprintf(ms, sizeof(ms), "%.3f",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  const char* outcome_name = cache::CacheOutcomeName(outcome);
+  metadata += std::string("\"cache\":\"") + outcome_name + "\",\"ms\":" + ms + "}";
+  response.headers.Set("X-Fused-Metadata", std::move(metadata));
+  response.headers.Set("X-Fused-Cache", outcome_name);
   return response;
 }
 
+// Runs (or answers from the cache) one UDF call and builds the response.
+Result<Response> RunAndRespond(const Request& request, Services& services, const Run& run,
+                               const std::optional<tiles::Tile>& tile) {
+  const auto start = std::chrono::steady_clock::now();
+  ARROW_ASSIGN_OR_RAISE(Formats formats, PickFormats(request, services, tile.has_value()));
+  http::Params params = UdfParams(request);
+  ARROW_ASSIGN_OR_RAISE(double max_age, MaxAgeOf(request, run));
+  const std::string key = ResultKey(run, params, tile, formats);
+  cache::CacheOutcome outcome;
+  auto compute = [&]() { return Execute(request, services, run, tile, params, formats, max_age > 0); };
+  ARROW_ASSIGN_OR_RAISE(cache::CachedResult result,
+                        services.results->GetOrCompute(run.tag, key, max_age, compute, &outcome));
+  return RespondWith(result, outcome, start);
+}
+
 // -- shared tokens and public names ---------------------------------------------------
-Result<Run> RunOfToken(const Request& request, Services& services) {
-  std::string token(*request.PathParam("token"));
+// A shared token resolved to what it runs. Memoized under the registry's change stamp: any
+// write to the registry (revocation, new version, new settings, from any process) changes
+// the stamp, so a memo is never used stale, and a cached tile costs no SQLite query.
+struct TokenRun {
+  int64_t stamp = 0;
+  std::string owner;
+  bool team_only = false;  // the caller's API token must be its owner's: checked per request
+  std::shared_ptr<const Run> run;
+};
+
+std::mutex token_runs_mutex;
+auto* token_runs = new std::unordered_map<std::string, std::shared_ptr<const TokenRun>>;
+
+std::shared_ptr<const TokenRun> FindTokenRun(const std::string& key, int64_t stamp) {
+  std::lock_guard<std::mutex> guard(token_runs_mutex);
+  auto it = token_runs->find(key);
+  if (it == token_runs->end() || it->second->stamp != stamp) return nullptr;
+  return it->second;
+}
+
+Result<std::shared_ptr<const TokenRun>> ResolveTokenRun(Services& services, const std::string& token) {
+  const std::string key = services.home + "\n" + token;
+  // Read before resolving: a write in between leaves a memo under the older stamp, unused.
+  const std::optional<int64_t> stamp = services.registry->TryChangeStamp();
+  if (stamp) {
+    if (auto found = FindTokenRun(key, *stamp)) return found;
+  }
   ARROW_ASSIGN_OR_RAISE(udf::ResolvedToken resolved, services.registry->ResolveSharedToken(token));
-  if (resolved.settings.scope == udf::TokenScope::kTeam) {
+  auto run = std::make_shared<Run>();
+  ARROW_ASSIGN_OR_RAISE(run->spec, SpecOfVersion(services, resolved.owner, resolved.udf_name, resolved.version));
+  run->version = resolved.version;
+  run->tag = UdfTag(resolved.owner, resolved.udf_name);
+  run->max_age_seconds = DefaultMaxAge(run->spec, run->version);
+  if (!resolved.settings.cache) {
+    run->max_age_seconds = 0;
+  } else if (resolved.settings.cache_max_age_seconds) {
+    run->max_age_seconds = static_cast<double>(*resolved.settings.cache_max_age_seconds);
+  }
+  auto entry = std::make_shared<TokenRun>(TokenRun{stamp.value_or(-1), resolved.owner,
+                                                   resolved.settings.scope == udf::TokenScope::kTeam, run});
+  if (stamp) {
+    std::lock_guard<std::mutex> guard(token_runs_mutex);
+    if (token_runs->size() > 4096) token_runs->clear();
+    (*token_runs)[key] = entry;
+  }
+  return entry;
+}
+
+Result<std::shared_ptr<const Run>> RunOfToken(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(auto entry, ResolveTokenRun(services, std::string(*request.PathParam("token"))));
+  if (entry->team_only) {
     ARROW_ASSIGN_OR_RAISE(std::string caller, RequireOwner(request, services));
-    if (caller != resolved.owner) {
+    if (caller != entry->owner) {
       return PermissionDenied("This token is shared with its owner's team only");
     }
   }
-  Run run;
-  ARROW_ASSIGN_OR_RAISE(run.spec, SpecOfVersion(services, resolved.owner, resolved.udf_name, resolved.version));
-  run.version = resolved.version;
-  run.tag = UdfTag(resolved.owner, resolved.udf_name);
-  run.max_age_seconds = DefaultMaxAge(run.spec, run.version);
-  if (!resolved.settings.cache) {
-    run.max_age_seconds = 0;
-  } else if (resolved.settings.cache_max_age_seconds) {
-    run.max_age_seconds = static_cast<double>(*resolved.settings.cache_max_age_seconds);
+  return entry->run;
+}
+
+Result<Response> RunShared(const Request& request, Services& services, bool as_tile) {
+  std::optional<tiles::Tile> tile;
+  if (as_tile) {
+    ARROW_ASSIGN_OR_RAISE(tile, TileFromPath(request));
   }
-  return run;
+  ARROW_ASSIGN_OR_RAISE(auto run, RunOfToken(request, services));
+  return RunAndRespond(request, services, *run, tile);
 }
 
-Result<Response> RunSharedFile(const Request& request, Services& services) {
-  ARROW_ASSIGN_OR_RAISE(Run run, RunOfToken(request, services));
-  return RunAndRespond(request, services, run, std::nullopt);
-}
-
-Result<Response> RunSharedTile(const Request& request, Services& services) {
-  ARROW_ASSIGN_OR_RAISE(tiles::Tile tile, TileFromPath(request));
-  ARROW_ASSIGN_OR_RAISE(Run run, RunOfToken(request, services));
-  return RunAndRespond(request, services, run, tile);
+// The I/O thread's answer for a shared token whose result is in memory. Anything else
+// (a miss, a team token, a busy registry, any error) goes to RunShared on the pool, which
+// also reports the errors.
+std::optional<Response> CachedShared(const Request& request, Services& services, bool as_tile) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::optional<int64_t> stamp = services.registry->TryChangeStamp();
+  if (!stamp) return std::nullopt;
+  auto entry = FindTokenRun(services.home + "\n" + std::string(*request.PathParam("token")), *stamp);
+  if (!entry || entry->team_only) return std::nullopt;
+  std::optional<tiles::Tile> tile;
+  if (as_tile) {
+    Result<tiles::Tile> parsed = TileFromPath(request);
+    if (!parsed.ok()) return std::nullopt;
+    tile = *parsed;
+  }
+  Result<double> max_age = MaxAgeOf(request, *entry->run);
+  if (!max_age.ok() || *max_age <= 0) return std::nullopt;  // errors, and runs that bypass the cache
+  Result<Formats> formats = PickFormats(request, services, as_tile);
+  if (!formats.ok()) return std::nullopt;
+  std::optional<cache::CachedResult> hit = services.results->PeekMemory(
+      entry->run->tag, ResultKey(*entry->run, UdfParams(request), tile, *formats), *max_age);
+  if (!hit) return std::nullopt;
+  return RespondWith(*hit, cache::CacheOutcome::kMemoryHit, start);
 }
 
 // The code of a token's UDF, when the owner shared it with `include_code` (what
@@ -447,12 +523,12 @@ Result<Response> TokenUdf(const Request& request, Services& services) {
 }
 
 Result<Response> TileJson(const Request& request, Services& services) {
-  ARROW_ASSIGN_OR_RAISE(Run run, RunOfToken(request, services));
+  ARROW_ASSIGN_OR_RAISE(auto run, RunOfToken(request, services));
   std::string host(request.headers.Find("Host").value_or("127.0.0.1"));
   std::string token(*request.PathParam("token"));
   std::string base = "http://" + host + std::string(kApiPrefix) + "/realtime-shared/" + token;
   json doc = {{"tilejson", "3.0.0"},
-              {"name", run.spec.name},
+              {"name", run->spec.name},
               {"tiles", {base + "/run/tiles/{z}/{x}/{y}?dtype_out_vector=mvt"}},
               {"minzoom", 0},
               {"maxzoom", 22},
@@ -715,8 +791,14 @@ Result<double> ParseDurationSeconds(std::string_view text) {
 }
 
 Status RegisterUdfRoutes(http::Router& router) {
-  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/run/file"), RunSharedFile));
-  ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/run/tiles/{z}/{x}/{y}[.ext]"), RunSharedTile));
+  ARROW_RETURN_NOT_OK(router.Add(
+      "GET", Route("/realtime-shared/{token}/run/file"),
+      [](const Request& r, Services& s) { return RunShared(r, s, false); },
+      [](const Request& r, Services& s) { return CachedShared(r, s, false); }));
+  ARROW_RETURN_NOT_OK(router.Add(
+      "GET", Route("/realtime-shared/{token}/run/tiles/{z}/{x}/{y}[.ext]"),
+      [](const Request& r, Services& s) { return RunShared(r, s, true); },
+      [](const Request& r, Services& s) { return CachedShared(r, s, true); }));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/tilejson"), TileJson));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/udf"), TokenUdf));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime/fused/api/v1/run/udf/saved/{owner}/{name}"),

@@ -141,6 +141,15 @@ Result<Statement> Database::Prepare(const char* sql, std::string_view purpose) {
 
 int64_t Database::Changes() const { return sqlite3_changes64(db_); }
 
+int64_t Database::TotalChanges() const { return sqlite3_total_changes64(db_); }
+
+Result<int64_t> Database::DataVersion() {
+  ARROW_ASSIGN_OR_RAISE(Statement st, Prepare("PRAGMA data_version", "read the data version"));
+  ARROW_ASSIGN_OR_RAISE(bool row, st.Step());
+  if (!row) return Internal("PRAGMA data_version returned no row");
+  return st.Int(0);
+}
+
 Result<int64_t> Database::UserVersion() {
   ARROW_ASSIGN_OR_RAISE(Statement st, Prepare("PRAGMA user_version", "read the schema version"));
   ARROW_ASSIGN_OR_RAISE(bool row, st.Step());

@@ -72,6 +72,10 @@ class Database {
   Result<Statement> Prepare(const char* sql, std::string_view purpose);
   /// Rows changed by the last INSERT, UPDATE or DELETE.
   int64_t Changes() const;
+  /// Rows written through this connection so far (no query: free to call).
+  int64_t TotalChanges() const;
+  /// `PRAGMA data_version`: moves when another connection commits.
+  Result<int64_t> DataVersion();
   /// `PRAGMA user_version`.
   Result<int64_t> UserVersion();
 

@@ -624,6 +624,20 @@ Result<ResolvedToken> Registry::ResolveSharedToken(std::string_view token) {
   return out;
 }
 
+std::optional<int64_t> Registry::TryChangeStamp() {
+  std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - data_version_read_ >= kOtherProcessCheckInterval) {
+    Result<int64_t> version = db_->DataVersion();
+    if (!version.ok()) return std::nullopt;
+    data_version_ = *version;
+    data_version_read_ = now;
+  }
+  // Both only grow, so their sum changes whenever either does.
+  return db_->TotalChanges() + data_version_;
+}
+
 Status Registry::UpdateSharedToken(std::string_view owner, std::string_view token,
                                    const TokenSettings& settings) {
   ARROW_RETURN_NOT_OK(ValidateOwner(owner));

@@ -8,6 +8,7 @@
 // docs/design/registry.md describes the schema, the token formats and the rules.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -159,6 +160,16 @@ class Registry {
   /// Returns `owner`'s tokens, oldest first.
   Result<std::vector<SharedTokenInfo>> ListSharedTokens(std::string_view owner);
 
+  /// How long a commit by another process may go unseen by TryChangeStamp (reading
+  /// `PRAGMA data_version` takes a read transaction: too dear for every cached tile).
+  static constexpr std::chrono::milliseconds kOtherProcessCheckInterval{100};
+
+  /// A number that changes whenever what the registry holds may have changed: at once for
+  /// a write through this object, within kOtherProcessCheckInterval for a commit by another
+  /// process to state.db. What memos of resolved tokens are checked against. nullopt when
+  /// another thread holds the registry, for callers that must not wait.
+  std::optional<int64_t> TryChangeStamp();
+
   /// Returns the folder a version of a UDF is (or would be) stored in.
   std::string UdfFolder(std::string_view owner, std::string_view name,
                         std::string_view version) const;
@@ -177,6 +188,9 @@ class Registry {
   const std::string home_;
   std::mutex mutex_;  // guards db_ and the folder writes
   std::unique_ptr<internal::Database> db_;
+  // TryChangeStamp's last reading of `PRAGMA data_version`, and when it was taken.
+  int64_t data_version_ = 0;
+  std::chrono::steady_clock::time_point data_version_read_{};
 };
 
 /// Returns the first characters of a token for messages ("fsh_AbCd..."): never the whole secret.

@@ -143,6 +143,28 @@ TEST_F(RegistryTest, TwoRegistriesShareOneHome) {
   TF_ASSERT_RAISES(ErrorKind::kNotFound, "not found", registry_->Get(kLocal, "Shared"));
 }
 
+TEST_F(RegistryTest, ChangeStampMovesOnEveryWriteFromAnyConnection) {
+  auto stamp = [&](Registry& r) {
+    std::optional<int64_t> value = r.TryChangeStamp();
+    EXPECT_TRUE(value.has_value());
+    return value.value_or(-1);
+  };
+  TF_ASSERT_OK_AND_ASSIGN(auto other, Registry::Open(home_.string()));
+  int64_t before = stamp(*registry_);
+  EXPECT_EQ(stamp(*registry_), before);  // reading changes nothing
+  TF_ASSERT_OK(registry_->Save(kLocal, MakeUdf("Stamped")).status());
+  int64_t saved = stamp(*registry_);
+  EXPECT_NE(saved, before);
+  TF_ASSERT_OK_AND_ASSIGN(std::string token, registry_->CreateSharedToken(kLocal, "Stamped", {}));
+  int64_t shared = stamp(*registry_);
+  EXPECT_NE(shared, saved);
+  TF_ASSERT_OK(registry_->ResolveSharedToken(token).status());
+  EXPECT_EQ(stamp(*registry_), shared);
+  TF_ASSERT_OK(other->RevokeSharedToken(kLocal, token));  // another connection's commit
+  std::this_thread::sleep_for(Registry::kOtherProcessCheckInterval);
+  EXPECT_NE(stamp(*registry_), shared);
+}
+
 // -- UDFs ----------------------------------------------------------------------------------
 
 TEST_F(RegistryTest, SaveGetListDelete) {
