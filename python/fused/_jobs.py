@@ -167,7 +167,14 @@ def _run_udf_task(config: dict, task: dict) -> Any:
         udf = Udf(name=spec["name"], code=spec["code"], entrypoint=spec.get("entrypoint") or "udf",
                   headers=[Header(h["module_name"], h["source_code"]) for h in spec.get("headers", [])])
         _UDFS[key] = udf
-    return run(udf, engine="local", cache=False, **{**config.get("parameters", {}), **task})
+    from fused._errors import UdfError
+
+    try:
+        return run(udf, engine="local", cache=False, **{**config.get("parameters", {}), **task})
+    except UdfError as e:  # the UDF's own exception names the problem, not a wrapper of it
+        if e.__cause__ is not None:
+            raise e.__cause__ from None
+        raise
 
 
 register_job_kind("udf", _run_udf_task)

@@ -225,3 +225,20 @@ def test_task_output_is_streamed_while_the_task_runs(remote):
     texts = [(line["stream"], line["text"]) for line in job.get_logs()]
     assert texts.count(("stdout", "first line")) == 1  # not repeated at the end
     assert ("stdout", "second line") in texts
+
+
+def test_terrafuse_jobs_command(remote, capsys):
+    from fused import cli
+
+    job = job_udf(arg_list=[1, -1]).run_remote()
+    job.wait_for_job(poll_interval_seconds=0.2, timeout=120)
+    capsys.readouterr()
+    assert cli.main(["jobs", "status", job.job_id]) == 1  # a failed job
+    out = capsys.readouterr().out
+    assert job.job_id in out and "task 1: failed (attempts 1) UDF 'job:udf' raised ValueError: negative input -1" in out
+    assert cli.main(["jobs", "logs", job.job_id]) == 0
+    assert "task 0 | stdout | working on 1" in capsys.readouterr().out
+    assert cli.main(["jobs", "list", "-n", "3"]) == 0
+    assert job.job_id in capsys.readouterr().out
+    assert cli.main(["jobs", "status", "no-such-job"]) == 1
+    assert "Job 'no-such-job' not found" in capsys.readouterr().err
