@@ -43,6 +43,11 @@ _FINAL = (SUCCESS, ERROR, CANCELLED)
 # Errors worth another attempt: the UDF raised, its worker died, or the server was busy.
 _RETRYABLE = (UdfError, WorkerCrashedError, UnavailableError, DeadlineExceededError)
 _BACKOFF_SECONDS = 0.05
+# Short calls of the local engine travel in batches of up to _MAX_BATCH per frame, sized so
+# each thread still takes about _BATCH_SPREAD batches of what is left (the tail stays spread).
+_MAX_BATCH = 16
+_BATCH_SPREAD = 4
+_SHORT_CALL_SECONDS = 0.02
 _MAX_BACKOFF_SECONDS = 5.0
 _ids = itertools.count()
 
@@ -244,6 +249,8 @@ class JobPool:
         self._cancelled = False
         self._threads: list[threading.Thread] = []
         self._next = 0
+        self._n_threads = 1
+        self._call_seconds = float("inf")  # moving average of finished calls, for batching
         self._backend: Any = None
         self._store = None
         by_reference = isinstance(udf, str) and udf.startswith(("fsh_", "UDF_"))
@@ -321,45 +328,113 @@ class JobPool:
 
             self._backend = DaskBackend(self._udf)
         self._started_at = time.time()
+        self._n_threads = workers
         _ACTIVE.add(self)
         for n in range(workers):
             thread = threading.Thread(target=self._loop, name=f"fused-submit-{n}", daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def _take(self) -> _Task | None:
+    def _take(self) -> list[_Task]:
+        """The next calls for one thread: one, or a batch when many short calls are queued."""
         with self._lock:
             if self._cancelled or self._next >= len(self._tasks):
-                return None
-            task = self._tasks[self._next]
-            self._next += 1
-            task.status = RUNNING
-            task.started = time.time()
-            return task
+                return []
+            size = 1
+            # Batches only for calls seen to be short: long ones gain nothing and would queue
+            # behind each other in one worker.
+            if isinstance(self._backend, _LocalPool) and self._call_seconds < _SHORT_CALL_SECONDS:
+                remaining = len(self._tasks) - self._next
+                size = max(1, min(_MAX_BATCH, remaining // (_BATCH_SPREAD * self._n_threads)))
+            tasks = self._tasks[self._next:self._next + size]
+            self._next += len(tasks)
+            now = time.time()
+            for task in tasks:
+                task.status = RUNNING
+                task.started = now
+            return tasks
 
     def _loop(self) -> None:
         while True:
-            task = self._take()
-            if task is None:
+            tasks = self._take()
+            if not tasks:
                 return
             try:
-                self._run(task)
-            except BaseException as e:  # noqa: BLE001 - a bug here must not hang wait()
-                self._finish(task, ERROR, error=e)
-
-    def _run(self, task: _Task) -> None:
-        if task.key is not None and self._store is not None:
-            payload = self._store.get(task.key, self._max_age)
-            if payload is not None:
-                try:
-                    data, out, err = pickle.loads(payload)
-                except Exception:  # noqa: BLE001 - a damaged entry: run the call instead
-                    self._store.remove(task.key)
+                if len(tasks) == 1:
+                    self._run(tasks[0])
                 else:
-                    task.cached = True
-                    self._finish(task, SUCCESS, data, out, err)
-                    return
-        for attempt in range(self._max_retry + 1):
+                    self._run_batch(tasks)
+            except BaseException as e:  # noqa: BLE001 - a bug here must not hang wait()
+                for task in tasks:
+                    self._finish(task, ERROR, error=e)
+
+    def _cached(self, task: _Task) -> bool:
+        """Finish ``task`` from the result cache when it is there."""
+        if task.key is None or self._store is None:
+            return False
+        payload = self._store.get(task.key, self._max_age)
+        if payload is None:
+            return False
+        try:
+            data, out, err = pickle.loads(payload)
+        except Exception:  # noqa: BLE001 - a damaged entry: run the call instead
+            self._store.remove(task.key)
+            return False
+        task.cached = True
+        self._finish(task, SUCCESS, data, out, err)
+        return True
+
+    def _succeeded(self, task: _Task, data: Any, out: str, err: str, payload: Any) -> None:
+        if payload is not None and task.key is not None and self._store is not None:
+            try:
+                self._store.put(task.key, payload)
+            except Exception:  # noqa: BLE001 - a full disk costs the cache, not the result
+                pass
+        self._finish(task, SUCCESS, data, out, err)
+
+    def _run_batch(self, tasks: list[_Task]) -> None:
+        """Many short calls in one frame (the per-frame cost is paid once). A call that fails
+        goes on alone with its remaining attempts; a batch that fails as a whole (its worker
+        died) runs again call by call."""
+        todo = [t for t in tasks if not self._cached(t)]
+        if len(todo) <= 1:
+            for task in todo:
+                self._run(task, check_cache=False)
+            return
+        try:
+            outcomes = self._backend.call_batch(todo, self)
+        except _Cancelled:
+            for task in todo:
+                self._finish(task, CANCELLED)
+            return
+        except BaseException:  # noqa: BLE001 - the worker died or the frame failed: one by one
+            outcomes = [None] * len(todo)
+        for task, outcome in zip(todo, outcomes):
+            if outcome is None:
+                self._run(task, check_cache=False)
+                continue
+            task.attempts += 1
+            if outcome[0] == "ok":
+                data, out, err = pickle.loads(outcome[1])
+                self._succeeded(task, data, out, err, outcome[1])
+                continue
+            _, kind, message, tb, out, err = outcome
+            error = _reply_error({"error": {"kind": kind, "message": message, "traceback": tb},
+                                  "stdout": out, "stderr": err})
+            if isinstance(error, _RETRYABLE) and self._max_retry > 0:
+                self._run(task, check_cache=False, first_attempt=1)
+            else:
+                self._finish(task, ERROR, error=error, out=out, err=err)
+
+    def _run(self, task: _Task, *, check_cache: bool = True, first_attempt: int = 0) -> None:
+        if check_cache and self._cached(task):
+            return
+        error: BaseException | None = None
+        for attempt in range(first_attempt, self._max_retry + 1):
+            if attempt > 0 and not self._cancelled:
+                with self._lock:
+                    self._lock.wait_for(lambda: self._cancelled,
+                                        min(_BACKOFF_SECONDS * 2 ** (attempt - 1), _MAX_BACKOFF_SECONDS))
             if self._cancelled:
                 self._finish(task, CANCELLED)
                 return
@@ -370,22 +445,13 @@ class JobPool:
                 self._finish(task, CANCELLED)
                 return
             except _RETRYABLE as e:
-                error: BaseException = e
+                error = e
             except BaseException as e:  # noqa: BLE001 - not worth another attempt
                 self._finish(task, ERROR, error=e, out=getattr(e, "stdout", ""), err=getattr(e, "stderr", ""))
                 return
             else:
-                if payload is not None and task.key is not None and self._store is not None:
-                    try:
-                        self._store.put(task.key, payload)
-                    except Exception:  # noqa: BLE001 - a full disk costs the cache, not the result
-                        pass
-                self._finish(task, SUCCESS, data, out, err)
+                self._succeeded(task, data, out, err, payload)
                 return
-            if attempt < self._max_retry and not self._cancelled:
-                with self._lock:
-                    self._lock.wait_for(lambda: self._cancelled,
-                                        min(_BACKOFF_SECONDS * 2 ** attempt, _MAX_BACKOFF_SECONDS))
         self._finish(task, ERROR, error=error, out=getattr(error, "stdout", ""), err=getattr(error, "stderr", ""))
 
     def _finish(self, task: _Task, status: str, data: Any = None, out: str = "", err: str = "",
@@ -398,6 +464,10 @@ class JobPool:
             task.ended = time.time()
             if task.started is None:
                 task.started = task.ended
+            if status == SUCCESS and not task.cached:
+                seconds = task.ended - task.started
+                previous = self._call_seconds
+                self._call_seconds = seconds if previous == float("inf") else 0.8 * previous + 0.2 * seconds
             self._finished.append(task)
             self._lock.notify_all()
 
@@ -630,6 +700,33 @@ class _LocalPool:
             data, out, err = pickle.loads(payload)
             return data, out, err, payload
         raise _reply_error(json.loads(header))
+
+    def call_batch(self, tasks: list[_Task], jobs: JobPool) -> list:
+        """Run the calls of ``tasks`` in one frame; returns one outcome per task:
+        ``("ok", pickle of (value, stdout, stderr))`` or ``("error", kind, message, traceback,
+        stdout, stderr)``."""
+        from fused import _core
+
+        udf = jobs._udf
+        flag = _core.CancelFlag()
+        for task in tasks:
+            task.cancel = flag
+        if jobs._cancelled:
+            raise _Cancelled
+        try:
+            ok, header, payload, pid = self.pool.run(
+                f"submit-{next(_ids)}", udf.name, udf.code, udf.entrypoint, udf.hash,
+                [(h.module_name, h.source_code) for h in udf.headers],
+                pickle.dumps({"batch": [t.calls for t in tasks]}, protocol=5), 0.0, flag)
+        except FusedError:
+            if flag.is_set():
+                raise _Cancelled from None
+            raise
+        if not ok:
+            raise _reply_error(json.loads(header))
+        for task in tasks:
+            task.worker = pid
+        return pickle.loads(payload)
 
     def cancel(self, jobs: JobPool) -> None:
         pass  # every running task's CancelFlag is set by JobPool.cancel

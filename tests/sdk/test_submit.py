@@ -360,3 +360,44 @@ def test_cancel_of_remote_and_thread_calls_reports_them_cancelled_at_once():
     pool.wait()
     pool.cancel()  # nothing left to stop: finished calls keep their results
     assert pool.results() == [2]
+
+
+def test_many_short_calls_travel_in_batches_with_per_call_errors_retries_and_cache(tmp_path):
+    log = tmp_path / "runs"
+
+    @fused.udf
+    def short(a: int = 0, log: str = ""):
+        open(log, "a").write(".")
+        print("call", a)
+        if a % 50 == 7:
+            raise ValueError(f"bad {a}")
+        return a
+
+    from fused import _submit
+
+    calls = []
+    real = _submit._LocalPool.call_batch
+
+    def spy(self, tasks, jobs):
+        calls.append(len(tasks))
+        return real(self, tasks, jobs)
+
+    _submit._LocalPool.call_batch = spy
+    try:
+        inputs = [dict(a=i, log=str(log)) for i in range(300)]
+        pool = fused.submit(short, inputs, engine="local", collect=False, max_workers=2, max_retry=1)
+        results = pool.results(return_exceptions=True)
+    finally:
+        _submit._LocalPool.call_batch = real
+    assert calls and max(calls) > 1  # batches were used
+    failed = [i for i in range(300) if i % 50 == 7]
+    assert [r for i, r in enumerate(results) if i not in failed] == [i for i in range(300) if i not in failed]
+    assert sorted(k[0] for k in pool.errors()) == failed
+    logs = pool.logs_df()
+    assert all(logs.iloc[i]["attempts"] == 2 for i in failed)
+    assert logs.iloc[8]["stdout"] == "call 8\n" and logs.iloc[8]["attempts"] == 1
+    assert len(log.read_text()) == 300 + len(failed)  # each failed call ran twice
+    again = fused.submit(short, inputs, engine="local", collect=False, max_workers=2, max_retry=0)
+    again.wait()
+    assert len(log.read_text()) == 300 + 2 * len(failed)  # only the failed calls ran again
+    assert int(again.logs_df()["cached"].sum()) == 300 - len(failed)

@@ -192,6 +192,9 @@ class Host:
         except Exception as e:  # noqa: BLE001 - e.g. a class the worker cannot import
             raise _Failure("invalid_argument", f"The arguments of UDF '{udf.name}' cannot be unpickled "
                            f"in the worker: {type(e).__name__}: {e}", type_name=type(e).__name__) from None
+        if isinstance(calls, dict) and isinstance(calls.get("batch"), list):
+            return {"kind": "pickle"}, pickle.dumps([_outcome(udf, plan, c) for c in calls["batch"]],
+                                                    protocol=5), "", ""
         if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
             raise _Failure("invalid_argument", "A pickled run needs a list of keyword-argument dicts")
         result = _call(udf, plan, calls, stdout, stderr)
@@ -246,6 +249,25 @@ class Host:
         if len(self.udfs) > UDF_CACHE_SIZE:
             self.udfs.popitem(last=False)
         return udf, plan, captured.stdout, captured.stderr
+
+
+def _outcome(udf: Udf, plan: Any, calls: Any) -> tuple:
+    """One call of a batch: ``("ok", pickle of (value, stdout, stderr))`` or ``("error", kind,
+    message, traceback, stdout, stderr)``; never raises."""
+    try:
+        if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+            raise _Failure("invalid_argument", "A pickled run needs a list of keyword-argument dicts")
+        result = _call(udf, plan, calls, "", "")
+        try:
+            return ("ok", pickle.dumps((result.data, result.stdout, result.stderr), protocol=5))
+        except Exception as e:  # noqa: BLE001 - locks, generators, open files...
+            raise _Failure("invalid_argument", f"UDF '{udf.name}' returned a {type(result.data).__name__} "
+                           f"that cannot be pickled: {type(e).__name__}: {e}", stdout=result.stdout,
+                           stderr=result.stderr) from None
+    except _Failure as f:
+        return ("error", f.kind, f.message, f.tb, _clip(f.stdout), _clip(f.stderr))
+    except BaseException as e:  # noqa: BLE001 - a bug of the worker: that call fails, not the batch
+        return ("error", "internal", f"The worker failed: {type(e).__name__}: {e}", traceback.format_exc(), "", "")
 
 
 def _call(udf: Udf, plan: Any, calls: list, stdout: str, stderr: str) -> Any:
