@@ -119,6 +119,15 @@ void JobRunner::RunTask(const ClaimedTask& task) {
     if (stopping_) return;  // stays running in the store: the next start runs it again
     running_[key] = flag;
   }
+  Result<bool> cancelled = store_->CancelRequested(task.job_id);
+  if (cancelled.ok() && *cancelled) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_.erase(key);
+    }
+    LogOrWarn(store_->FinishTask(task.job_id, task.index, kCancelled, ""));
+    return;
+  }
   workers::WorkerRequest request;
   request.id = task.job_id + "/" + std::to_string(task.index) + "/" + std::to_string(task.attempt);
   request.udf_name = "job:" + task.kind;

@@ -328,6 +328,15 @@ Status JobStore::FinishTask(const std::string& job_id, int64_t index, const std:
   return tx->Commit();
 }
 
+Result<bool> JobStore::CancelRequested(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ARROW_ASSIGN_OR_RAISE(auto select, db_->Prepare(
+      "SELECT cancel_requested FROM jobs WHERE id = ?1", "check a job's cancel"));
+  select.Bind(1, job_id);
+  ARROW_ASSIGN_OR_RAISE(bool row, select.Step());
+  return row && select.Int(0) != 0;
+}
+
 Status JobStore::Requeue(const std::string& job_id, int64_t index) {
   std::lock_guard<std::mutex> lock(mutex_);
   ARROW_ASSIGN_OR_RAISE(auto update, db_->Prepare(

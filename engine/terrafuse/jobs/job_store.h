@@ -105,6 +105,9 @@ class JobStore {
   /// Records a task's end (succeeded, failed or cancelled); the job ends with its last task.
   Status FinishTask(const std::string& job_id, int64_t index, const std::string& status,
                     const std::string& error);
+  /// True when the job was cancelled (checked by the runner once a task is registered, so a
+  /// cancel that came between claiming and registering is not missed).
+  Result<bool> CancelRequested(const std::string& job_id);
   /// Puts a running task back in the queue (another attempt).
   Status Requeue(const std::string& job_id, int64_t index);
   /// Appends `text` split into lines.

@@ -84,6 +84,7 @@ TEST_F(JobStoreTest, CancelEndsQueuedTasksAndReportsRunningOnes) {
   EXPECT_EQ(*running, std::vector<int64_t>{0});
   auto next = store->ClaimNext();
   EXPECT_TRUE(next.ok() && !next->has_value());  // nothing of a cancelled job starts
+  EXPECT_TRUE(*store->CancelRequested(*id));
   ASSERT_TRUE(store->FinishTask(*id, 0, kCancelled, "").ok());
   EXPECT_EQ(store->Get(*id, "me", false)->status, kCancelled);
 }
