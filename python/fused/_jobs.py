@@ -33,6 +33,14 @@ _KIND_MODULES = {"ingest": "fused._ingest"}
 _FINAL = ("succeeded", "failed", "cancelled")
 
 
+def _env_kind_modules() -> dict[str, str]:
+    """Plug-in kinds of the server's workers: ``TERRAFUSE_JOB_KIND_MODULES="kind=module,..."``."""
+    import os
+
+    pairs = (item.split("=", 1) for item in os.environ.get("TERRAFUSE_JOB_KIND_MODULES", "").split(",") if "=" in item)
+    return {kind.strip(): module.strip() for kind, module in pairs}
+
+
 def register_job_kind(kind: str, runner: Callable[[dict, dict], Any]) -> None:
     """Register ``runner(config, task)`` as the code run in a worker for each task of jobs of
     ``kind``."""
@@ -144,8 +152,9 @@ def _run_captured(kind: str, config: str, task: str) -> tuple:
 
 def _run_kind(kind: str, config: str, task: str) -> None:
     runner = _KINDS.get(kind)
-    if runner is None and kind in _KIND_MODULES:
-        importlib.import_module(_KIND_MODULES[kind])
+    modules = {**_KIND_MODULES, **_env_kind_modules()}
+    if runner is None and kind in modules:
+        importlib.import_module(modules[kind])
         runner = _KINDS.get(kind)
     if runner is None:
         raise InvalidArgumentError(f"Unknown job kind {kind!r}: known kinds are {', '.join(sorted(_KINDS))}")

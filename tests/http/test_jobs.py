@@ -242,3 +242,37 @@ def test_terrafuse_jobs_command(remote, capsys):
     assert job.job_id in capsys.readouterr().out
     assert cli.main(["jobs", "status", "no-such-job"]) == 1
     assert "Job 'no-such-job' not found" in capsys.readouterr().err
+
+
+def test_a_new_job_kind_plugs_in_with_a_config_class_and_a_runner(terrafused_bin, tmp_path, monkeypatch):
+    """What fused.ingest(...).run_remote() will use: a JobConfig subclass on the client, a
+    runner registered in a module the server's workers import."""
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "echo_kind.py").write_text(
+        "from fused._jobs import register_job_kind\n"
+        "def run(config, task):\n"
+        "    print(config['greeting'], task['who'])\n"
+        "register_job_kind('echo', run)\n")
+    import os
+
+    from fused._jobs import JobConfig
+
+    class EchoJob(JobConfig):
+        kind = "echo"
+        name = "greetings"
+
+        def to_job(self):
+            return {"greeting": "hello"}, [{"who": "ann"}, {"who": "bob"}]
+
+    env = {**os.environ, "PYTHONPATH": f"{plugin}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "TERRAFUSE_JOB_KIND_MODULES": "echo=echo_kind"}
+    server = start_server(binary=terrafused_bin, port=0, home=tmp_path / "home", workers=1, env=env)
+    try:
+        _point_at(server, monkeypatch)
+        job = EchoJob().run_remote().wait_for_job(poll_interval_seconds=0.2, timeout=120)
+        assert job.status == "succeeded" and job._doc["kind"] == "echo"
+        texts = [line["text"] for line in job.get_logs() if line["stream"] == "stdout"]
+        assert texts == ["hello ann", "hello bob"]
+    finally:
+        assert server.stop() == 0
