@@ -17,7 +17,7 @@ examples:
 test: setup check-gen test-cpp test-web test-py
 
 test-cpp:
-	ctest --test-dir $(BUILD_DIR) --output-on-failure
+	TERRAFUSE_PYTHON=$(PYTHON) ctest --test-dir $(BUILD_DIR) --output-on-failure
 
 # Unit tests of the workbench (vitest); its browser test runs under pytest (tests/workbench).
 test-web:

@@ -50,5 +50,6 @@ void InitCache(nb::module_& m);
 void InitEncode(nb::module_& m);
 void InitStorage(nb::module_& m);
 void InitIngest(nb::module_& m);
+void InitWorkers(nb::module_& m);
 
 }  // namespace terrafuse::bindings

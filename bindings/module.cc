@@ -26,4 +26,5 @@ NB_MODULE(_core, m) {
   InitEncode(m);
   InitStorage(m);
   InitIngest(m);
+  InitWorkers(m);
 }

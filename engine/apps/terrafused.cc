@@ -22,6 +22,8 @@
 #include "terrafuse/encode/encoder.h"
 #include "terrafuse/http/http_server.h"
 #include "terrafuse/http/log.h"
+#include "terrafuse/jobs/job_runner.h"
+#include "terrafuse/jobs/job_store.h"
 #include "terrafuse/routes/builtin_routes.h"
 #include "terrafuse/routes/services.h"
 #include "terrafuse/storage/file_system.h"
@@ -57,6 +59,7 @@ Options:
   --fd-root URI      where fd:// lives: a directory or s3://bucket/prefix (default
                      $TERRAFUSE_FD_ROOT, else <home>/fd); S3 settings come from
                      TERRAFUSE_S3_ENDPOINT and the AWS_* variables
+  --job-slots N      job tasks running at once on the workers (default: workers - 1, at least 1)
   --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
   --web-root DIR     the built workbench served at /workbench (default: ../web beside the
                      binary, which is fused/web in the Python package)
@@ -81,6 +84,7 @@ struct Flags {
   double udf_timeout_seconds = 120;
   int64_t worker_memory_mb = 0;
   int64_t worker_max_calls = 0;
+  int job_slots = 0;
   http::LogLevel log_level = http::LogLevel::kInfo;
   std::string web_root;
   bool debug_routes = false;
@@ -183,6 +187,10 @@ Result<Flags> ParseFlags(int argc, char** argv) {
         return InvalidArgument("Invalid --web-root '", root, "': no index.html there (build it: cd web && npm run build)");
       }
       flags.web_root = std::string(root);
+    } else if (name == "--job-slots") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
+      ARROW_ASSIGN_OR_RAISE(int64_t slots, ParseInteger(name, text, 1, 1024));
+      flags.job_slots = static_cast<int>(slots);
     } else if (name == "--log-level") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(flags.log_level, http::ParseLogLevel(text));
@@ -200,6 +208,8 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     if (!ec && std::filesystem::is_regular_file(beside / "index.html", ec)) flags.web_root = beside.string();
   }
   if (flags.workers == 0) flags.workers = CoreCount();
+  // Jobs leave a worker to realtime requests, which would otherwise queue behind long tasks.
+  if (flags.job_slots == 0) flags.job_slots = std::max(1, flags.workers - 1);
   // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
   if (flags.threads == 0) flags.threads = std::max(4, 2 * CoreCount());
   // Cached answers are cheap: half the cores keep up, and leave the rest to handlers/workers.
@@ -287,6 +297,17 @@ int main(int argc, char** argv) {
   auto pool = terrafuse::workers::WorkerPool::Start(pool_options);
   if (!pool.ok()) return Fail(1, pool.status());
   services.pool = pool->get();
+  // Jobs: the store recovers tasks a previous run left running; the runner executes them.
+  auto job_store = terrafuse::jobs::JobStore::Open(flags.home + "/jobs.db");
+  if (!job_store.ok()) return Fail(1, job_store.status());
+  services.jobs = job_store->get();
+  if ((*job_store)->recovered() > 0) {
+    TF_LOG(http::LogLevel::kInfo, "jobs_recovered", {"tasks", std::to_string((*job_store)->recovered())});
+  }
+  auto job_runner = terrafuse::jobs::JobRunner::Start(job_store->get(), pool->get(), flags.job_slots,
+                                                     flags.home + "/job_logs");
+  if (!job_runner.ok()) return Fail(1, job_runner.status());
+  services.job_runner = job_runner->get();
   http::Router router;
   Status routes = terrafuse::routes::RegisterBuiltinRoutes(router, {.debug_routes = flags.debug_routes});
   if (!routes.ok()) return Fail(1, routes);  // a bug in the route table, not in the invocation
@@ -322,6 +343,7 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
 
   Status stopped = (*server)->Run();
+  (*job_runner)->Stop();  // running tasks stay "running": the next start runs them again
   if (!stopped.ok()) {
     // Handlers that ignored cancellation may still be running: exit without waiting on them.
     TF_LOG(http::LogLevel::kError, "stopped", {"error", stopped.message()});

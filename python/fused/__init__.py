@@ -20,6 +20,7 @@ from fused._run import run
 from fused._secrets import secrets
 from fused._storage import delete, upload
 from fused._table import get_chunk_from_table, get_chunks_metadata, read_table
+from fused._submit import JobPool, submit
 from fused._udf import Udf, udf
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "FusedError",
     "IngestJobConfig",
+    "JobPool",
     "InvalidArgumentError",
     "NotFoundError",
     "Udf",
@@ -45,6 +47,7 @@ __all__ = [
     "read_table",
     "run",
     "secrets",
+    "submit",
     "tiles",
     "types",
     "udf",

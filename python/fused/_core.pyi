@@ -5,6 +5,9 @@ from fused._core import (
     ingest as ingest,
     tiles as tiles
 )
+from collections.abc import Sequence
+
+from fused._core import encode as encode, tiles as tiles
 
 
 class Hasher:
@@ -159,3 +162,36 @@ def storage_zip(uri: str, local_path: str, config: StorageConfig) -> None:
 
 def finalize_storage() -> None:
     """Shut down the S3 client (at interpreter exit)."""
+class CancelFlag:
+    """Set it to stop the call it was passed to."""
+
+    def __init__(self) -> None: ...
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+class WorkerPool:
+    """Warm `python -m fused._worker` processes."""
+
+    @staticmethod
+    def start(python: str, args: Sequence[str], num_workers: int, env: Sequence[tuple[str, str]], call_timeout_seconds: float, startup_timeout_seconds: float, log_warnings: bool) -> WorkerPool:
+        """Start the workers and wait until all are ready."""
+
+    def run(self, id: str, udf_name: str, code: str, entrypoint: str, udf_hash: str, headers: Sequence[tuple[str, str]], payload: bytes, timeout_seconds: float = 0.0, cancel: CancelFlag | None = None) -> tuple[bool, str, bytes, int]:
+        """
+        Run pickled calls on a free worker: (ok, reply header JSON, payload, worker pid).
+        """
+
+    def grow(self, num_workers: int) -> None:
+        """
+        Raise the number of workers (started in the background); never lowers it.
+        """
+
+    def size(self) -> int: ...
+
+    def shutdown(self, grace_seconds: float = 10.0) -> None: ...
+
+    def worker_pids(self) -> list[int]: ...
+
+    def stats(self) -> dict: ...

@@ -63,6 +63,9 @@ _OPTIONS: dict[str, tuple[Callable[[], Any], Callable[[str, Any], Any], str]] = 
     "github_mirror": (lambda: os.environ.get("TERRAFUSE_GITHUB_MIRROR"), _optional_str,
                       "Directory of bare git mirrors <owner>/<repo>.git for GitHub URLs"),
     "verbose_cached_functions": (lambda: False, _bool, "Print cache hits and misses"),
+    "dask_scheduler": (lambda: os.environ.get("TERRAFUSE_DASK_SCHEDULER") or None, _optional_str,
+                       "Address of a Dask scheduler (tcp://host:8786): fused.submit(engine='local') "
+                       "and job tasks then run on that Dask cluster"),
 }
 
 

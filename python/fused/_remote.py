@@ -42,6 +42,10 @@ def _session():
     import requests
 
     session = requests.Session()
+    import fused._worker
+
+    if fused._worker.IN_WORKER:  # a UDF's nested call: the server gives it a worker of its own
+        session.headers["X-Terrafuse-Nested"] = "1"
     token = auth_token()
     if token:
         session.headers["Authorization"] = f"Bearer {token}"

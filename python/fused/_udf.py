@@ -155,13 +155,18 @@ class Udf:
         return sorted(names | {h.module_name for h in self.headers})
 
     # -- binding and running ----------------------------------------------------------
-    def __call__(self, *args: Any, arg_list: Any = None, **parameters: Any) -> "Udf":
-        """Return a copy of this UDF with ``parameters`` bound (``fused.run`` accepts it)."""
-        if arg_list is not None:
-            raise NotImplementedError(
-                "udf(arg_list=...) batch jobs need the batch engine (not available yet); "
-                "run each input with fused.run"
-            )
+    def __call__(self, *args: Any, arg_list: Any = None, **parameters: Any) -> Any:
+        """Return a copy of this UDF with ``parameters`` bound (``fused.run`` accepts it).
+
+        With ``arg_list``, return a batch job config (one task per input) to start with
+        ``.run_remote()`` or run here with ``.run_local()``.
+        """
+        if arg_list is not None:  # a batch job: .run_remote() / .run_local()
+            from fused._jobs import UdfJobConfig
+
+            if args:
+                raise TypeError(f"UDF '{self.name}' got positional parameters and arg_list: pass one")
+            return UdfJobConfig(self, arg_list, parameters)
         if args:
             names = [p.name for p in self.signature.parameters.values()
                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -174,6 +179,14 @@ class Udf:
         bound = copy.copy(self)
         bound.parameters = {**self.parameters, **parameters}
         return bound
+
+    def map(self, arg_list: Any, /, **options: Any) -> Any:
+        """Run this UDF once per input, in parallel: ``fused.submit(self, arg_list,
+        collect=False, **options)``. Returns a :class:`fused.JobPool` (``.df()``, ``.collect()``)."""
+        from fused._submit import submit
+
+        options.setdefault("collect", False)
+        return submit(self, arg_list, **options)
 
     def run_local(self, *args: Any, **parameters: Any) -> Any:
         """Run in this process: ``fused.run(self, engine="local", ...)``."""

@@ -126,6 +126,38 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    import fused
+    from fused import _jobs
+
+    if args.url:
+        fused.options.base_url = args.url
+    if args.action == "list":
+        for job in _jobs.get_jobs(args.n, max_requests=None):
+            print(repr(job))
+        return 0
+    if not args.id:
+        print(f"terrafuse: jobs {args.action} needs a job id", file=sys.stderr)
+        return 2
+    job = _jobs.RunResponse({"id": args.id, "status": "unknown"})
+    if args.action == "status":
+        job.get_status()
+        print(repr(job))
+        for task in job.task_list:
+            error = f" {task['error'].splitlines()[0]}" if task["error"] else ""
+            print(f"  task {task['index']}: {task['status']} (attempts {task['attempts']}){error}")
+        return 0 if job.status != "failed" else 1
+    if args.action == "logs":
+        if args.follow:
+            job.tail_logs()
+        else:
+            job.print_logs()
+        return 0
+    job.cancel()  # "cancel"
+    print(repr(job))
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     import fused
 
@@ -164,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     secrets.add_argument("name", nargs="?")
     secrets.add_argument("value", nargs="?", help="omit to be prompted")
     secrets.set_defaults(func=cmd_secrets)
+
+    jobs = sub.add_parser("jobs", help="batch jobs on the server: list, status, logs, cancel")
+    jobs.add_argument("action", choices=["list", "status", "logs", "cancel"])
+    jobs.add_argument("id", nargs="?", help="the job id (all but list)")
+    jobs.add_argument("-n", type=int, default=10, help="list: how many jobs (newest first)")
+    jobs.add_argument("--follow", "-f", action="store_true", help="logs: print new lines until the job ends")
+    jobs.add_argument("--url", help="the server's API URL (default fused.options.base_url / $TERRAFUSE_BASE_URL)")
+    jobs.set_defaults(func=cmd_jobs)
 
     config = sub.add_parser("config", help="print the effective settings")
     config.set_defaults(func=cmd_config)

@@ -3,6 +3,7 @@
 #include "terrafuse/routes/debug_routes.h"
 #include "terrafuse/routes/file_routes.h"
 #include "terrafuse/routes/health_routes.h"
+#include "terrafuse/routes/job_routes.h"
 #include "terrafuse/routes/metrics_routes.h"
 #include "terrafuse/routes/udf_routes.h"
 #include "terrafuse/routes/workbench_routes.h"
@@ -15,6 +16,7 @@ Status RegisterBuiltinRoutes(http::Router& router, const BuiltinRouteOptions& op
   ARROW_RETURN_NOT_OK(RegisterUdfRoutes(router));
   ARROW_RETURN_NOT_OK(RegisterFileRoutes(router));
   ARROW_RETURN_NOT_OK(RegisterWorkbenchRoutes(router));
+  ARROW_RETURN_NOT_OK(RegisterJobRoutes(router));
   if (options.debug_routes) ARROW_RETURN_NOT_OK(RegisterDebugRoutes(router));
   return Status::OK();
 }

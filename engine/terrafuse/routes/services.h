@@ -15,6 +15,10 @@ class ResultCache;
 namespace encode {
 class EncoderRegistry;
 }
+namespace jobs {
+class JobStore;
+class JobRunner;
+}  // namespace jobs
 namespace storage {
 struct StorageConfig;
 }
@@ -40,6 +44,10 @@ struct Services {
   const encode::EncoderRegistry* encoders = nullptr;
   /// Encoded results by UDF version + parameters + tile + format.
   std::shared_ptr<cache::ResultCache> results;
+  /// Batch jobs (SQLite under the home) and the threads running their tasks; null when the
+  /// server runs no jobs.
+  jobs::JobStore* jobs = nullptr;
+  jobs::JobRunner* job_runner = nullptr;
   /// Where the file routes resolve fd:// (local paths and file:// refused); null: no files API.
   std::shared_ptr<const storage::StorageConfig> storage;
   /// Key of signed file URLs (<home>/signing.key).

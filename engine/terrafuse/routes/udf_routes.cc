@@ -263,6 +263,9 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
   for (const auto& header : run.spec.headers) call.headers.push_back({header.module_name, header.source_code});
   call.params = params;
   if (tile) call.tile = std::array<int64_t, 3>{tile->x, tile->y, tile->z};
+  // Sent by the SDK from inside a worker: a UDF's nested call must not wait for the workers
+  // its callers hold.
+  call.nested = request.headers.Find("X-Terrafuse-Nested").has_value();
 
   // The client going away cancels an uncached call (its worker is killed and replaced). A
   // call whose result will be cached runs to the end: map clients cancel tiles constantly
@@ -339,6 +342,8 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
     case workers::ReplyKind::kNone:
       result.body = std::make_shared<arrow::Buffer>(nullptr, 0);
       break;
+    case workers::ReplyKind::kPickle:  // only the SDK's local engine asks for pickles
+      return Internal("Worker ", reply.worker_pid, " answered an HTTP call with a pickle");
   }
   result.metadata = Dump(metadata);
   return result;

@@ -297,6 +297,7 @@ const char* ReplyKindName(ReplyKind kind) {
     case ReplyKind::kHtml: return "html";
     case ReplyKind::kBytes: return "bytes";
     case ReplyKind::kNone: return "none";
+    case ReplyKind::kPickle: return "pickle";
   }
   return "none";
 }
@@ -386,6 +387,7 @@ Result<std::string> EncodeRunHeader(const WorkerRequest& request) {
   } else {
     out.append("null");
   }
+  if (request.pickle) out.append(R"(,"pickle":true)");
   out.push_back('}');
   if (static_cast<int64_t>(out.size()) > kMaxHeaderBytes) {
     return TooLarge("The call of UDF '", request.udf_name, "' needs a frame header of ", out.size(),
@@ -438,9 +440,11 @@ Result<WorkerReply> DecodeReply(Frame frame, std::string_view expected_id) {
     reply.kind = ReplyKind::kBytes;
   } else if (kind == "none") {
     reply.kind = ReplyKind::kNone;
+  } else if (kind == "pickle") {
+    reply.kind = ReplyKind::kPickle;
   } else {
     return Internal("Malformed worker reply: unknown kind '", kind,
-                    "', expected table, raster, json, html, bytes or none");
+                    "', expected table, raster, json, html, bytes, none or pickle");
   }
   return reply;
 }

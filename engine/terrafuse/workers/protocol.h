@@ -101,10 +101,20 @@ struct WorkerRequest {
   std::optional<std::array<double, 4>> bounds;
   /// Per-call limit in seconds; <= 0 uses the pool's call timeout.
   double timeout_seconds = 0;
+  /// The local engine of fused.submit (never the HTTP layer): the frame's payload holds the
+  /// pickled calls and the worker answers with a reply of kind `pickle`. Both processes
+  /// belong to the same user, so unpickling is no trust boundary.
+  bool pickle = false;
+  /// Bytes sent as the frame's payload (the pickled calls); empty for HTTP calls.
+  std::string payload;
+  /// A call made by a UDF running on this pool (fused.run/submit inside a UDF): when no
+  /// worker is free it gets an extra, temporary worker instead of waiting, so UDFs waiting
+  /// on their nested calls can never hold every worker (a deadlock). Not part of the frame.
+  bool nested = false;
 };
 
 /// What a successful reply carries; the payload's layout depends on it.
-enum class ReplyKind { kTable, kRaster, kJson, kHtml, kBytes, kNone };
+enum class ReplyKind { kTable, kRaster, kJson, kHtml, kBytes, kNone, kPickle };
 
 /// Returns the protocol name of a kind ("table").
 const char* ReplyKindName(ReplyKind kind);
@@ -119,7 +129,7 @@ struct WorkerReply {
   /// stdout, stderr, seconds, and for failures error {kind, type, message, traceback}.
   nlohmann::json header;
   /// table: Arrow IPC stream; raster: array bytes in C order; json/html/bytes: the bytes;
-  /// none and failures: empty. Never null.
+  /// pickle: the pickled (value, stdout, stderr); none and failures: empty. Never null.
   std::shared_ptr<arrow::Buffer> payload;
   /// The worker that answered.
   int worker_pid = 0;

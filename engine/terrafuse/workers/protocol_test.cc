@@ -215,8 +215,8 @@ TEST(ReplyTest, MalformedRepliesNameTheProblem) {
               "id \"other\" does not match the request id \"r\"");
   ExpectError(DecodeReply(MakeFrame(R"({"id":"r","kind":"none"})"), "r").status(),
               "'ok' must be true or false");
-  ExpectError(DecodeReply(MakeFrame(R"({"id":"r","ok":true,"kind":"pickle"})"), "r").status(),
-              "unknown kind 'pickle'");
+  ExpectError(DecodeReply(MakeFrame(R"({"id":"r","ok":true,"kind":"parcel"})"), "r").status(),
+              "unknown kind 'parcel'");
   ExpectError(DecodeReply(MakeFrame(R"({"id":"r","ok":false})"), "r").status(),
               "a failed reply needs 'error' with 'kind' and 'message'");
 }

@@ -12,6 +12,8 @@ namespace {
 constexpr auto kExitGrace = std::chrono::seconds(2);
 constexpr auto kCancelPoll = std::chrono::milliseconds(50);
 constexpr double kMaxStartBackoffSeconds = 30;
+// Temporary workers for nested calls, at most this many at once (beyond the pool's size).
+constexpr int kMaxExtraWorkers = 16;
 
 Clock::duration Seconds(double seconds) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -68,7 +70,8 @@ Status CheckOptions(const WorkerPoolOptions& o) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(WorkerPoolOptions options) : options_(std::move(options)) {
+WorkerPool::WorkerPool(WorkerPoolOptions options)
+    : options_(std::move(options)), num_workers_(options_.num_workers) {
   process_options_.python = options_.python;
   process_options_.args = options_.args;
   process_options_.env = options_.env;
@@ -111,6 +114,19 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::Start(WorkerPoolOptions options)
 
 WorkerPool::~WorkerPool() { Shutdown(); }
 
+void WorkerPool::Grow(int num_workers) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (num_workers <= num_workers_ || shutting_down_) return;
+  num_workers_ = num_workers;
+  next_start_ = {};  // a new size is worth trying at once, even after failed starts
+  supervisor_wake_.notify_one();
+}
+
+int WorkerPool::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return num_workers_;
+}
+
 // -- calls -------------------------------------------------------------------------------
 
 Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFlag* cancel) {
@@ -120,9 +136,9 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
                            "' was cancelled before it started");
   }
   std::string frame;
-  AppendFrame(header, {}, &frame);
+  AppendFrame(header, request.payload, &frame);
   auto queued = Clock::now();
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<WorkerProcess> worker, Acquire(cancel));
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<WorkerProcess> worker, Acquire(cancel, request.nested));
   auto sent = Clock::now();
   double limit =
       request.timeout_seconds > 0 ? request.timeout_seconds : options_.call_timeout_seconds;
@@ -141,7 +157,14 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   reply->call_seconds = SecondsSince(sent);
   worker->CountCall();
   const char* recycle = nullptr;
-  if (options_.max_calls_per_worker > 0 && worker->calls() >= options_.max_calls_per_worker) {
+  bool extra;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    extra = extra_.count(worker->pid()) > 0;
+  }
+  if (extra) {
+    recycle = "extra_for_nested_call";  // temporary: the pool goes back to its size
+  } else if (options_.max_calls_per_worker > 0 && worker->calls() >= options_.max_calls_per_worker) {
     recycle = "max_calls";
   } else if (auto it = reply->header.find("recycle");
              it != reply->header.end() && it->is_boolean() && it->get<bool>()) {
@@ -165,7 +188,29 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   return reply;
 }
 
-Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* cancel) {
+std::shared_ptr<WorkerProcess> WorkerPool::StartExtraLocked(std::unique_lock<std::mutex>& lock) {
+  if (static_cast<int>(extra_.size()) >= kMaxExtraWorkers) return nullptr;
+  extra_[0] = true;  // reserves a place while starting (pid 0 is never a worker)
+  lock.unlock();
+  auto started = WorkerProcess::Start(process_options_);
+  lock.lock();
+  extra_.erase(0);
+  if (!started.ok() || shutting_down_) {
+    if (!started.ok()) {
+      Log(LogLevel::kWarn, "event=extra_worker_start_failed error=" + LogValue(started.status().message()));
+    }
+    return nullptr;
+  }
+  std::shared_ptr<WorkerProcess> worker = std::move(*started);
+  extra_[worker->pid()] = true;
+  live_[worker->pid()] = worker;
+  ++stats_.workers_started;
+  Log(LogLevel::kInfo, "event=extra_worker_started worker=" + std::to_string(worker->pid()) +
+                           " reason=nested_call");
+  return worker;
+}
+
+Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* cancel, bool nested) {
   auto deadline = Clock::now() + Seconds(options_.queue_timeout_seconds);
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
@@ -174,9 +219,11 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* can
     if (!idle_.empty() && waiters_.empty()) {
       worker = std::move(idle_.back());  // the most recently used: its caches are warmest
       idle_.pop_back();
+    } else if (nested && (worker = StartExtraLocked(lock))) {
+      // a temporary worker of its own
     } else {
       if (static_cast<int>(waiters_.size()) >= options_.max_waiting) {
-        return Unavailable("All " + std::to_string(options_.num_workers) +
+        return Unavailable("All " + std::to_string(num_workers_) +
                            " workers are busy and " + std::to_string(waiters_.size()) +
                            " calls are already waiting: try again later");
       }
@@ -197,7 +244,7 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* can
         }
         std::string message = "No worker became free within " +
                               FormatSeconds(options_.queue_timeout_seconds) + " s: all " +
-                              std::to_string(options_.num_workers) + " workers are busy";
+                              std::to_string(num_workers_) + " workers are busy";
         if (!last_start_error_.empty())
           message += "; the last worker start failed: " + last_start_error_;
         return Unavailable(std::move(message));
@@ -287,6 +334,7 @@ void WorkerPool::HandOutLocked(std::shared_ptr<WorkerProcess> worker) {
 
 void WorkerPool::RetireLocked(std::shared_ptr<WorkerProcess> worker) {
   live_.erase(worker->pid());
+  extra_.erase(worker->pid());
   retiring_.push_back(std::move(worker));
   supervisor_wake_.notify_one();
   if (shutting_down_) calls_done_.notify_all();
@@ -297,7 +345,8 @@ void WorkerPool::RetireLocked(std::shared_ptr<WorkerProcess> worker) {
 void WorkerPool::Supervise() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!shutting_down_) {
-    int missing = options_.num_workers - static_cast<int>(live_.size()) - starting_;
+    int regular = static_cast<int>(live_.size()) - static_cast<int>(extra_.count(0) ? extra_.size() - 1 : extra_.size());
+    int missing = num_workers_ - regular - starting_;
     bool start_now = missing > 0 && Clock::now() >= next_start_;
     if (retiring_.empty() && !start_now) {
       if (missing > 0) {

@@ -111,6 +111,12 @@ class WorkerPool {
   /// still running at the deadline). Idempotent.
   void Shutdown(double grace_seconds = 10);
 
+  /// Raises the number of workers to `num_workers` (never lowers it): the supervisor starts
+  /// the missing ones in the background while the others keep serving.
+  void Grow(int num_workers);
+  /// The number of workers the pool keeps (options.num_workers, or more after Grow).
+  int size() const;
+
   WorkerPoolStats stats() const;
   /// The pids of the workers counted in the pool (idle and busy).
   std::vector<pid_t> WorkerPids() const;
@@ -122,7 +128,10 @@ class WorkerPool {
   };
 
   explicit WorkerPool(WorkerPoolOptions options);
-  Result<std::shared_ptr<WorkerProcess>> Acquire(const CancelFlag* cancel);
+  Result<std::shared_ptr<WorkerProcess>> Acquire(const CancelFlag* cancel, bool nested);
+  // Starts a temporary worker for a nested call when none is free; null when the pool is at
+  // its limit of extra workers or the start failed (the call then waits as usual).
+  std::shared_ptr<WorkerProcess> StartExtraLocked(std::unique_lock<std::mutex>& lock);
   // Gives a ready worker to the first waiting call, else makes it idle. Needs mutex_.
   void HandOutLocked(std::shared_ptr<WorkerProcess> worker);
   // Removes a worker from the pool and queues it for reaping and replacement. Needs mutex_.
@@ -136,6 +145,8 @@ class WorkerPool {
   WorkerProcessOptions process_options_;
 
   mutable std::mutex mutex_;
+  int num_workers_;  // the size the supervisor keeps
+  std::unordered_map<pid_t, bool> extra_;  // temporary workers of nested calls (also in live_)
   std::condition_variable supervisor_wake_;
   std::condition_variable calls_done_;  // signalled when busy_ drops during shutdown
   std::deque<Waiter*> waiters_;

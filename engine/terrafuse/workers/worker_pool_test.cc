@@ -246,6 +246,65 @@ TEST_F(WorkerPoolTest, UnicodeInvalidRequestIsRefusedBeforeAnyWorker) {
 
 // -- pools of their own: workers are broken on purpose -------------------------------------
 
+TEST_F(WorkerPoolTest, PickledCallsGetAPickleReply) {
+  WorkerRequest request = UdfRequest("pickled", "n: int = 1", "    print('n', n)\n    return n * 2\n");
+  request.pickle = true;
+  request.payload = "(lp0\n(dp1\nVn\np2\nI21\nsa.";  // pickle protocol 0 of [{'n': 21}]
+  WorkerReply reply = RunOk(pool_, request);
+  ASSERT_EQ(reply.kind, ReplyKind::kPickle);
+  std::string pickled = reply.payload->ToString();  // (42, 'n 21\n', '') in protocol 5
+  EXPECT_NE(pickled.find("n 21"), std::string::npos);
+  EXPECT_EQ(reply.captured_stdout(), "");  // captured output travels inside the pickle
+
+  request.payload = "not a pickle";
+  auto bad = pool_->Run(request);
+  ASSERT_TRUE(bad.ok()) << bad.status().ToString();
+  EXPECT_FALSE(bad->ok);
+  EXPECT_EQ(bad->error_kind(), "invalid_argument");
+  EXPECT_NE(bad->error_message().find("cannot be unpickled"), std::string::npos);
+}
+
+TEST(WorkerPoolGrowTest, GrowStartsMoreWorkersWhileServing) {
+  LogCapture log;
+  auto pool = StartPool(TestPoolOptions(1, &log));
+  ASSERT_NE(pool, nullptr);
+  pool->Grow(3);
+  EXPECT_EQ(pool->size(), 3);
+  PidOf(pool.get());  // the first worker serves while the others start
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (pool->WorkerPids().size() < 3 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(pool->WorkerPids().size(), 3u) << log.Joined();
+  pool->Grow(2);  // never shrinks
+  EXPECT_EQ(pool->size(), 3);
+}
+
+TEST(WorkerPoolGrowTest, NestedCallsGetATemporaryWorkerWhenAllAreBusy) {
+  LogCapture log;
+  auto pool = StartPool(TestPoolOptions(1, &log));
+  ASSERT_NE(pool, nullptr);
+  pid_t regular = pool->WorkerPids()[0];
+  std::thread busy([&] { RunOk(pool.get(), UdfRequest("busy", "", "    import time\n    time.sleep(4)\n")); });
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (pool->stats().busy == 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  WorkerRequest nested = PidRequest();
+  nested.nested = true;
+  auto reply = pool->Run(nested);  // would wait for the busy worker without `nested`
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_NE(JsonPayload(*reply).get<pid_t>(), regular);
+  EXPECT_EQ(pool->stats().busy, 1) << "the first call is still running";
+  busy.join();
+  deadline = Clock::now() + std::chrono::seconds(10);
+  while (pool->WorkerPids().size() != 1 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(pool->WorkerPids(), std::vector<pid_t>{regular});  // the extra worker is gone
+  EXPECT_TRUE(log.Contains("event=extra_worker_started")) << log.Joined();
+}
+
 TEST(WorkerPoolFailureTest, CancelledWhileRunningKillsAndReplaces) {
   LogCapture log;
   auto pool = StartPool(TestPoolOptions(1, &log));

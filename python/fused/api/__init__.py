@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from fused._jobs import (
+    Jobs,
+    RunResponse,
+    get_jobs,
+    job_cancel,
+    job_get_exec_time,
+    job_get_logs,
+    job_get_status,
+    job_print_logs,
+    job_tail_logs,
+    job_wait_for_job,
+    start_job,
+)
 from fused._remote import UdfAccessToken, create_access_token, whoami
 from fused._storage import FileDetails, delete, download, get, sign_url, sign_url_prefix, upload
 from fused._storage import list  # noqa: A004 - Fused's name
@@ -50,6 +63,50 @@ class FusedAPI:
         """Upload bytes or a binary file object to ``path`` (``fd://...``)."""
         upload(data, path)
 
+    # -- jobs ---------------------------------------------------------------------------
+    def start_job(self, config: Any, *, instance_type: str | None = None, region: str | None = None,
+                  disk_size_gb: int | None = None, additional_env: Any = None,
+                  image_name: str | None = None) -> RunResponse:
+        """Start a job config (``udf(arg_list=...)``, an ingest config) on the server."""
+        return config.run_remote()
+
+    def get_jobs(self, n: int = 5, *, skip: int = 0, per_request: int = 25,
+                 max_requests: int | None = 1) -> Jobs:
+        return get_jobs(n, skip=skip, per_request=per_request, max_requests=max_requests)
+
+    def get_status(self, job: Any) -> RunResponse:
+        return job_get_status(job)
+
+    def get_logs(self, job: Any, since_ms: int | None = None) -> list:
+        return job_get_logs(job, since_ms)
+
+    def tail_logs(self, job: Any, refresh_seconds: float = 1, sample_logs: bool = True,
+                  timeout: float | None = None, get_logs_retries: int = 1) -> RunResponse:
+        return job_tail_logs(job, refresh_seconds, sample_logs, timeout, get_logs_retries)
+
+    def wait_for_job(self, job: Any, poll_interval_seconds: float = 5, timeout: float | None = None) -> RunResponse:
+        return job_wait_for_job(job, poll_interval_seconds, timeout)
+
+    def cancel_job(self, job: Any) -> RunResponse:
+        return job_cancel(job)
+
+
+__all__ = [
+    "FusedAPI",
+    "Jobs",
+    "RunResponse",
+    "UdfAccessToken",
+    "get_jobs",
+    "job_cancel",
+    "job_get_exec_time",
+    "job_get_logs",
+    "job_get_status",
+    "job_print_logs",
+    "job_tail_logs",
+    "job_wait_for_job",
+    "start_job",
+    "whoami",
+]
     def list(self, path: str, *, details: bool = False) -> Any:  # noqa: A003
         """List a directory (see :func:`fused.api.list`)."""
         return list(path, details=details)
