@@ -1,13 +1,12 @@
 """terrafuse engine (C++), private: use the public fused API"""
 
+from collections.abc import Sequence
+
 from fused._core import (
     encode as encode,
     ingest as ingest,
     tiles as tiles
 )
-from collections.abc import Sequence
-
-from fused._core import encode as encode, tiles as tiles
 
 
 class Hasher:
@@ -162,6 +161,7 @@ def storage_zip(uri: str, local_path: str, config: StorageConfig) -> None:
 
 def finalize_storage() -> None:
     """Shut down the S3 client (at interpreter exit)."""
+
 class CancelFlag:
     """Set it to stop the call it was passed to."""
 

@@ -59,9 +59,30 @@ class FusedAPI:
         name = name.rpartition("/")[2]  # "email/name" -> the caller's UDF "name"
         return create_access_token(name, cache=cache, metadata=metadata_json, enabled=enabled)
 
-    def upload(self, path: str, data: Any) -> None:
-        """Upload bytes or a binary file object to ``path`` (``fd://...``)."""
-        upload(data, path)
+    # -- files ---------------------------------------------------------------------------
+    def list(self, path: str, *, details: bool = False) -> Any:  # noqa: A003
+        """List a directory (see :func:`fused.api.list`)."""
+        return list(path, details=details)
+
+    def get(self, path: str) -> bytes:
+        """Return a file's bytes (see :func:`fused.api.get`)."""
+        return get(path)
+
+    def download(self, path: str, local_path: Any) -> None:
+        """Download a file (see :func:`fused.api.download`)."""
+        download(path, local_path)
+
+    def delete(self, path: str, max_deletion_depth: Any = 2) -> bool:
+        """Delete a file or directory (see :func:`fused.api.delete`)."""
+        return delete(path, max_deletion_depth=max_deletion_depth)
+
+    def sign_url(self, path: str) -> str:
+        """Return a signed URL (see :func:`fused.api.sign_url`)."""
+        return sign_url(path)
+
+    def sign_url_prefix(self, path: str) -> dict:
+        """Return signed URLs under a prefix (see :func:`fused.api.sign_url_prefix`)."""
+        return sign_url_prefix(path)
 
     # -- jobs ---------------------------------------------------------------------------
     def start_job(self, config: Any, *, instance_type: str | None = None, region: str | None = None,
@@ -92,10 +113,14 @@ class FusedAPI:
 
 
 __all__ = [
+    "FileDetails",
     "FusedAPI",
     "Jobs",
     "RunResponse",
     "UdfAccessToken",
+    "delete",
+    "download",
+    "get",
     "get_jobs",
     "job_cancel",
     "job_get_exec_time",
@@ -104,33 +129,10 @@ __all__ = [
     "job_print_logs",
     "job_tail_logs",
     "job_wait_for_job",
+    "list",
+    "sign_url",
+    "sign_url_prefix",
     "start_job",
+    "upload",
     "whoami",
 ]
-    def list(self, path: str, *, details: bool = False) -> Any:  # noqa: A003
-        """List a directory (see :func:`fused.api.list`)."""
-        return list(path, details=details)
-
-    def get(self, path: str) -> bytes:
-        """Return a file's bytes (see :func:`fused.api.get`)."""
-        return get(path)
-
-    def download(self, path: str, local_path: Any) -> None:
-        """Download a file (see :func:`fused.api.download`)."""
-        download(path, local_path)
-
-    def delete(self, path: str, max_deletion_depth: Any = 2) -> bool:
-        """Delete a file or directory (see :func:`fused.api.delete`)."""
-        return delete(path, max_deletion_depth=max_deletion_depth)
-
-    def sign_url(self, path: str) -> str:
-        """Return a signed URL (see :func:`fused.api.sign_url`)."""
-        return sign_url(path)
-
-    def sign_url_prefix(self, path: str) -> dict:
-        """Return signed URLs under a prefix (see :func:`fused.api.sign_url_prefix`)."""
-        return sign_url_prefix(path)
-
-
-__all__ = ["FileDetails", "FusedAPI", "UdfAccessToken", "delete", "download", "get", "list", "sign_url",
-           "sign_url_prefix", "upload", "whoami"]
