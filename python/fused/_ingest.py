@@ -120,20 +120,36 @@ class IngestJobConfig:
             return _run_nongeospatial(self)
         return _run_ingest(self, show_progress=show_progress, spill_dir=spill_dir)
 
-    def run_remote(self, **kwargs: Any) -> Any:
-        """Submit the job to the server's job system (needs a server with jobs enabled)."""
-        try:
-            from fused import _jobs  # type: ignore[attr-defined]
-        except ImportError:
-            raise NotImplementedError(
-                "run_remote() needs terrafuse's job system, which this installation lacks; "
-                "use run_local()"
-            ) from None
-        return _jobs.submit_job_config(self.to_dict(), **kwargs)
+    def to_job(self) -> tuple[dict, list[dict]]:
+        """The job system's (config, tasks): one task, the config with local paths made
+        absolute (the server's workers run in another directory)."""
+        config = self.to_dict()
+        for key in ("input", "output"):
+            value = config[key]
+            config[key] = [normalize_path(v) for v in value] if isinstance(value, list) else normalize_path(value)
+        return config, [{}]
+
+    def run_remote(self, output_table: str | None = None, instance_type: str | None = None,
+                   **compat: Any) -> Any:
+        """Start the ingest as a job on the server (``fused.options.base_url``); returns its
+        ``RunResponse`` (status, streamed logs with the progress, cancel). The other
+        arguments of Fused's ``run_remote`` are accepted for compatibility."""
+        from fused import _jobs
+
+        config, tasks = self.to_job()
+        return _jobs.start_job(self.kind, config, tasks, name=f"{self.kind} {Path(str(self.output)).name}")
 
     def execute(self, **kwargs: Any) -> Any:
         """Alias of :meth:`run_remote` (the Fused docstring's name)."""
         return self.run_remote(**kwargs)
+
+
+def _run_job_task(config: dict, task: dict) -> dict:
+    """One ingest job task, in a server worker: progress lines and the summary go to its logs."""
+    result = IngestJobConfig.from_dict(config).run_local(show_progress=True)
+    print(f"ingested {result['num_rows']:,} rows into {result['num_files']} files, "
+          f"{result['num_chunks']} chunks ({result['rows_dropped']:,} rows dropped) in {result['seconds']} s")
+    return result
 
 
 def ingest(
@@ -575,12 +591,17 @@ def _engine_options(job: IngestJobConfig, extra: dict, spill_dir: str | None) ->
     return options
 
 
+_LOG_LINE_SECONDS = 2.0  # progress lines when stderr is not a terminal
+
+
 class _ProgressBar:
     """One stderr line, redrawn: rows done, total (when known), rows/s."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.start = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last_line = 0.0
 
     def draw(self, progress: Any, final: bool = False) -> None:
         if not self.enabled:
@@ -596,7 +617,11 @@ class _ProgressBar:
         text += f", {read / elapsed:,.0f} rows/s"
         if written:
             text += f", written {written:,}"
-        sys.stderr.write("\r" + text + ("\n" if final else ""))
+        if self.tty:
+            sys.stderr.write("\r" + text + ("\n" if final else ""))
+        elif final or time.monotonic() - self.last_line >= _LOG_LINE_SECONDS:
+            sys.stderr.write(text + "\n")  # a log (a job's, a file): whole lines, now and then
+            self.last_line = time.monotonic()
         sys.stderr.flush()
 
 
@@ -675,3 +700,13 @@ def _run_nongeospatial(job: IngestJobConfig) -> dict:
         pq.write_table(table, output, row_group_size=int(chunk), compression="zstd")
     return {"num_rows": table.num_rows, "num_files": 1, "num_chunks": -(-table.num_rows // int(chunk)),
             "rows_dropped": 0, "seconds": round(time.monotonic() - started, 3), "output": job.output}
+
+
+def _register_job_kinds() -> None:
+    from fused._jobs import register_job_kind
+
+    for kind in ("ingest", "ingest_nongeospatial"):
+        register_job_kind(kind, _run_job_task)
+
+
+_register_job_kinds()

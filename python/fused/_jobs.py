@@ -29,7 +29,7 @@ from fused._errors import InvalidArgumentError
 # kind -> runner(config, task) executed in the worker for each task.
 _KINDS: dict[str, Callable[[dict, dict], Any]] = {}
 # Modules that register kinds when imported (workers import them on demand).
-_KIND_MODULES = {"ingest": "fused._ingest"}
+_KIND_MODULES = {"ingest": "fused._ingest", "ingest_nongeospatial": "fused._ingest"}
 _FINAL = ("succeeded", "failed", "cancelled")
 
 
