@@ -309,7 +309,7 @@ net::awaitable<void> Session::Loop() {
       break;
     }
 
-    InFlight in_flight(server_.metrics);
+    std::optional<InFlight> in_flight(std::in_place, server_.metrics);
     auto& message = parser.get();
     Request request = RequestOf(message);
     request.body = std::move(message.body());
@@ -337,6 +337,7 @@ net::awaitable<void> Session::Loop() {
     const bool keep_alive = message.keep_alive() && !server_.stopping.load();
     // Counted before writing, so a client that reads /metrics next sees this answer in it.
     server_.metrics.CountResponse(response.status);
+    in_flight.reset();  // answered: a client reading /metrics next must not count it in flight
     ec = co_await Write(request, response, keep_alive);
     LogRequest(request, response, start);
     if (ec || !keep_alive) break;

@@ -60,6 +60,10 @@ class FusedAPI:
         return create_access_token(name, cache=cache, metadata=metadata_json, enabled=enabled)
 
     # -- files ---------------------------------------------------------------------------
+    def upload(self, path: str, data: Any) -> None:
+        """Upload bytes or a binary file object to ``path`` (``fd://...``)."""
+        upload(data, path)
+
     def list(self, path: str, *, details: bool = False) -> Any:  # noqa: A003
         """List a directory (see :func:`fused.api.list`)."""
         return list(path, details=details)
