@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
+import fused
 from fused._server import ServerProcess, find_terrafused, start_server
 
 # Log lines at these levels fail the session unless a test expected them.
@@ -58,3 +60,11 @@ def server(terrafused_bin, tmp_path_factory):
     code = process.stop()
     assert code == 0, f"terrafused exited with {code}:\n{process.log_text()}"
     _assert_log_clean(process)
+
+
+@pytest.fixture
+def remote(server, monkeypatch):
+    """Point the SDK at the session's server with its local API token."""
+    monkeypatch.setenv("TERRAFUSE_TOKEN", (Path(server.home) / "credentials").read_text().strip())
+    fused.options.base_url = server.base_url
+    return server

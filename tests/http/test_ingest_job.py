@@ -3,20 +3,10 @@ job's logs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pytest
 
 import fused
-
-
-@pytest.fixture
-def remote(server, monkeypatch):
-    monkeypatch.setenv("TERRAFUSE_TOKEN", (Path(server.home) / "credentials").read_text().strip())
-    fused.options.base_url = server.base_url
-    return server
 
 
 def test_ingest_runs_as_a_server_job(remote, tmp_path, monkeypatch):

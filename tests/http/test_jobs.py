@@ -24,12 +24,6 @@ def _point_at(server, monkeypatch):
     return token
 
 
-@pytest.fixture
-def remote(server, monkeypatch):
-    _point_at(server, monkeypatch)
-    return server
-
-
 @fused.udf
 def job_udf(x: int = 0, folder: str = ""):
     import os

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 import fused
 from fused import InvalidArgumentError, UdfError
-
-
-@pytest.fixture
-def remote(server, monkeypatch):
-    token = (Path(server.home) / "credentials").read_text().strip()
-    monkeypatch.setenv("TERRAFUSE_TOKEN", token)
-    fused.options.base_url = server.base_url
-    return server
 
 
 @fused.udf

@@ -16,15 +16,6 @@ import fused
 from fused import InvalidArgumentError, NotFoundError, UdfError
 
 
-@pytest.fixture
-def remote(server, monkeypatch):
-    """Point the SDK at the session's server with its local API token."""
-    token = (Path(server.home) / "credentials").read_text().strip()
-    monkeypatch.setenv("TERRAFUSE_TOKEN", token)
-    fused.options.base_url = server.base_url
-    return server
-
-
 def _load(code: str, name: str):
     udf = fused.load(code)
     udf.name = name
