@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSize, parentUrl, readerTemplate } from './files';
+import { formatSize, isIngestedTable, parentUrl, readerTemplate, tableTemplate } from './files';
 import { parseParams } from './params';
 
 describe('readerTemplate', () => {
@@ -12,6 +12,22 @@ describe('readerTemplate', () => {
     expect(readerTemplate('fd://x/t.parquet').code).toContain('gpd.read_parquet(io.BytesIO(data))');
     expect(readerTemplate('fd://x/roads.geojson').code).toContain('gpd.read_file(io.BytesIO(data))');
     expect(readerTemplate('fd://x/notes.bin').code).toContain('first_bytes');
+  });
+});
+
+describe('tableTemplate', () => {
+  it('opens an ingested table as a tile UDF reading by bounds', () => {
+    const t = tableTemplate('fd://ais/ingested');
+    expect(t.name).toBe('Table_ingested');
+    expect(t.code).toContain('return fused.read_table(path, bounds)');
+    expect(parseParams(t.code)[0]).toMatchObject({ name: 'bounds', type: 'bounds' });
+    expect(parseParams(t.code)[1]).toEqual({ name: 'path', type: 'str', default: '"fd://ais/ingested/"' });
+  });
+  it('knows a table by its _sample index', () => {
+    const file = (name: string, is_directory = false) => ({ url: `fd://t/${name}`, name, size: 1, is_directory });
+    expect(isIngestedTable([file('0.parquet'), file('_sample')])).toBe(true);
+    expect(isIngestedTable([file('0.parquet'), file('_sample', true)])).toBe(false);
+    expect(isIngestedTable([])).toBe(false);
   });
 });
 

@@ -51,6 +51,24 @@ ${helper}
   return { name: `Read_${stem}`.slice(0, 60), code: code.replace('\n\n\n', '\n\n') };
 }
 
+/** A Tile-mode UDF over an ingested table (a directory with `_sample`): each tile reads only
+ *  the chunks whose box meets it (fused.read_table prunes them in the engine). */
+export function tableTemplate(url: string): { name: string; code: string } {
+  const dir = url.replace(/\/*$/, '/');
+  const stem = dir.replace(/\/+$/, '').split('/').pop()!.replace(/[^A-Za-z0-9_]/g, '_') || 'table';
+  const code = `@fused.udf
+def udf(bounds: fused.types.Bounds = None, path: str = ${JSON.stringify(dir)}):
+    # Only the chunks that meet this tile are read, then rows are filtered by geometry.
+    return fused.read_table(path, bounds)
+`;
+  return { name: `Table_${stem}`.slice(0, 60), code };
+}
+
+/** Whether a directory listing is an ingested table's (it has the `_sample` index). */
+export function isIngestedTable(entries: FileEntry[]): boolean {
+  return entries.some((e) => !e.is_directory && e.name === '_sample');
+}
+
 export function formatSize(bytes: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let n = bytes;

@@ -18,7 +18,7 @@ import { cellToLatLng } from 'h3-js';
 import { SNIPPET_NAMES, snippets } from './snippets';
 import { renderShared } from './shared';
 import { readZip } from './zip';
-import { FileEntry, formatSize, parentUrl, readerTemplate } from './files';
+import { FileEntry, formatSize, isIngestedTable, parentUrl, readerTemplate, tableTemplate } from './files';
 
 // ---------------------------------------------------------------------------------------
 // State
@@ -1044,6 +1044,24 @@ async function renderFiles(dir: string) {
     addLayer({ name: uniqueName(t.name), code: t.code });
     navigate('/workbench');
   };
+  // An ingested table opens as a Tile-mode UDF that reads only the chunks in view.
+  const openTable = (url: string) => {
+    const t = tableTemplate(url);
+    addLayer({ name: uniqueName(t.name), code: t.code, mode: 'tile' });
+    navigate('/workbench');
+  };
+  const openTableDir = async (f: FileEntry) => {
+    try {
+      if (isIngestedTable((await api.listFiles(f.url)).files)) return openTable(f.url);
+      message.replaceChildren(h('p', { class: 'error' }, `${f.url} is not an ingested table (it has no _sample): open its files one by one`));
+    } catch (e) {
+      message.replaceChildren(h('p', { class: 'error' }, (e as Error).message));
+    }
+  };
+  if (isIngestedTable(entries)) {
+    message.replaceChildren(h('p', {}, 'This folder is an ingested table. ',
+      h('button', { id: 'files-open-table', onclick: () => openTable(dir) }, 'Open on the map (reads the chunks in view)')));
+  }
   const showImage = async (f: FileEntry) => {
     const img = h('img', { style: 'max-width:100%;max-height:60vh' }) as HTMLImageElement;
     img.src = URL.createObjectURL(await api.downloadFile(f.url));
@@ -1056,7 +1074,9 @@ async function renderFiles(dir: string) {
           ? h('a', { href: '#', onclick: (e: Event) => { e.preventDefault(); go(f.url); } }, `📁 ${f.name}`)
           : f.name),
         f.is_directory ? '' : formatSize(f.size),
-        f.is_directory ? null : h('button', { class: 'open-udf', title: 'New UDF that reads this file (preview on the map / as a table)', onclick: () => open(f) }, 'Open as UDF'),
+        f.is_directory
+          ? h('button', { class: 'open-table', title: 'New Tile UDF over this ingested table: each tile reads only the chunks it meets', onclick: () => openTableDir(f) }, 'Open table')
+          : h('button', { class: 'open-udf', title: 'New UDF that reads this file (preview on the map / as a table)', onclick: () => open(f) }, 'Open as UDF'),
         /\.(png|jpe?g|gif|webp)$/i.test(f.name) ? h('button', { onclick: () => showImage(f) }, 'Preview') : null,
         h('button', { title: 'Copy path', onclick: () => navigator.clipboard?.writeText(f.url) }, 'Copy path'),
         f.is_directory ? null : h('button', { onclick: async () => {
@@ -1081,6 +1101,8 @@ let jobTail = 0;  // bumps to stop an earlier job's log tail
 
 /** Jobs: the caller's batch jobs with status and task counts; one job's live logs and cancel. */
 async function renderJobs(selected?: string) {
+  // A delayed refresh (after a cancel) must not pull the user back from another page.
+  if (!location.pathname.replace(/\/+$/, '').endsWith('/jobs')) return;
   const api = state.api!;
   const list = h('div', { id: 'jobs-list' });
   const detail = h('div', { id: 'job-detail' });
