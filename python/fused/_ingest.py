@@ -326,6 +326,16 @@ def _download(url: str, workdir: str) -> str:
     return target
 
 
+def _data_files(paths: list[str], item: str, file_suffix: str | None) -> list[str]:
+    """The files of a directory listing an ingest reads: sorted, hidden (`.`, `_`) ones skipped,
+    filtered by suffix; FileNotFoundError naming the directory when none is left."""
+    found = sorted(p for p in paths if not p.rstrip("/").rpartition("/")[2].startswith((".", "_"))
+                   and (file_suffix is None or p.endswith(file_suffix)))
+    if not found:
+        raise FileNotFoundError(f"no files in directory {item!r}" + (f" ending with {file_suffix!r}" if file_suffix else ""))
+    return found
+
+
 def _local_fd_path(path: str) -> str:
     """An fd:// URI as the local path behind it (pyarrow reads and writes those directly)."""
     if not path.startswith("fd://"):
@@ -349,14 +359,8 @@ def _expand_fd(item: str, path: str, file_suffix: str | None, workdir: str) -> l
     entry = _core.storage_stat(path, config)  # NotFoundError naming the URI when missing
     uris = [path]
     if entry.is_dir:
-        uris = sorted(
-            e.uri for e in _core.storage_list(path, config, True)
-            if not e.is_dir and not e.uri.rstrip("/").rpartition("/")[2].startswith((".", "_"))
-            and (file_suffix is None or e.uri.endswith(file_suffix))
-        )
-        if not uris:
-            raise FileNotFoundError(
-                f"no files in directory {item!r}" + (f" ending with {file_suffix!r}" if file_suffix else ""))
+        uris = _data_files([e.uri for e in _core.storage_list(path, config, True) if not e.is_dir], item,
+                           file_suffix)
     files = []
     for i, uri in enumerate(uris):
         local = _core.storage_local_path(uri, config)
@@ -389,15 +393,8 @@ def _expand(input: str | list[str], file_suffix: str | None, workdir: str) -> li
             raise FileNotFoundError(f"ingest input {item!r} does not exist")
         if info.type == pafs.FileType.Directory:
             selector = pafs.FileSelector(inner, recursive=True)
-            found = sorted(
-                i.path for i in fs.get_file_info(selector)
-                if i.type == pafs.FileType.File and not os.path.basename(i.path).startswith((".", "_"))
-                and (file_suffix is None or i.path.endswith(file_suffix))
-            )
-            if not found:
-                raise FileNotFoundError(
-                    f"no files in directory {item!r}" + (f" ending with {file_suffix!r}" if file_suffix else "")
-                )
+            found = _data_files([i.path for i in fs.get_file_info(selector) if i.type == pafs.FileType.File],
+                                item, file_suffix)
             prefix = path[: len(path) - len(inner)] if "://" in path else ""
             files.extend(prefix + f for f in found)
         else:

@@ -485,3 +485,6 @@ def test_fd_paths_resolve_through_the_storage_layer(points_parquet, tmp_path, mo
         fused.ingest("fd://in/points.parquet", "fd://../escape/",
                      lonlat_cols=("LON", "LAT")).run_local(show_progress=False)
     assert not (tmp_path / "escape").exists()
+    (tmp_path / "fd" / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no files in directory 'fd://empty/'"):
+        fused.ingest("fd://empty/", "fd://out/none/", lonlat_cols=("LON", "LAT")).run_local(show_progress=False)

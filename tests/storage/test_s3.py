@@ -214,3 +214,10 @@ def test_ingest_to_s3_and_read_the_table_back(s3_env, tmp_path):
     bounds = (-5.0, 45.0, 5.0, 50.0)
     inside = df[df.LON.between(bounds[0], bounds[2]) & df.LAT.between(bounds[1], bounds[3])]
     assert sorted(fused.read_table("fd://tables/points/", bounds).v) == sorted(inside.v)
+
+
+def test_ingest_nongeospatial_needs_a_local_fd_root(s3_env, tmp_path):
+    local = tmp_path / "rows.csv"
+    _clustered_points(10).to_csv(local, index=False)
+    with pytest.raises(NotImplementedError, match="only when fd:// is a local directory"):
+        fused.ingest_nongeospatial(str(local), "fd://tables/rows.parquet").run_local()
