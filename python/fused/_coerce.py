@@ -92,8 +92,11 @@ def _coerce(value: Any, annotation: Any) -> Any:  # noqa: C901 - one rule per ty
         return _untyped(value)
     if annotation is Any or annotation is object:
         return value
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
+    if type(annotation) is type:  # a plain class (int, str, ...): no origin, no arguments
+        origin, args = None, ()
+    else:
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
 
     if origin is Union or origin is types.UnionType:
         if value is None or (isinstance(value, str) and value.lower() in _NONE_STRINGS and type(None) in args):
