@@ -72,6 +72,7 @@ class Parser {
 
   Status Object(JsonValue* out, int depth) {
     out->type = JsonValue::Type::kObject;
+    out->members.reserve(8);  // one allocation for the small objects read on hot paths
     ++pos_;
     SkipSpace();
     if (pos_ < text_.size() && text_[pos_] == '}') {

@@ -463,11 +463,15 @@ Response RespondWith(const cache::CachedResult& result, cache::CacheOutcome outc
   const bool object = stored.size() >= 2 && stored.front() == '{' && stored.back() == '}';
   std::string metadata(object ? stored.substr(0, stored.size() - 1) : "{");
   if (metadata.size() > 1) metadata += ',';
-  char ms[32];
-  std::snprintf(ms, sizeof(ms), "%.3f",
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   const char* outcome_name = cache::CacheOutcomeName(outcome);
-  metadata += std::string("\"cache\":\"") + outcome_name + "\",\"ms\":" + ms + "}";
+  metadata += "\"cache\":\"";
+  metadata += outcome_name;
+  metadata += "\",\"ms\":";
+  char ms[32];
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  metadata.append(ms, std::to_chars(ms, ms + sizeof(ms), elapsed_ms, std::chars_format::fixed, 3).ptr);
+  metadata += '}';
   response.headers.Set("X-Fused-Metadata", std::move(metadata));
   response.headers.Set("X-Fused-Cache", outcome_name);
   return response;
