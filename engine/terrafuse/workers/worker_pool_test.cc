@@ -307,6 +307,26 @@ TEST(WorkerPoolGrowTest, NestedCallsGetATemporaryWorkerWhenAllAreBusy) {
   EXPECT_TRUE(log.Contains("event=extra_worker_started")) << log.Joined();
 }
 
+TEST(WorkerPoolFailureTest, ACallThatAnswersSoonAfterItsCancelKeepsItsWorker) {
+  LogCapture log;
+  auto pool = StartPool(TestPoolOptions(1, &log));
+  ASSERT_NE(pool, nullptr);
+  pid_t before = PidOf(pool.get());
+  CancelFlag cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel = true;
+  });
+  // Cancelled 200 ms in, answers about 50 ms later: within the grace, so no restart.
+  auto reply = pool->Run(UdfRequest("brief", "", "    import time\n    time.sleep(0.25)\n    return 1\n"), &cancel);
+  canceller.join();
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_TRUE(reply->ok);
+  EXPECT_EQ(PidOf(pool.get()), before);
+  EXPECT_EQ(pool->stats().cancellations, 0);
+  EXPECT_EQ(pool->stats().workers_started, 1);
+}
+
 TEST(WorkerPoolFailureTest, CancelledWhileRunningKillsAndReplaces) {
   LogCapture log;
   auto pool = StartPool(TestPoolOptions(1, &log));
