@@ -86,6 +86,20 @@ def coerce(value: Any, annotation: Any, *, param: str, udf_name: str) -> Any:
         ) from None
 
 
+_FUSED_TYPES: Any = None
+
+
+def _fused_types() -> Any:
+    """``fused.types``, imported on first use (it imports this module): an import statement
+    on every coercion cost more than the coercion."""
+    global _FUSED_TYPES
+    if _FUSED_TYPES is None:
+        from fused import types
+
+        _FUSED_TYPES = types
+    return _FUSED_TYPES
+
+
 def _coerce(value: Any, annotation: Any) -> Any:  # noqa: C901 - one rule per type
     empty = inspect.Parameter.empty
     if annotation is empty:
@@ -125,8 +139,7 @@ def _coerce(value: Any, annotation: Any) -> Any:  # noqa: C901 - one rule per ty
     if value is None:
         return None
 
-    from fused import types as fused_types
-
+    fused_types = _fused_types()
     if annotation is fused_types.Bounds:
         return to_bounds(value)
     if isinstance(annotation, type) and issubclass(annotation, fused_types._LegacyGeoDataFrame):
