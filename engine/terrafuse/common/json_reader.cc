@@ -244,6 +244,7 @@ class Parser {
     if (text_[pos_] == '-') ++pos_;
     if (pos_ < text_.size() && text_[pos_] == '0') {
       ++pos_;
+      if (Digits() > 0) return bad();  // a leading zero
     } else if (Digits() == 0) {
       return bad();
     }

@@ -77,8 +77,8 @@ TEST(JsonReaderTest, NumbersFollowJsonsGrammar) {
   EXPECT_EQ(ErrorOf("1e"), "invalid JSON at byte 0: bad number");
   EXPECT_EQ(ErrorOf("[1, -.5]"), "invalid JSON at byte 4: bad number");
   EXPECT_EQ(ErrorOf("1e400"), "invalid JSON at byte 0: number out of range");
-  EXPECT_EQ(ErrorOf("01"), "invalid JSON at byte 1: unexpected text after the document");
-  EXPECT_EQ(ErrorOf("[01]"), "invalid JSON at byte 2: expected ',' or ']'");
+  EXPECT_EQ(ErrorOf("01"), "invalid JSON at byte 0: bad number");
+  EXPECT_EQ(ErrorOf("[-00]"), "invalid JSON at byte 1: bad number");
   EXPECT_EQ(ErrorOf("+1"), "invalid JSON at byte 0: unexpected character");
   EXPECT_EQ(ErrorOf(".5"), "invalid JSON at byte 0: unexpected character");
   EXPECT_EQ(ErrorOf("0x1"), "invalid JSON at byte 1: unexpected text after the document");

@@ -159,6 +159,39 @@ TEST_F(UdfFolderTest, EscapesEveryString) {
   EXPECT_EQ(MinifyJson(At(md, "list")), "[1,2.5,null,true,\"\xe2\x80\xa8\"]");
 }
 
+TEST_F(UdfFolderTest, MetadataKeepsNumbersAsWrittenAndTheLastOfARepeatedKey) {
+  // Numbers are copied, not reformatted, so every value round-trips exactly.
+  TF_ASSERT_OK_AND_ASSIGN(
+      std::string normal,
+      NormalizeJsonObject(R"({ "a" : [1.0, 1e2, -0, 0.1, 12345678901234567890123] })", "x"));
+  EXPECT_EQ(normal, R"({"a":[1.0,1e2,-0,0.1,12345678901234567890123]})");
+
+  UdfSpec spec = Sample();
+  spec.metadata_json = R"({"k": 1, "fused:udfType": "a", "k": 2.50})";
+  TF_ASSERT_OK_AND_ASSIGN(std::string text, WriteMetaJson(spec));
+  TF_ASSERT_OK_AND_ASSIGN(JsonValue root, ParseJson(text));
+  const JsonValue& md = At(At(Only(At(At(root, "job_config"), "steps")), "udf"), "metadata");
+  EXPECT_EQ(MinifyJson(md),
+            R"({"fused:name":"Sample_UDF","fused:slug":"Sample_UDF","fused:udfType":"a",)"
+            R"("fused:id":null,"k":2.50})");
+}
+
+TEST_F(UdfFolderTest, MetadataMustBeUtf8Json) {
+  TF_ASSERT_RAISES(ErrorKind::kInvalidArgument, "Invalid x: not valid JSON (not valid UTF-8)",
+                   NormalizeJsonObject("{\"a\": \"\xc3\"}", "x"));
+  TF_ASSERT_RAISES(ErrorKind::kInvalidArgument,
+                   "Invalid x: not valid JSON (invalid JSON at byte 6: bad number)",
+                   NormalizeJsonObject(R"({"a": 01})", "x"));
+  TF_ASSERT_RAISES(ErrorKind::kInvalidArgument,
+                   "Invalid x: not valid JSON (invalid JSON at byte 13: unpaired surrogate)",
+                   NormalizeJsonObject(R"({"a": "\ud800"})", "x"));
+  const std::string d = (dir_ / "U").string();
+  WriteText(dir_ / "U" / "meta.json", "{\"job_config\": \"\xff\"}");
+  TF_ASSERT_RAISES(ErrorKind::kInvalidArgument,
+                   "Invalid meta.json in '" + d + "': not JSON (not valid UTF-8)",
+                   ReadUdfFolder(d));
+}
+
 TEST_F(UdfFolderTest, WritesTheFolderFiles) {
   const std::string dir = (dir_ / "Sample_UDF").string();
   TF_ASSERT_OK(WriteUdfFolder(Sample(), dir));
