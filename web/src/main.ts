@@ -60,7 +60,8 @@ const LARGE_RESULT_BYTES = 50 * 1024 * 1024;
 const RUN_DEBOUNCE_MS = 50;
 
 /** Figures the end-to-end test reads (docs/workbench.md: performance). */
-const perf = { runToDraw: [] as number[], tileViewport: [] as { ms: number; tiles: number }[], runs: 0 };
+// runParts: where each run's time went (server, request + decode in the browser, total).
+const perf = { runToDraw: [] as number[], runParts: [] as { server: number; fetch: number; total: number }[], tileViewport: [] as { ms: number; tiles: number }[], runs: 0 };
 (window as any).__workbench = perf;
 
 const state = {
@@ -71,7 +72,7 @@ const state = {
   tab: 'code' as 'code' | 'utils' | 'viz',
   resultsTab: 'stdout' as 'stdout' | 'selected' | 'request' | 'table',
   selected: null as unknown,
-  pendingDraw: null as { started: number } | null,
+  pendingDraw: null as { started: number; server: number; fetch: number } | null,
   /** Frozen: edits and map moves run nothing; Tile mode shows only tiles already run. */
   frozen: false,
 };
@@ -299,7 +300,9 @@ function buildBuilder(): HTMLElement {
     getTooltip: (info: any) => (info.object?.properties ? { text: JSON.stringify(info.object.properties).slice(0, 300) } : null),
     onAfterRender: () => {
       if (state.pendingDraw) {
-        perf.runToDraw.push(performance.now() - state.pendingDraw.started);
+        const { started, server, fetch } = state.pendingDraw;
+        perf.runToDraw.push(performance.now() - started);
+        perf.runParts.push({ server, fetch, total: performance.now() - started });
         state.pendingDraw = null;
       }
     },
@@ -515,7 +518,7 @@ async function runLayer(l: Layer) {
     const firstResult = !l.result;
     l.result = result;
     l.drawLarge = result.bytes < LARGE_RESULT_BYTES;
-    state.pendingDraw = { started };
+    state.pendingDraw = { started, server: result.metadata.ms ?? 0, fetch: result.clientMs };
     updateMap();
     if (firstResult && result.kind === 'vector' && !l.defaultView) zoomTo(result.features ?? []);
     renderResults();
@@ -947,9 +950,25 @@ async function renderCatalog() {
   const search = h('input', { id: 'catalog-search', placeholder: 'Search UDFs', oninput: () => draw() }) as HTMLInputElement;
   const importer = h('input', { type: 'file', id: 'catalog-import', multiple: true, accept: '.py,.json,.zip', onchange: () => importFiles(importer.files) }) as HTMLInputElement;
   const folder = h('input', { type: 'file', webkitdirectory: true, onchange: () => importFiles(folder.files) }) as HTMLInputElement;
+  const github = h('input', { id: 'catalog-github', size: 60, placeholder: 'https://github.com/<owner>/<repo>/tree/<ref>/<folder>' }) as HTMLInputElement;
+  const message = h('div', { id: 'catalog-message' });
+  const addGithub = async () => {
+    const url = github.value.trim();
+    if (!url) return;
+    message.replaceChildren(h('p', {}, `Fetching ${url}…`));
+    try {
+      const saved = await state.api!.importGithub(url);
+      await openSaved(saved.owner, saved.name);
+      navigate('/workbench');
+    } catch (e) {
+      message.replaceChildren(h('p', { class: 'error' }, `Add from GitHub failed: ${(e as Error).message}`));
+    }
+  };
   shell('catalog', h('div', { class: 'page' }, h('h2', {}, 'Catalog'),
     h('div', { class: 'row' }, search, h('label', {}, 'Import .py, .zip or meta.json: ', importer), h('label', {}, 'Import a folder: ', folder)),
-    list));
+    h('div', { class: 'row' }, h('label', {}, 'Add from a GitHub URL: ', github),
+      h('button', { id: 'catalog-github-add', onclick: addGithub }, 'Add from GitHub')),
+    message, list));
   const udfs = await state.api!.listUdfs();
   function draw() {
     const q = search.value.toLowerCase();
