@@ -190,6 +190,7 @@ def udf(n: int = 2, label: str = "a"):
     await setCode(trivial(k));
     await waitFor(() => page.evaluate((n) => window.__workbench.runToDraw.length > n, before), 'the map update');
     return { total: Date.now() - start, run: await page.evaluate(() => window.__workbench.runToDraw.at(-1)),
+      edit: await page.evaluate(() => window.__workbench.editToDraw.at(-1)),
       parts: await page.evaluate(() => window.__workbench.runParts.at(-1)) };
   }
   const uncached = [];
@@ -197,10 +198,13 @@ def udf(n: int = 2, label: str = "a"):
   const salt = Date.now() % 100000;
   for (let i = 0; i < 7; i++) uncached.push(await timedEdit(salt + i));
   for (let i = 0; i < 7; i++) cached.push(await timedEdit(salt + i));
-  figures.edit_to_map_uncached_p50_ms = Math.round(median(uncached.map((x) => x.run)));
-  figures.edit_to_map_cached_p50_ms = Math.round(median(cached.map((x) => x.run)));
-  figures.edit_to_map_uncached_p50_with_debounce_ms = Math.round(median(uncached.map((x) => x.total)));
-  figures.edit_to_map_cached_p50_with_debounce_ms = Math.round(median(cached.map((x) => x.total)));
+  // Keystroke (the editor's change) → deck.gl frame drawn with the new result.
+  figures.edit_to_map_uncached_p50_ms = Math.round(median(uncached.map((x) => x.edit)));
+  figures.edit_to_map_cached_p50_ms = Math.round(median(cached.map((x) => x.edit)));
+  // Run request sent → frame drawn; and the test's own input (click, select, type) included.
+  figures.run_to_map_uncached_p50_ms = Math.round(median(uncached.map((x) => x.run)));
+  figures.run_to_map_cached_p50_ms = Math.round(median(cached.map((x) => x.run)));
+  figures.edit_to_map_uncached_p50_with_test_input_ms = Math.round(median(uncached.map((x) => x.total)));
   // Where the uncached time goes: the server's time, and the request + decode in the browser.
   figures.uncached_server_p50_ms = Math.round(median(uncached.map((x) => x.parts.server)));
   figures.uncached_fetch_p50_ms = Math.round(median(uncached.map((x) => x.parts.fetch)));

@@ -4,9 +4,6 @@
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './style.css';
 import maplibregl from 'maplibre-gl';
-import { MapboxOverlay } from '@deck.gl/mapbox';
-import { BitmapLayer, GeoJsonLayer } from '@deck.gl/layers';
-import { H3HexagonLayer, TileLayer } from '@deck.gl/geo-layers';
 import { EditorView, basicSetup } from 'codemirror';
 import { python } from '@codemirror/lang-python';
 import { keymap } from '@codemirror/view';
@@ -14,9 +11,8 @@ import { Prec } from '@codemirror/state';
 import { Api, ApiError, RunResult, UdfDoc } from './api';
 import { Param, defaultText, paramValue, parseParams, takesBounds } from './params';
 import { DEFAULT_VIZ_TEXT, h3Column, parseVizConfig } from './viz';
-import { cellToLatLng } from 'h3-js';
 import { SNIPPET_NAMES, snippets } from './snippets';
-import { renderShared } from './shared';
+type Deck = typeof import('./deck');
 import { readZip } from './zip';
 import { FileEntry, formatSize, isIngestedTable, parentUrl, readerTemplate, tableTemplate } from './files';
 
@@ -61,7 +57,7 @@ const RUN_DEBOUNCE_MS = 50;
 
 /** Figures the end-to-end test reads (docs/workbench.md: performance). */
 // runParts: where each run's time went (server, request + decode in the browser, total).
-const perf = { runToDraw: [] as number[], runParts: [] as { server: number; fetch: number; total: number }[], tileViewport: [] as { ms: number; tiles: number }[], runs: 0 };
+const perf = { runToDraw: [] as number[], editToDraw: [] as number[], runParts: [] as { server: number; fetch: number; total: number }[], tileViewport: [] as { ms: number; tiles: number }[], runs: 0 };
 (window as any).__workbench = perf;
 
 const state = {
@@ -72,7 +68,7 @@ const state = {
   tab: 'code' as 'code' | 'utils' | 'viz',
   resultsTab: 'stdout' as 'stdout' | 'selected' | 'request' | 'table',
   selected: null as unknown,
-  pendingDraw: null as { started: number; server: number; fetch: number } | null,
+  pendingDraw: null as { started: number; edit: number; server: number; fetch: number } | null,
   /** Frozen: edits and map moves run nothing; Tile mode shows only tiles already run. */
   frozen: false,
 };
@@ -183,7 +179,10 @@ window.addEventListener('popstate', route);
 // UDF Builder
 
 let map: maplibregl.Map;
-let overlay: MapboxOverlay;
+let overlay: InstanceType<Deck['MapboxOverlay']> | undefined;
+// Started at once, awaited only where layers are drawn (see deck.ts).
+let D: Deck | undefined;
+const deckLoaded: Promise<Deck> = import('./deck').then((m) => (D = m));
 const editors: Record<'code' | 'utils' | 'viz', EditorView> = {} as any;
 let loadingDoc = false;
 
@@ -289,25 +288,32 @@ function buildBuilder(): HTMLElement {
 
   map = new maplibregl.Map({ container: $('#map', root), style: baseStyle(), center: [-122.42, 37.77], zoom: 11, attributionControl: false });
   (window as any).__map = map;
-  overlay = new MapboxOverlay({
-    interleaved: false,
-    layers: [],
-    onClick: (info: any) => {
-      state.selected = info.object ?? (info.bitmap ? { pixel: info.bitmap.pixel, layer: info.layer?.id } : null);
-      state.resultsTab = 'selected';
-      renderResults();
-    },
-    getTooltip: (info: any) => (info.object?.properties ? { text: JSON.stringify(info.object.properties).slice(0, 300) } : null),
-    onAfterRender: () => {
-      if (state.pendingDraw) {
-        const { started, server, fetch } = state.pendingDraw;
-        perf.runToDraw.push(performance.now() - started);
-        perf.runParts.push({ server, fetch, total: performance.now() - started });
-        state.pendingDraw = null;
-      }
-    },
-  } as any);
-  map.addControl(overlay as any);
+  overlay = undefined;
+  const container = map;
+  deckLoaded.then((deck) => {
+    if (map !== container) return;  // the builder was rebuilt meanwhile
+    overlay = new deck.MapboxOverlay({
+      interleaved: false,
+      layers: [],
+      onClick: (info: any) => {
+        state.selected = info.object ?? (info.bitmap ? { pixel: info.bitmap.pixel, layer: info.layer?.id } : null);
+        state.resultsTab = 'selected';
+        renderResults();
+      },
+      getTooltip: (info: any) => (info.object?.properties ? { text: JSON.stringify(info.object.properties).slice(0, 300) } : null),
+      onAfterRender: () => {
+        if (state.pendingDraw) {
+          const { started, edit, server, fetch } = state.pendingDraw;
+          perf.runToDraw.push(performance.now() - started);
+          perf.editToDraw.push(performance.now() - edit);
+          perf.runParts.push({ server, fetch, total: performance.now() - started });
+          state.pendingDraw = null;
+        }
+      },
+    } as any);
+    map.addControl(overlay as any);
+    updateMap();
+  });
 
   window.addEventListener('keydown', (e) => {
     if ((e.metaKey || e.ctrlKey) && e.key === 's' && !e.defaultPrevented) { e.preventDefault(); saveActive(); }
@@ -427,7 +433,23 @@ function removeLayer(l: Layer) {
   persist();
 }
 
+// Runs on both edges of the debounce: an edit after a pause runs at once (no wait between
+// a keystroke and its request); edits that follow within RUN_DEBOUNCE_MS wait until typing
+// pauses, then run once. `editAt` is the keystroke a run answers, for the edit → map figure.
 let runTimer: number | undefined;
+let runTrailing = false;
+let editAt = 0;
+function scheduleRun(l: Layer) {
+  editAt = performance.now();
+  if (runTimer === undefined) runLayer(l);
+  else runTrailing = true;
+  clearTimeout(runTimer);
+  runTimer = window.setTimeout(() => {
+    runTimer = undefined;
+    if (runTrailing) runLayer(l);
+    runTrailing = false;
+  }, RUN_DEBOUNCE_MS);
+}
 function edited(change: Partial<Layer>, rerun = true) {
   const l = active();
   if (!l) return;
@@ -436,8 +458,7 @@ function edited(change: Partial<Layer>, rerun = true) {
   renderLayerList();
   persist();
   if (!rerun || state.frozen) return updateMap();  // styles apply at once, without running the UDF
-  clearTimeout(runTimer);
-  runTimer = window.setTimeout(() => runLayer(l), RUN_DEBOUNCE_MS);
+  scheduleRun(l);
 }
 
 function renderParams() {
@@ -457,8 +478,7 @@ function renderParams() {
       input.addEventListener('input', () => {
         l.params[p.name] = input instanceof HTMLInputElement && input.type === 'checkbox' ? String(input.checked) : (input as HTMLInputElement).value;
         persist();
-        clearTimeout(runTimer);
-        runTimer = window.setTimeout(() => runLayer(l), RUN_DEBOUNCE_MS);
+        scheduleRun(l);
       });
       return h('label', {}, h('span', { title: p.type }, p.name), input);
     }),
@@ -490,6 +510,8 @@ function runActive(now: boolean) {
   const l = active();
   if (!l) return;
   clearTimeout(runTimer);
+  runTimer = undefined;
+  runTrailing = false;
   if (now) runLayer(l);
 }
 
@@ -511,6 +533,8 @@ async function runLayer(l: Layer) {
   const key = l.runKey;
   setStatus('Running…');
   const started = performance.now();
+  const edit = editAt || started;  // runs not caused by an edit count from their start
+  editAt = 0;
   try {
     const result = await state.api.run(udfDoc(l), paramValues(l), null, controller.signal);
     if (key !== l.runKey) return;  // a newer run superseded this one
@@ -518,7 +542,7 @@ async function runLayer(l: Layer) {
     const firstResult = !l.result;
     l.result = result;
     l.drawLarge = result.bytes < LARGE_RESULT_BYTES;
-    state.pendingDraw = { started, server: result.metadata.ms ?? 0, fetch: result.clientMs };
+    state.pendingDraw = { started, edit, server: result.metadata.ms ?? 0, fetch: result.clientMs };
     updateMap();
     if (firstResult && result.kind === 'vector' && !l.defaultView) zoomTo(result.features ?? []);
     renderResults();
@@ -538,9 +562,9 @@ function zoomTo(features: any[]) {
   };
   for (const f of features) if (f?.geometry?.coordinates) visit(f.geometry.coordinates);
   const hex = features.length && features.every((f) => !f?.geometry) ? h3Column(features) : null;
-  if (hex) {
+  if (hex && D) {
     for (const f of features.slice(0, 10000)) {
-      const [lat, lng] = cellToLatLng(f.properties[hex]);
+      const [lat, lng] = D.cellToLatLng(f.properties[hex]);
       visit([lng, lat]);
     }
   }
@@ -553,7 +577,8 @@ function setStatus(text: string) {
 }
 
 /** deck.gl layers for every visible UDF; the first in the list is drawn on top. */
-function buildDeckLayers(): any[] {
+function buildDeckLayers(deck: Deck): any[] {
+  const { BitmapLayer, GeoJsonLayer, H3HexagonLayer, TileLayer } = deck;
   const out: any[] = [];
   for (const l of [...state.layers].reverse()) {
     if (!l.visible) continue;
@@ -563,11 +588,11 @@ function buildDeckLayers(): any[] {
     const vectorLayer = (id: string, features: any[], extra: Record<string, unknown> = {}) => {
       const noGeometry = features.length > 0 && features.every((f) => !f.geometry);
       const spec = noGeometry && config.hexLayer ? config.hexLayer : config.vectorLayer;
-      if (spec.type === 'H3HexagonLayer') return new H3HexagonLayer({ id, data: features, ...spec.props, ...extra } as any);
+      if (spec.type === 'H3HexagonLayer') return new H3HexagonLayer({ id: `${id}-h3`, data: features, ...spec.props, ...extra } as any);
       const hex = noGeometry ? h3Column(features) : null;
       if (hex) {
         // An H3 table without a hexLayer preset: hexagons styled like the vector layer.
-        return new H3HexagonLayer({ id, data: features, ...spec.props, getHexagon: (f: any) => f.properties[hex], ...extra } as any);
+        return new H3HexagonLayer({ id: `${id}-h3`, data: features, ...spec.props, getHexagon: (f: any) => f.properties[hex], ...extra } as any);
       }
       return new GeoJsonLayer({ id, data: features as any, ...spec.props, ...extra } as any);
     };
@@ -607,10 +632,12 @@ function buildDeckLayers(): any[] {
     }
     const r = l.result;
     if (!r || !l.drawLarge) continue;
-    if (r.kind === 'vector') out.push(vectorLayer(`udf-${l.id}-${l.runKey}-${style}`, r.features ?? []));
+    // Ids stay the same from run to run: deck.gl then updates the layer's data in place
+    // instead of building a new layer (programs, models) for every edit.
+    if (r.kind === 'vector') out.push(vectorLayer(`udf-${l.id}-${style}`, r.features ?? []));
     if (r.kind === 'raster') {
       const [w, s, e, n] = r.bounds ?? [-180, -90, 180, 90];
-      out.push(new BitmapLayer({ id: `udf-${l.id}-${l.runKey}-${style}`, image: r.image, bounds: [w, s, e, n], ...config.rasterLayer.props } as any));
+      out.push(new BitmapLayer({ id: `udf-${l.id}-raster-${style}`, image: r.image, bounds: [w, s, e, n], ...config.rasterLayer.props } as any));
     }
   }
   return out;
@@ -712,9 +739,9 @@ function hashText(text: string): string {
 };
 
 function updateMap() {
-  if (!overlay) return;
+  if (!overlay || !D) return;
   try {
-    overlay.setProps({ layers: buildDeckLayers() });
+    overlay.setProps({ layers: buildDeckLayers(D) });
   } catch (e) {
     setStatus(`Visualize: ${(e as Error).message}`);
   }
@@ -1192,7 +1219,7 @@ async function renderTokens() {
   const shared = /\/workbench\/shared\/([^/]+)/.exec(location.pathname);
   if (shared) {
     const mode = new URLSearchParams(location.search).get('mode') === 'tile' ? 'tile' : 'file';
-    return renderShared(decodeURIComponent(shared[1]), mode, baseStyle());
+    return import('./shared').then((m) => m.renderShared(decodeURIComponent(shared[1]), mode, baseStyle()));
   }
   const token = tokenFromUrl() ?? localStorage.getItem('tf.token');
   if (token && (await signIn(token))) route();
