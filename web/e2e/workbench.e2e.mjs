@@ -43,8 +43,8 @@ async function setCode(code, pane = 'code') {
 }
 
 /** Counts the map's pixels close to the vector fill (orange over the base map), or to `rgb`. */
-async function orangePixels(rgb = null) {
-  const png = await page.locator('#map').screenshot();
+async function orangePixels(rgb = null, png = null) {
+  png ??= await page.locator('#map').screenshot();
   return page.evaluate(async ([b64, rgb]) => {
     const img = new Image();
     img.src = `data:image/png;base64,${b64}`;
@@ -209,6 +209,34 @@ def udf(n: int = 2, label: str = "a"):
   figures.uncached_server_p50_ms = Math.round(median(uncached.map((x) => x.parts.server)));
   figures.uncached_fetch_p50_ms = Math.round(median(uncached.map((x) => x.parts.fetch)));
   log('edit → map p50: uncached', figures.edit_to_map_uncached_p50_ms, 'ms, cached', figures.edit_to_map_cached_p50_ms, 'ms');
+
+  // Map controls (Fused's map bar): location search, zoom to layer, base maps, screenshot.
+  const boxDrawn = await orangePixels();
+  assert(boxDrawn > 2000, `the trivial UDF's box is drawn (${boxDrawn} px)`);
+  assert((await page.textContent('#map-center')).includes('37.'), 'the map center is shown');
+  await page.fill('#map-search', '48.8584, 2.2945, 12');
+  await page.press('#map-search', 'Enter');
+  const paris = await page.evaluate(() => window.__map.getCenter());
+  assert(Math.abs(paris.lat - 48.8584) < 1e-3 && Math.abs(paris.lng - 2.2945) < 1e-3, `search moved the map: ${JSON.stringify(paris)}`);
+  await waitFor(async () => (await orangePixels()) < 100, 'the box out of view');
+  await page.fill('#map-search', 'Paris');
+  await page.press('#map-search', 'Enter');
+  assert((await page.textContent('#map-search-message')).includes('no address geocoder'), 'an address is refused with a reason');
+  await page.click('.layer.active button.zoom');
+  await waitFor(async () => (await orangePixels()) > 2000, 'zoom to layer shows the box again');
+  const light = await orangePixels([247, 246, 242]) + await orangePixels([215, 227, 236]);
+  await page.selectOption('#basemap', 'dark');
+  await waitFor(async () => (await orangePixels([59, 66, 73])) + (await orangePixels([28, 37, 48])) > light / 2, 'the dark base map');
+  await page.selectOption('#basemap', 'blank');
+  await waitFor(async () => (await orangePixels([255, 255, 255])) > light / 2, 'the blank base map');
+  await page.selectOption('#basemap', 'light');
+  await waitFor(async () => (await orangePixels([247, 246, 242])) + (await orangePixels([215, 227, 236])) > light / 2, 'the light base map again');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#screenshot')]);
+  const shot = readFileSync(await download.path());
+  assert(download.suggestedFilename().startsWith('map_37.') && shot.subarray(1, 4).toString() === 'PNG', download.suggestedFilename());
+  const shotOrange = await orangePixels(null, shot);
+  assert(shotOrange > 2000, `the screenshot holds the base map and the layer (${shotOrange} orange px)`);
+  log('map bar: search by coordinates, zoom to layer, dark/blank/light base maps, screenshot');
 
   // 4. Tile mode: every tile runs the UDF with its bounds; panning loads more tiles.
   await setCode(`@fused.udf

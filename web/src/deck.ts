@@ -3,4 +3,4 @@
 export { MapboxOverlay } from '@deck.gl/mapbox';
 export { BitmapLayer, GeoJsonLayer } from '@deck.gl/layers';
 export { H3HexagonLayer, TileLayer } from '@deck.gl/geo-layers';
-export { cellToLatLng } from 'h3-js';
+export { cellToLatLng, getResolution, isValidCell } from 'h3-js';

@@ -12,6 +12,7 @@ import { Api, ApiError, RunResult, UdfDoc } from './api';
 import { Param, defaultText, paramValue, parseParams, takesBounds } from './params';
 import { DEFAULT_VIZ_TEXT, h3Column, parseVizConfig } from './viz';
 import { SNIPPET_NAMES, snippets } from './snippets';
+import { BASEMAPS, Basemap, basemapStyle, featuresBounds, parseLocation } from './mapcontrols';
 type Deck = typeof import('./deck');
 import { readZip } from './zip';
 import { FileEntry, formatSize, isIngestedTable, parentUrl, readerTemplate, tableTemplate } from './files';
@@ -186,23 +187,15 @@ const deckLoaded: Promise<Deck> = import('./deck').then((m) => (D = m));
 const editors: Record<'code' | 'utils' | 'viz', EditorView> = {} as any;
 let loadingDoc = false;
 
+/** The chosen base map (map bar), else the user's tiles when set (Tokens → Preferences), else light. */
+function basemapKind(): Basemap {
+  const chosen = localStorage.getItem('tf.basemapKind') as Basemap | null;
+  if (chosen && chosen in BASEMAPS) return chosen;
+  return localStorage.getItem('tf.basemap') ? 'tiles' : 'light';
+}
+
 function baseStyle(): maplibregl.StyleSpecification {
-  const tiles = localStorage.getItem('tf.basemap');
-  const style: maplibregl.StyleSpecification = {
-    version: 8,
-    sources: { land: { type: 'geojson', data: '/workbench/basemap/land.geojson' } },
-    layers: [
-      { id: 'ocean', type: 'background', paint: { 'background-color': '#d7e3ec' } },
-      { id: 'land', type: 'fill', source: 'land', paint: { 'fill-color': '#f7f6f2' } },
-      { id: 'coast', type: 'line', source: 'land', paint: { 'line-color': '#9fb0bd', 'line-width': 0.6 } },
-    ],
-  };
-  if (tiles) {
-    // A richer base map the user configured (Tokens page): raster XYZ tiles drawn over ours.
-    style.sources.custom = { type: 'raster', tiles: [tiles], tileSize: 256 };
-    style.layers.push({ id: 'custom', type: 'raster', source: 'custom' });
-  }
-  return style;
+  return basemapStyle(basemapKind(), localStorage.getItem('tf.basemap'));
 }
 
 function editorView(parent: HTMLElement, lang: 'python' | 'json', onChange: (text: string) => void): EditorView {
@@ -268,14 +261,15 @@ function buildBuilder(): HTMLElement {
     h(
       'section',
       { class: 'right' },
-      h('div', { class: 'map', id: 'map' }, h('div', { class: 'status', id: 'run-status' }, 'Ready')),
+      h('div', { class: 'map', id: 'map' }, h('div', { class: 'status', id: 'run-status' }, 'Ready'), mapBar()),
       h(
         'div',
         { class: 'results' },
         h('div', { class: 'tabs', id: 'results-tabs' },
           ...(['stdout', 'selected', 'request', 'table'] as const).map((t) =>
             h('button', { 'data-tab': t, onclick: () => { state.resultsTab = t; renderResults(); } },
-              { stdout: 'Stdout', selected: 'Selected object', request: 'Request details', table: 'Table' }[t]))),
+              { stdout: 'Stdout', selected: 'Selected object', request: 'Request details', table: 'Table' }[t])),
+          h('span', { id: 'map-center', class: 'center', title: 'Map center (latitude, longitude) and zoom' })),
         h('div', { class: 'body', id: 'results-body' }),
       ),
     ),
@@ -288,6 +282,15 @@ function buildBuilder(): HTMLElement {
 
   map = new maplibregl.Map({ container: $('#map', root), style: baseStyle(), center: [-122.42, 37.77], zoom: 11, attributionControl: false });
   (window as any).__map = map;
+  map.addControl(new maplibregl.NavigationControl({ showCompass: true }), 'bottom-right');
+  map.addControl(new maplibregl.FullscreenControl({ container: $('#map', root) }), 'bottom-right');
+  const showCenter = () => {
+    const c = map.getCenter();
+    const el = $('#map-center');
+    if (el) el.textContent = `${c.lat.toFixed(5)}, ${c.lng.toFixed(5)} · z${map.getZoom().toFixed(1)}`;
+  };
+  map.on('move', showCenter);
+  showCenter();
   overlay = undefined;
   const container = map;
   deckLoaded.then((deck) => {
@@ -316,6 +319,10 @@ function buildBuilder(): HTMLElement {
   });
 
   window.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state.selected && !document.querySelector('.modal-bg')) {
+      state.selected = null;  // leaves debug selection, as in Fused
+      renderResults();
+    }
     if ((e.metaKey || e.ctrlKey) && e.key === 's' && !e.defaultPrevented) { e.preventDefault(); saveActive(); }
     if ((e.metaKey || e.ctrlKey) && e.key === 'k' && !e.defaultPrevented) { e.preventDefault(); openPalette(); }
   });
@@ -406,6 +413,7 @@ function renderLayerList() {
         } }),
         h('span', { class: 'lname', title: l.name }, `${l.name}${l.dirty ? ' *' : ''}`),
         h('small', {}, effectiveMode(l)),
+        h('button', { title: 'Zoom to layer', class: 'zoom', onclick: (e: Event) => { e.stopPropagation(); zoomToLayer(l); } }, '⌖'),
         h('button', { title: 'Move up', disabled: i === 0, onclick: (e: Event) => { e.stopPropagation(); move(i, -1); } }, '↑'),
         h('button', { title: 'Move down', disabled: i === state.layers.length - 1, onclick: (e: Event) => { e.stopPropagation(); move(i, 1); } }, '↓'),
         h('button', { title: l.saved ? 'Close (stays saved)' : 'Delete', class: 'remove', onclick: (e: Event) => { e.stopPropagation(); removeLayer(l); } }, '✕'),
@@ -554,21 +562,79 @@ async function runLayer(l: Layer) {
 }
 
 function zoomTo(features: any[]) {
-  let [w, s, e, n] = [Infinity, Infinity, -Infinity, -Infinity];
-  const visit = (c: any): void => {
-    if (typeof c[0] === 'number') {
-      w = Math.min(w, c[0]); e = Math.max(e, c[0]); s = Math.min(s, c[1]); n = Math.max(n, c[1]);
-    } else c.forEach(visit);
-  };
-  for (const f of features) if (f?.geometry?.coordinates) visit(f.geometry.coordinates);
   const hex = features.length && features.every((f) => !f?.geometry) ? h3Column(features) : null;
-  if (hex && D) {
-    for (const f of features.slice(0, 10000)) {
-      const [lat, lng] = D.cellToLatLng(f.properties[hex]);
-      visit([lng, lat]);
-    }
+  const points = hex && D
+    ? features.slice(0, 10000).map((f) => {
+      const [lat, lng] = D!.cellToLatLng(f.properties[hex]);
+      return { geometry: { coordinates: [lng, lat] } };
+    })
+    : features;
+  const box = featuresBounds(points);
+  if (box) map.fitBounds([[box[0], box[1]], [box[2], box[3]]], { padding: 40, duration: 0, maxZoom: 16 });
+}
+
+/** Zoom to layer: its result's features or raster bounds, else its default view. */
+function zoomToLayer(l: Layer) {
+  const r = l.result;
+  if (r?.kind === 'vector' && r.features?.length) return zoomTo(r.features);
+  if (r?.kind === 'raster' && r.bounds) {
+    const [w, s, e, n] = r.bounds;
+    return map.fitBounds([[w, s], [e, n]], { padding: 40, duration: 0 });
   }
-  if (Number.isFinite(w)) map.fitBounds([[w, s], [e, n]], { padding: 40, duration: 0, maxZoom: 16 });
+  if (l.defaultView) return map.jumpTo({ center: [l.defaultView.longitude, l.defaultView.latitude], zoom: l.defaultView.zoom });
+  setStatus(`${l.name}: nothing to zoom to yet (no spatial result or default view)`);
+}
+
+/** The map bar (Fused's map controls): location search, base map, screenshot. */
+function mapBar(): HTMLElement {
+  const search = h('input', { id: 'map-search', placeholder: 'lat, lng · west, south, east, north · H3 cell', size: 30 }) as HTMLInputElement;
+  const message = h('div', { id: 'map-search-message', class: 'error' });
+  search.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter') return;
+    try {
+      const found = parseLocation(search.value, D);
+      if ('bounds' in found) {
+        const [w, s, e2, n] = found.bounds;
+        map.fitBounds([[w, s], [e2, n]], { duration: 0 });
+      } else map.jumpTo({ center: found.center, zoom: found.zoom ?? Math.max(map.getZoom(), 12) });
+      message.textContent = '';
+    } catch (err) {
+      message.textContent = (err as Error).message;
+    }
+  });
+  const hasTiles = !!localStorage.getItem('tf.basemap');
+  const basemap = h('select', { id: 'basemap', title: 'Base map', onchange: () => {
+    localStorage.setItem('tf.basemapKind', basemap.value);
+    map.setStyle(baseStyle());
+  } }, ...(Object.keys(BASEMAPS) as Basemap[]).map((k) =>
+    h('option', { value: k, disabled: k === 'tiles' && !hasTiles, title: k === 'tiles' && !hasTiles ? 'Set a tile URL on the Tokens page (Preferences)' : '' }, BASEMAPS[k]))) as HTMLSelectElement;
+  basemap.value = basemapKind();
+  return h('div', { class: 'mapbar' }, h('div', {}, search, message), basemap,
+    h('button', { id: 'screenshot', title: 'Download the map as a PNG', onclick: () => downloadScreenshot() }, 'Screenshot'));
+}
+
+/** The map as drawn (base map and deck.gl layers) as a PNG data URL. */
+function screenshot(): Promise<string> {
+  return new Promise((resolve) => {
+    // MapLibre's canvas is read during its render event, before the browser clears it;
+    // deck.gl keeps its drawing buffer.
+    map.once('render', () => {
+      const base = map.getCanvas();
+      const out = document.createElement('canvas');
+      out.width = base.width;
+      out.height = base.height;
+      const ctx = out.getContext('2d')!;
+      for (const c of document.querySelectorAll<HTMLCanvasElement>('#map canvas')) ctx.drawImage(c, 0, 0, out.width, out.height);
+      resolve(out.toDataURL('image/png'));
+    });
+    map.triggerRepaint();
+  });
+}
+
+async function downloadScreenshot() {
+  const c = map.getCenter();
+  const a = h('a', { href: await screenshot(), download: `map_${c.lat.toFixed(4)}_${c.lng.toFixed(4)}_z${map.getZoom().toFixed(1)}.png` }) as HTMLAnchorElement;
+  a.click();
 }
 
 function setStatus(text: string) {
@@ -1202,7 +1268,7 @@ async function renderTokens() {
   shell('tokens', h('div', { class: 'page' }, h('h2', {}, 'Shared tokens'), list,
     h('h3', {}, 'Preferences'),
     h('div', { class: 'row' }, 'Base map tiles (XYZ raster URL, empty = the offline map):', basemap,
-      h('button', { onclick: () => { basemap.value.trim() ? localStorage.setItem('tf.basemap', basemap.value.trim()) : localStorage.removeItem('tf.basemap'); map?.setStyle(baseStyle()); } }, 'Apply')),
+      h('button', { onclick: () => { basemap.value.trim() ? localStorage.setItem('tf.basemap', basemap.value.trim()) : localStorage.removeItem('tf.basemap'); localStorage.removeItem('tf.basemapKind'); map?.setStyle(baseStyle()); } }, 'Apply')),
     h('div', { class: 'row' }, h('button', { onclick: () => { localStorage.removeItem('tf.token'); state.api = null; route(); } }, 'Sign out'))));
   const tokens = await state.api!.listTokens();
   list.replaceChildren(
