@@ -139,6 +139,8 @@ def test_browser_end_to_end(web_server, tmp_path, capsys):
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\nserver log:\n{web_server.log_text()[-4000:]}"
     figures = json.loads(figures_path.read_text())
     with capsys.disabled():
+        # The steps run (and those skipped on a server without files or jobs routes).
+        print("\n" + "\n".join(line for line in result.stdout.splitlines() if line.startswith("[e2e]") and "figures" not in line))
         print("\nworkbench e2e figures (targets: edit→map ≤150 ms uncached / ≤50 ms cached, "
               "20-tile cached viewport ≤300 ms, bundle ≤2.5 MB gz, first load ≤1.5 s):")
         for name, value in figures.items():

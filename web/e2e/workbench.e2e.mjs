@@ -455,8 +455,19 @@ def udf(bounds: fused.types.Bounds = None):
       assert(status !== 'failed' && status !== 'cancelled', `the ingest job ${status}`);
       return status === 'succeeded';
     }, 'the ingest job', 120000);
+    // "Open table" on a folder that is no ingested table says so, and opens nothing.
+    const plain = await page.request.put(`${url}/server/v1/files/upload?path=${encodeURIComponent('fd://e2e_plain/a.csv')}`,
+      { headers: auth, data: Buffer.from('x\n1\n') });
+    assert(plain.ok(), `upload: ${plain.status()}`);
     await page.click('.nav a[href="/workbench/files"]');
-    await page.waitForSelector('#files-list');
+    await page.waitForSelector('#files-list .card[data-url^="fd://e2e_plain"]');
+    const layersBefore = await page.evaluate(() => JSON.parse(localStorage.getItem('tf.layers') ?? '[]').length);
+    await page.click('#files-list .card[data-url^="fd://e2e_plain"] button.open-table');
+    await page.waitForFunction(() => /^fd:\/\/e2e_plain\/? is not an ingested table \(it has no _sample\): open its files one by one$/
+      .test(document.querySelector('#files-message .error')?.textContent ?? ''), null, { timeout: 30000 });
+    assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('tf.layers') ?? '[]').length), layersBefore, 'no layer opened');
+    assert(page.url().includes('/workbench/files'), 'still in the File Explorer');
+    log('File Explorer: a plain folder is refused by Open table with its reason');
     await page.fill('#files-path', 'fd://e2e_table/');
     await page.click('#files-path + button');
     await page.waitForSelector('#files-list .card[data-url$="_sample"]');
