@@ -80,14 +80,23 @@ try {
   await page.goto(`${url}/workbench#token=${token}`);
   await page.waitForSelector('#new-udf');
   await page.waitForFunction(() => window.__map?.loaded());
-  figures.first_load_ms = Date.now() - t0;
+  // In the page, from the navigation's start: the app shown and the base map's load event
+  // (marks set by main.ts). The polled figure also counts the test's polling of
+  // map.loaded(), which turns false again while the first result's zoom loads new tiles.
+  const loadedAt = () => page.evaluate(() => {
+    const mark = (name) => performance.getEntriesByName(name).at(-1)?.startTime ?? NaN;
+    return Math.round(Math.max(mark('tf:shown'), mark('tf:map-loaded')));
+  });
+  figures.first_load_polled_ms = Date.now() - t0;
+  figures.first_load_ms = await loadedAt();
   assert(!page.url().includes('token='), 'the token is dropped from the address bar');
   // Again with the browser warm (assets revalidated by ETag): what a returning user sees.
   const t1 = Date.now();
   await page.reload();
   await page.waitForSelector('#new-udf');
   await page.waitForFunction(() => window.__map?.loaded());
-  figures.reload_ms = Date.now() - t1;
+  figures.reload_polled_ms = Date.now() - t1;
+  figures.reload_ms = await loadedAt();
   log('first load', figures.first_load_ms, 'ms; reload', figures.reload_ms, 'ms');
 
   // 2. New UDF: the quickstart reading a local GeoJSON, run on edit (no Run pressed).
@@ -211,6 +220,7 @@ def udf(n: int = 2, label: str = "a"):
   log('edit → map p50: uncached', figures.edit_to_map_uncached_p50_ms, 'ms, cached', figures.edit_to_map_cached_p50_ms, 'ms');
 
   // Map controls (Fused's map bar): location search, zoom to layer, base maps, screenshot.
+  const viewBefore = await page.evaluate(() => ({ center: window.__map.getCenter(), zoom: window.__map.getZoom() }));
   const boxDrawn = await orangePixels();
   assert(boxDrawn > 2000, `the trivial UDF's box is drawn (${boxDrawn} px)`);
   assert((await page.textContent('#map-center')).includes('37.'), 'the map center is shown');
@@ -237,6 +247,7 @@ def udf(n: int = 2, label: str = "a"):
   const shotOrange = await orangePixels(null, shot);
   assert(shotOrange > 2000, `the screenshot holds the base map and the layer (${shotOrange} orange px)`);
   log('map bar: search by coordinates, zoom to layer, dark/blank/light base maps, screenshot');
+  await page.evaluate((v) => window.__map.jumpTo(v), viewBefore);  // the tile figures below keep their viewport
 
   // 4. Tile mode: every tile runs the UDF with its bounds; panning loads more tiles.
   await setCode(`@fused.udf

@@ -181,9 +181,14 @@ window.addEventListener('popstate', route);
 
 let map: maplibregl.Map;
 let overlay: InstanceType<Deck['MapboxOverlay']> | undefined;
-// Started at once, awaited only where layers are drawn (see deck.ts).
+// Loaded once the base map has loaded (or a result needs drawing before that): evaluating
+// deck.gl and creating its WebGL context would otherwise delay the first paint of the map.
 let D: Deck | undefined;
-const deckLoaded: Promise<Deck> = import('./deck').then((m) => (D = m));
+let deckLoading: Promise<Deck> | undefined;
+function loadDeck(): Promise<Deck> {
+  deckLoading ??= import('./deck').then((m) => (performance.mark('tf:deck'), (D = m)));
+  return deckLoading;
+}
 const editors: Record<'code' | 'utils' | 'viz', EditorView> = {} as any;
 let loadingDoc = false;
 
@@ -293,7 +298,7 @@ function buildBuilder(): HTMLElement {
   showCenter();
   overlay = undefined;
   const container = map;
-  deckLoaded.then((deck) => {
+  const whenDeck = (deck: Deck) => {
     if (map !== container) return;  // the builder was rebuilt meanwhile
     overlay = new deck.MapboxOverlay({
       interleaved: false,
@@ -316,7 +321,8 @@ function buildBuilder(): HTMLElement {
     } as any);
     map.addControl(overlay as any);
     updateMap();
-  });
+  };
+  map.once('load', () => loadDeck().then(whenDeck));
 
   window.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && state.selected && !document.querySelector('.modal-bg')) {
@@ -333,6 +339,7 @@ function buildBuilder(): HTMLElement {
   state.activeId = localStorage.getItem('tf.active') ?? state.layers[0]?.id ?? '';
   if (!state.layers.length) addLayer({});
   else selectLayer(state.activeId || state.layers[0].id);
+  map.once('load', () => performance.mark('tf:map-loaded'));
   map.once('load', () => state.layers.forEach((l) => l.visible && runLayer(l)));
   return root;
 }
@@ -805,7 +812,10 @@ function hashText(text: string): string {
 };
 
 function updateMap() {
-  if (!overlay || !D) return;
+  if (!overlay || !D) {
+    if (state.layers.some((l) => l.result || effectiveMode(l) === 'tile')) loadDeck();  // drawn once the overlay exists
+    return;
+  }
   try {
     overlay.setProps({ layers: buildDeckLayers(D) });
   } catch (e) {
@@ -1287,7 +1297,12 @@ async function renderTokens() {
     const mode = new URLSearchParams(location.search).get('mode') === 'tile' ? 'tile' : 'file';
     return import('./shared').then((m) => m.renderShared(decodeURIComponent(shared[1]), mode, baseStyle()));
   }
+  performance.mark('tf:main');  // first-load marks, read by the e2e test
   const token = tokenFromUrl() ?? localStorage.getItem('tf.token');
-  if (token && (await signIn(token))) route();
+  if (token && (await signIn(token))) {
+    performance.mark('tf:signed-in');
+    route();
+    performance.mark('tf:shown');
+  }
   else if (!token) renderSignIn();
 })();
