@@ -130,7 +130,9 @@ def udf():
   const box = await page.locator('#map').boundingBox();
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
   await page.waitForFunction(() => document.querySelector('#selected-text')?.textContent.includes('"properties"'));
-  log('picking shows the selected feature');
+  await page.keyboard.press('Escape');  // leaves the selection, as Fused's debug mode
+  await page.waitForFunction(() => document.querySelector('#selected-text')?.textContent === 'Click a feature on the map.');
+  log('picking shows the selected feature; Escape clears it');
 
   // A UDF error shows its traceback.
   await setCode('@fused.udf\ndef udf():\n    print("before")\n    raise ValueError("boom")\n');
