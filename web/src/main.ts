@@ -12,6 +12,7 @@ import { Api, ApiError, RunResult, UdfDoc } from './api';
 import { Param, defaultText, paramValue, parseParams, takesBounds } from './params';
 import { DEFAULT_VIZ_TEXT, h3Column, parseVizConfig } from './viz';
 import { SNIPPET_NAMES, snippets } from './snippets';
+import { leadingTrailing } from './debounce';
 import { BASEMAPS, Basemap, basemapStyle, featuresBounds, parseLocation } from './mapcontrols';
 type Deck = typeof import('./deck');
 import { readZip } from './zip';
@@ -448,22 +449,13 @@ function removeLayer(l: Layer) {
   persist();
 }
 
-// Runs on both edges of the debounce: an edit after a pause runs at once (no wait between
-// a keystroke and its request); edits that follow within RUN_DEBOUNCE_MS wait until typing
-// pauses, then run once. `editAt` is the keystroke a run answers, for the edit → map figure.
-let runTimer: number | undefined;
-let runTrailing = false;
+// Edits run on both edges of the debounce (debounce.ts). `editAt` is the keystroke a run
+// answers, for the edit → map figure.
 let editAt = 0;
+const debouncedRun = leadingTrailing((l: Layer) => runLayer(l), RUN_DEBOUNCE_MS);
 function scheduleRun(l: Layer) {
   editAt = performance.now();
-  if (runTimer === undefined) runLayer(l);
-  else runTrailing = true;
-  clearTimeout(runTimer);
-  runTimer = window.setTimeout(() => {
-    runTimer = undefined;
-    if (runTrailing) runLayer(l);
-    runTrailing = false;
-  }, RUN_DEBOUNCE_MS);
+  debouncedRun(l);
 }
 function edited(change: Partial<Layer>, rerun = true) {
   const l = active();
@@ -524,9 +516,7 @@ function udfDoc(l: Layer): UdfDoc {
 function runActive(now: boolean) {
   const l = active();
   if (!l) return;
-  clearTimeout(runTimer);
-  runTimer = undefined;
-  runTrailing = false;
+  debouncedRun.cancel();
   if (now) runLayer(l);
 }
 
