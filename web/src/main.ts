@@ -299,8 +299,8 @@ function buildBuilder(): HTMLElement {
   showCenter();
   overlay = undefined;
   const container = map;
-  const whenDeck = (deck: Deck) => {
-    if (map !== container) return;  // the builder was rebuilt meanwhile
+  const attachOverlay = (deck: Deck) => {
+    if (map !== container || overlay) return;  // rebuilt meanwhile, or already attached
     overlay = new deck.MapboxOverlay({
       interleaved: false,
       layers: [],
@@ -323,7 +323,8 @@ function buildBuilder(): HTMLElement {
     map.addControl(overlay as any);
     updateMap();
   };
-  map.once('load', () => loadDeck().then(whenDeck));
+  map.once('load', () => loadDeck().then(attachOverlay));
+  setTimeout(() => loadDeck().then(attachOverlay), 3000);  // a base map that never loads (bad tile URL)
 
   window.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && state.selected && !document.querySelector('.modal-bg')) {
@@ -802,10 +803,7 @@ function hashText(text: string): string {
 };
 
 function updateMap() {
-  if (!overlay || !D) {
-    if (state.layers.some((l) => l.result || effectiveMode(l) === 'tile')) loadDeck();  // drawn once the overlay exists
-    return;
-  }
+  if (!overlay || !D) return;  // attachOverlay draws the layers
   try {
     overlay.setProps({ layers: buildDeckLayers(D) });
   } catch (e) {
