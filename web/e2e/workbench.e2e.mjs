@@ -20,14 +20,37 @@ const figures = {};
 const log = (...a) => console.log('[e2e]', ...a);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'tf-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
+const launch = (dir) => chromium.launchPersistentContext(dir, {
   executablePath,
   headless: true,
   viewport: { width: 1700, height: 1000 },
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
 });
+// Navigation start → app shown and the base map's load event, in the page (marks set by
+// main.ts), in a just-started browser with an empty profile.
+const loadedAt = (p) => p.evaluate(() => {
+  const mark = (name) => performance.getEntriesByName(name).at(-1)?.startTime ?? NaN;
+  return Math.round(Math.max(mark('tf:shown'), mark('tf:map-loaded')));
+});
+async function freshLoad() {
+  const dir = mkdtempSync(join(tmpdir(), 'tf-chromium-'));
+  const ctx = await launch(dir);
+  try {
+    const p = ctx.pages()[0] ?? (await ctx.newPage());
+    await p.goto(`${url}/workbench#token=${token}`);
+    await p.waitForFunction(() => performance.getEntriesByName('tf:map-loaded').length > 0, null, { timeout: 60000 });
+    return await loadedAt(p);
+  } finally {
+    await ctx.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+// The machine is shared: the first-load figure is the median of three fresh browsers.
+const firstLoads = [await freshLoad(), await freshLoad()];
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'tf-chromium-'));
+const context = await launch(userDataDir);
 const page = context.pages()[0] ?? (await context.newPage());
 const external = [];
 page.on('request', (r) => { if (!r.url().startsWith(url) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) external.push(r.url()); });
@@ -80,15 +103,11 @@ try {
   await page.goto(`${url}/workbench#token=${token}`);
   await page.waitForSelector('#new-udf');
   await page.waitForFunction(() => window.__map?.loaded());
-  // In the page, from the navigation's start: the app shown and the base map's load event
-  // (marks set by main.ts). The polled figure also counts the test's polling of
-  // map.loaded(), which turns false again while the first result's zoom loads new tiles.
-  const loadedAt = () => page.evaluate(() => {
-    const mark = (name) => performance.getEntriesByName(name).at(-1)?.startTime ?? NaN;
-    return Math.round(Math.max(mark('tf:shown'), mark('tf:map-loaded')));
-  });
+  // The polled figure also counts the test's polling of map.loaded(), which turns false
+  // again while the first result's zoom loads new tiles.
   figures.first_load_polled_ms = Date.now() - t0;
-  figures.first_load_ms = await loadedAt();
+  firstLoads.push(await loadedAt(page));
+  figures.first_load_ms = median(firstLoads);
   assert(!page.url().includes('token='), 'the token is dropped from the address bar');
   // Again with the browser warm (assets revalidated by ETag): what a returning user sees.
   const t1 = Date.now();
@@ -96,8 +115,8 @@ try {
   await page.waitForSelector('#new-udf');
   await page.waitForFunction(() => window.__map?.loaded());
   figures.reload_polled_ms = Date.now() - t1;
-  figures.reload_ms = await loadedAt();
-  log('first load', figures.first_load_ms, 'ms; reload', figures.reload_ms, 'ms');
+  figures.reload_ms = await loadedAt(page);
+  log('first load', figures.first_load_ms, 'ms (median of', firstLoads.join(', '), 'ms); reload', figures.reload_ms, 'ms');
 
   // 2. New UDF: the quickstart reading a local GeoJSON, run on edit (no Run pressed).
   await page.click('#new-udf');
