@@ -7,7 +7,8 @@ directory, from one of two sources:
 * a mirror directory of bare repositories ``<mirror>/<owner>/<repo>.git`` read with the ``git``
   command (air-gapped installs, tests), set by ``TERRAFUSE_GITHUB_MIRROR`` or passed explicitly;
 * otherwise HTTPS: the GitHub REST API resolves the ref, the codeload tarball of the commit
-  supplies the files.
+  supplies the files. ``TERRAFUSE_GITHUB_API_URL`` and ``TERRAFUSE_GITHUB_CODELOAD_URL`` replace
+  their base URLs (GitHub Enterprise, an internal proxy, a fake GitHub in tests).
 
 Cache layout (a commit is fetched once per path)::
 
@@ -39,8 +40,13 @@ import requests
 from ._errors import EngineIOError, InvalidArgumentError, NotFoundError
 
 MIRROR_ENV = "TERRAFUSE_GITHUB_MIRROR"
+API_URL_ENV = "TERRAFUSE_GITHUB_API_URL"  # e.g. a GitHub Enterprise API, or a fake in tests
+CODELOAD_URL_ENV = "TERRAFUSE_GITHUB_CODELOAD_URL"
 API_URL = "https://api.github.com"
 CODELOAD_URL = "https://codeload.github.com"
+# A UDF folder is code and a little data: refuse to fill the disk from a huge path or archive.
+MAX_PATH_BYTES = 256 << 20
+MAX_ARCHIVE_BYTES = 2 << 30
 
 _FULL_SHA = re.compile(r"[0-9a-fA-F]{40}")
 _COMMITISH = re.compile(r"HEAD|[0-9a-fA-F]{4,40}")  # tried as a commit when no ref name matches
@@ -209,15 +215,20 @@ def _match_ref(segments: list[str], refnames) -> tuple[str | None, str]:
     return None, "/".join(segments[1:])
 
 
+def _base_url(env: str, default: str) -> str:
+    return (os.environ.get(env) or default).rstrip("/")
+
+
 def _extract(tar: tarfile.TarFile, dest: Path, path: str, strip_top: bool) -> bool:
     """Write the regular files and directories of ``tar`` under ``path`` to ``dest``.
 
     Member names are relative to the repository root, after dropping their first component if
     ``strip_top``; ``path`` itself becomes ``dest``. Links and members with ``..`` are skipped.
-    Returns whether anything was written.
+    Returns whether anything was written; more than ``MAX_PATH_BYTES`` is an error.
     """
     prefix = path.split("/") if path else []
     found = False
+    total = 0
     for member in tar:
         parts = [p for p in member.name.split("/") if p not in ("", ".")][int(strip_top):]
         if parts[: len(prefix)] != prefix or ".." in parts:
@@ -231,6 +242,10 @@ def _extract(tar: tarfile.TarFile, dest: Path, path: str, strip_top: bool) -> bo
         if member.isdir():
             target.mkdir(parents=True, exist_ok=True)
             continue
+        total += member.size
+        if total > MAX_PATH_BYTES:
+            raise InvalidArgumentError(f"{path or 'the repository'!r} holds more than "
+                                       f"{MAX_PATH_BYTES >> 20} MiB: too large to load as a UDF")
         target.parent.mkdir(parents=True, exist_ok=True)
         with tar.extractfile(member) as src, open(target, "wb") as out:
             shutil.copyfileobj(src, out)
@@ -305,7 +320,7 @@ class _Https:
 
     def __init__(self, owner: str, repo: str):
         self.owner, self.repo, self.label = owner, repo, f"{owner}/{repo}"
-        self.api = f"{API_URL}/repos/{owner}/{repo}"
+        self.api = f"{_base_url(API_URL_ENV, API_URL)}/repos/{owner}/{repo}"
         self.session = _http_session()
         self.headers = {
             "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"
@@ -360,7 +375,7 @@ class _Https:
         return sha.lower(), path
 
     def extract(self, sha: str, path: str, dest: Path) -> bool:
-        url = f"{CODELOAD_URL}/{self.owner}/{self.repo}/tar.gz/{sha}"
+        url = f"{_base_url(CODELOAD_URL_ENV, CODELOAD_URL)}/{self.owner}/{self.repo}/tar.gz/{sha}"
         resp = self._get(url, stream=True)
         if resp is None:
             raise NotFoundError(f"commit {sha} not found in GitHub repository {self.label}")
@@ -368,6 +383,8 @@ class _Https:
             with tempfile.TemporaryFile() as archive:
                 for chunk in resp.iter_content(1 << 20):
                     archive.write(chunk)
+                    if archive.tell() > MAX_ARCHIVE_BYTES:
+                        raise InvalidArgumentError(f"{url} is larger than {MAX_ARCHIVE_BYTES >> 20} MiB")
                 archive.seek(0)
                 with tarfile.open(fileobj=archive, mode="r:*") as tar:
                     return _extract(tar, dest, path, strip_top=True)

@@ -81,23 +81,60 @@ def _is_github(text: str) -> bool:
                             "https://raw.githubusercontent.com/"))
 
 
+def github_document(url: str) -> dict:
+    """The UDF at a GitHub URL, read but never executed, as the JSON ``POST /udfs`` takes.
+
+    What the server's ``POST /udfs/github`` saves (it runs this in a worker): the same fetch
+    and folder reading as ``fused.load(url)``, without running the UDF's module code.
+    """
+    from fused import _github
+    from fused._options import data_home, options
+
+    if not isinstance(url, str) or not _is_github(url.strip()):
+        raise InvalidArgumentError(
+            f"not a GitHub URL: {url!r} (expected https://github.com/<owner>/<repo>/tree/<ref>/<folder>)")
+    path = _github.fetch(url.strip(), cache_dir=data_home() / "github", mirror=options.github_mirror)
+    spec = _path_spec(path, origin=url.strip())  # errors name the URL, not the server's cache
+    return {
+        "name": spec["name"], "code": spec["code"], "entrypoint": spec["entrypoint"],
+        "headers": [{"module_name": h.module_name, "source_code": h.source_code} for h in spec["headers"]],
+        "metadata": {**spec["metadata"], "fused:source": url.strip()},
+    }
+
+
 def _load_path(path: Path) -> Udf:
+    return _from_spec(_path_spec(path))
+
+
+def _from_spec(spec: dict) -> Udf:
+    if spec["metadata"].get("isNodeTemplate"):
+        # Sticky notes and widgets hold markdown or JSON, not Python: keep, never execute.
+        return Udf(name=spec["name"], code=spec["code"], entrypoint=spec["entrypoint"], metadata=spec["metadata"])
+    return _from_code(**spec)
+
+
+def _path_spec(path: Path, origin: str | None = None) -> dict:
+    """A folder's, zip's or .py file's UDF as ``_from_code`` arguments, read but not executed."""
     if path.is_dir():
-        return load_directory(path)
+        return _directory_spec(path, origin)
     if path.suffix == ".zip":
-        return load_zip(path)
+        return _zip_spec(path)
     if path.suffix == ".py":
-        return load_code(path.read_text(), name=path.stem, origin=str(path))
+        return _code_spec(path.read_text(), name=path.stem, origin=origin or str(path))
     if not path.exists():
         raise NotFoundError(f"Cannot load UDF from '{path}': no such file or directory")
     raise InvalidArgumentError(f"Cannot load UDF from '{path}': expected a folder, a .zip or a .py file")
 
 
+def _code_spec(code: str, *, name: str | None, origin: str) -> dict:
+    entrypoint = find_entrypoint(code, origin)
+    return {"code": code, "name": name or entrypoint, "entrypoint": entrypoint, "headers": [], "metadata": {},
+            "parameters": {}}
+
+
 def load_code(code: str, *, name: str | None = None, origin: str = "code") -> Udf:
     """Load the ``@fused.udf`` function of ``code``, executing its module-level statements."""
-    entrypoint = find_entrypoint(code, origin)
-    name = name or entrypoint
-    return _from_code(code=code, name=name, entrypoint=entrypoint)
+    return _from_code(**_code_spec(code, name=name, origin=origin))
 
 
 def _from_code(*, code: str, name: str, entrypoint: str, headers=(), metadata=None, parameters=None) -> Udf:
@@ -121,6 +158,10 @@ def _from_code(*, code: str, name: str, entrypoint: str, headers=(), metadata=No
 
 def load_directory(path: Path) -> Udf:
     """Load a catalog folder: ``meta.json`` + ``<Name>.py`` (+ header modules)."""
+    return _from_spec(_directory_spec(path))
+
+
+def _directory_spec(path: Path, origin: str | None = None) -> dict:
     def read(name: str) -> str | None:
         file = path / name
         return file.read_text() if file.is_file() else None
@@ -128,13 +169,17 @@ def load_directory(path: Path) -> Udf:
     if (path / "collection.json").is_file() and not (path / "meta.json").is_file():
         members = sorted(p.name for p in path.iterdir() if (p / "meta.json").is_file())
         raise InvalidArgumentError(
-            f"'{path}' is a canvas (collection.json): load one of its UDFs: {', '.join(members) or 'none'}"
+            f"'{origin or path}' is a canvas (collection.json): load one of its UDFs: {', '.join(members) or 'none'}"
         )
-    return _from_folder(read, origin=str(path), default_name=path.name)
+    return _folder_spec(read, origin=origin or str(path), default_name=path.name)
 
 
 def load_zip(path: Path) -> Udf:
     """Load a ``.zip`` holding a catalog folder, flat or under one top folder."""
+    return _from_spec(_zip_spec(path))
+
+
+def _zip_spec(path: Path) -> dict:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -150,16 +195,16 @@ def load_zip(path: Path) -> Udf:
             member = files.get(name)
             return archive.read(member).decode() if member else None
 
-        return _from_folder(read, origin=str(path), default_name=prefix.rstrip("/") or path.stem)
+        return _folder_spec(read, origin=str(path), default_name=prefix.rstrip("/") or path.stem)
 
 
-def _from_folder(read: Callable[[str], str | None], *, origin: str, default_name: str) -> Udf:
+def _folder_spec(read: Callable[[str], str | None], *, origin: str, default_name: str) -> dict:
     meta_text = read("meta.json")
     if meta_text is None:
-        code_files = [default_name + ".py"] if read(default_name + ".py") is not None else []
-        if not code_files:
+        code = read(default_name + ".py")
+        if code is None:
             raise NotFoundError(f"Cannot load UDF from '{origin}': no meta.json (and no {default_name}.py)")
-        return load_code(read(code_files[0]), name=default_name, origin=f"{origin}/{code_files[0]}")
+        return _code_spec(code, name=default_name, origin=f"{origin}/{default_name}.py")
     try:
         meta = json.loads(meta_text)
     except ValueError as e:
@@ -180,8 +225,8 @@ def _from_folder(read: Callable[[str], str | None], *, origin: str, default_name
             raise NotFoundError(f"Cannot load UDF '{name}' from '{origin}': its source file '{source}' is missing")
 
     if metadata.get("isNodeTemplate"):
-        # Sticky notes and widgets hold markdown or JSON, not Python: keep, never execute.
-        return Udf(name=name, code=code, entrypoint=udf_spec.get("entrypoint", "udf"), metadata=metadata)
+        return {"code": code, "name": name, "entrypoint": udf_spec.get("entrypoint", "udf"), "headers": [],
+                "metadata": metadata, "parameters": {}}
 
     headers = []
     for header in udf_spec.get("headers") or []:
@@ -198,8 +243,8 @@ def _from_folder(read: Callable[[str], str | None], *, origin: str, default_name
         headers.append(Header(header["module_name"], source_code, header.get("source_file")))
 
     entrypoint = find_entrypoint(code, f"'{origin}'")
-    return _from_code(code=code, name=name, entrypoint=entrypoint, headers=headers,
-                      metadata=metadata, parameters=udf_spec.get("parameters") or {})
+    return {"code": code, "name": name, "entrypoint": entrypoint, "headers": headers, "metadata": metadata,
+            "parameters": udf_spec.get("parameters") or {}}
 
 
 def _udf_spec(meta: Any, origin: str) -> dict:

@@ -460,3 +460,21 @@ def test_https_errors(https, monkeypatch):
     https.get = offline
     with pytest.raises(EngineIOError, match="cannot reach .*no route to host"):
         https.fetch(f"{BASE}/tree/main/public/Hello")
+
+
+def test_https_size_limits(https, monkeypatch):
+    monkeypatch.setattr(_github, "MAX_PATH_BYTES", 10)
+    with pytest.raises(InvalidArgumentError, match="'public/Hello' holds more than 0 MiB: too large"):
+        https.fetch(f"{BASE}/tree/main/public/Hello")
+    monkeypatch.setattr(_github, "MAX_ARCHIVE_BYTES", 10)
+    with pytest.raises(InvalidArgumentError, match=f"tar.gz/{SHA_MAIN} is larger than 0 MiB"):
+        https.fetch(f"{BASE}/tree/main/public/Hello")
+    assert leftovers(https.cache) == []
+
+
+def test_https_base_urls_from_environment(https, monkeypatch):
+    monkeypatch.setenv(_github.API_URL_ENV, "https://api.github.com/")
+    monkeypatch.setenv(_github.CODELOAD_URL_ENV, "http://127.0.0.1:9/")
+    with pytest.raises(NotFoundError, match="commit .* not found"):  # the fake knows no such host
+        https.fetch(f"{BASE}/tree/main/public/Hello")
+    assert https.calls[-1][0] == f"http://127.0.0.1:9/fusedio/udfs/tar.gz/{SHA_MAIN}"

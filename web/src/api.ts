@@ -104,6 +104,10 @@ export class Api {
   saveUdf(udf: UdfDoc): Promise<SavedUdf> {
     return this.call('POST', '/udfs', udf);
   }
+  /** Fetches a UDF folder from GitHub on the server (the browser cannot: CORS) and saves it. */
+  importGithub(url: string): Promise<SavedUdf> {
+    return this.call('POST', '/udfs/github', { url });
+  }
   deleteUdf(owner: string, name: string): Promise<null> {
     return this.call('DELETE', `/udfs/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`);
   }

@@ -4,9 +4,6 @@
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './style.css';
 import maplibregl from 'maplibre-gl';
-import { MapboxOverlay } from '@deck.gl/mapbox';
-import { BitmapLayer, GeoJsonLayer } from '@deck.gl/layers';
-import { H3HexagonLayer, TileLayer } from '@deck.gl/geo-layers';
 import { EditorView, basicSetup } from 'codemirror';
 import { python } from '@codemirror/lang-python';
 import { keymap } from '@codemirror/view';
@@ -14,9 +11,10 @@ import { Prec } from '@codemirror/state';
 import { Api, ApiError, RunResult, UdfDoc } from './api';
 import { Param, defaultText, paramValue, parseParams, takesBounds } from './params';
 import { DEFAULT_VIZ_TEXT, h3Column, parseVizConfig } from './viz';
-import { cellToLatLng } from 'h3-js';
 import { SNIPPET_NAMES, snippets } from './snippets';
-import { renderShared } from './shared';
+import { leadingTrailing } from './debounce';
+import { BASEMAPS, Basemap, basemapStyle, featuresBounds, parseLocation } from './mapcontrols';
+type Deck = typeof import('./deck');
 import { readZip } from './zip';
 import { FileEntry, formatSize, isIngestedTable, parentUrl, readerTemplate, tableTemplate } from './files';
 
@@ -60,7 +58,8 @@ const LARGE_RESULT_BYTES = 50 * 1024 * 1024;
 const RUN_DEBOUNCE_MS = 50;
 
 /** Figures the end-to-end test reads (docs/workbench.md: performance). */
-const perf = { runToDraw: [] as number[], tileViewport: [] as { ms: number; tiles: number }[], runs: 0 };
+// runParts: where each run's time went (server, request + decode in the browser, total).
+const perf = { runToDraw: [] as number[], editToDraw: [] as number[], runParts: [] as { server: number; fetch: number; total: number }[], tileViewport: [] as { ms: number; tiles: number }[], runs: 0 };
 (window as any).__workbench = perf;
 
 const state = {
@@ -71,7 +70,7 @@ const state = {
   tab: 'code' as 'code' | 'utils' | 'viz',
   resultsTab: 'stdout' as 'stdout' | 'selected' | 'request' | 'table',
   selected: null as unknown,
-  pendingDraw: null as { started: number } | null,
+  pendingDraw: null as { started: number; edit: number; server: number; fetch: number } | null,
   /** Frozen: edits and map moves run nothing; Tile mode shows only tiles already run. */
   frozen: false,
 };
@@ -182,27 +181,27 @@ window.addEventListener('popstate', route);
 // UDF Builder
 
 let map: maplibregl.Map;
-let overlay: MapboxOverlay;
+let overlay: InstanceType<Deck['MapboxOverlay']> | undefined;
+// Loaded once the base map has loaded (or a result needs drawing before that): evaluating
+// deck.gl and creating its WebGL context would otherwise delay the first paint of the map.
+let D: Deck | undefined;
+let deckLoading: Promise<Deck> | undefined;
+function loadDeck(): Promise<Deck> {
+  deckLoading ??= import('./deck').then((m) => (performance.mark('tf:deck'), (D = m)));
+  return deckLoading;
+}
 const editors: Record<'code' | 'utils' | 'viz', EditorView> = {} as any;
 let loadingDoc = false;
 
+/** The chosen base map (map bar), else the user's tiles when set (Tokens → Preferences), else light. */
+function basemapKind(): Basemap {
+  const chosen = localStorage.getItem('tf.basemapKind') as Basemap | null;
+  if (chosen && chosen in BASEMAPS) return chosen;
+  return localStorage.getItem('tf.basemap') ? 'tiles' : 'light';
+}
+
 function baseStyle(): maplibregl.StyleSpecification {
-  const tiles = localStorage.getItem('tf.basemap');
-  const style: maplibregl.StyleSpecification = {
-    version: 8,
-    sources: { land: { type: 'geojson', data: '/workbench/basemap/land.geojson' } },
-    layers: [
-      { id: 'ocean', type: 'background', paint: { 'background-color': '#d7e3ec' } },
-      { id: 'land', type: 'fill', source: 'land', paint: { 'fill-color': '#f7f6f2' } },
-      { id: 'coast', type: 'line', source: 'land', paint: { 'line-color': '#9fb0bd', 'line-width': 0.6 } },
-    ],
-  };
-  if (tiles) {
-    // A richer base map the user configured (Tokens page): raster XYZ tiles drawn over ours.
-    style.sources.custom = { type: 'raster', tiles: [tiles], tileSize: 256 };
-    style.layers.push({ id: 'custom', type: 'raster', source: 'custom' });
-  }
-  return style;
+  return basemapStyle(basemapKind(), localStorage.getItem('tf.basemap'));
 }
 
 function editorView(parent: HTMLElement, lang: 'python' | 'json', onChange: (text: string) => void): EditorView {
@@ -268,14 +267,15 @@ function buildBuilder(): HTMLElement {
     h(
       'section',
       { class: 'right' },
-      h('div', { class: 'map', id: 'map' }, h('div', { class: 'status', id: 'run-status' }, 'Ready')),
+      h('div', { class: 'map', id: 'map' }, h('div', { class: 'status', id: 'run-status' }, 'Ready'), mapBar()),
       h(
         'div',
         { class: 'results' },
         h('div', { class: 'tabs', id: 'results-tabs' },
           ...(['stdout', 'selected', 'request', 'table'] as const).map((t) =>
             h('button', { 'data-tab': t, onclick: () => { state.resultsTab = t; renderResults(); } },
-              { stdout: 'Stdout', selected: 'Selected object', request: 'Request details', table: 'Table' }[t]))),
+              { stdout: 'Stdout', selected: 'Selected object', request: 'Request details', table: 'Table' }[t])),
+          h('span', { id: 'map-center', class: 'center', title: 'Map center (latitude, longitude) and zoom' })),
         h('div', { class: 'body', id: 'results-body' }),
       ),
     ),
@@ -288,25 +288,49 @@ function buildBuilder(): HTMLElement {
 
   map = new maplibregl.Map({ container: $('#map', root), style: baseStyle(), center: [-122.42, 37.77], zoom: 11, attributionControl: false });
   (window as any).__map = map;
-  overlay = new MapboxOverlay({
-    interleaved: false,
-    layers: [],
-    onClick: (info: any) => {
-      state.selected = info.object ?? (info.bitmap ? { pixel: info.bitmap.pixel, layer: info.layer?.id } : null);
-      state.resultsTab = 'selected';
-      renderResults();
-    },
-    getTooltip: (info: any) => (info.object?.properties ? { text: JSON.stringify(info.object.properties).slice(0, 300) } : null),
-    onAfterRender: () => {
-      if (state.pendingDraw) {
-        perf.runToDraw.push(performance.now() - state.pendingDraw.started);
-        state.pendingDraw = null;
-      }
-    },
-  } as any);
-  map.addControl(overlay as any);
+  map.addControl(new maplibregl.NavigationControl({ showCompass: true }), 'bottom-right');
+  map.addControl(new maplibregl.FullscreenControl({ container: $('#map', root) }), 'bottom-right');
+  const showCenter = () => {
+    const c = map.getCenter();
+    const el = $('#map-center');
+    if (el) el.textContent = `${c.lat.toFixed(5)}, ${c.lng.toFixed(5)} · z${map.getZoom().toFixed(1)}`;
+  };
+  map.on('move', showCenter);
+  showCenter();
+  overlay = undefined;
+  const container = map;
+  const attachOverlay = (deck: Deck) => {
+    if (map !== container || overlay) return;  // rebuilt meanwhile, or already attached
+    overlay = new deck.MapboxOverlay({
+      interleaved: false,
+      layers: [],
+      onClick: (info: any) => {
+        state.selected = info.object ?? (info.bitmap ? { pixel: info.bitmap.pixel, layer: info.layer?.id } : null);
+        state.resultsTab = 'selected';
+        renderResults();
+      },
+      getTooltip: (info: any) => (info.object?.properties ? { text: JSON.stringify(info.object.properties).slice(0, 300) } : null),
+      onAfterRender: () => {
+        if (state.pendingDraw) {
+          const { started, edit, server, fetch } = state.pendingDraw;
+          perf.runToDraw.push(performance.now() - started);
+          perf.editToDraw.push(performance.now() - edit);
+          perf.runParts.push({ server, fetch, total: performance.now() - started });
+          state.pendingDraw = null;
+        }
+      },
+    } as any);
+    map.addControl(overlay as any);
+    updateMap();
+  };
+  map.once('load', () => loadDeck().then(attachOverlay));
+  setTimeout(() => loadDeck().then(attachOverlay), 3000);  // a base map that never loads (bad tile URL)
 
   window.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state.selected && !document.querySelector('.modal-bg')) {
+      state.selected = null;  // leaves debug selection, as in Fused
+      renderResults();
+    }
     if ((e.metaKey || e.ctrlKey) && e.key === 's' && !e.defaultPrevented) { e.preventDefault(); saveActive(); }
     if ((e.metaKey || e.ctrlKey) && e.key === 'k' && !e.defaultPrevented) { e.preventDefault(); openPalette(); }
   });
@@ -317,6 +341,7 @@ function buildBuilder(): HTMLElement {
   state.activeId = localStorage.getItem('tf.active') ?? state.layers[0]?.id ?? '';
   if (!state.layers.length) addLayer({});
   else selectLayer(state.activeId || state.layers[0].id);
+  map.once('load', () => performance.mark('tf:map-loaded'));
   map.once('load', () => state.layers.forEach((l) => l.visible && runLayer(l)));
   return root;
 }
@@ -397,6 +422,7 @@ function renderLayerList() {
         } }),
         h('span', { class: 'lname', title: l.name }, `${l.name}${l.dirty ? ' *' : ''}`),
         h('small', {}, effectiveMode(l)),
+        h('button', { title: 'Zoom to layer', class: 'zoom', onclick: (e: Event) => { e.stopPropagation(); zoomToLayer(l); } }, '⌖'),
         h('button', { title: 'Move up', disabled: i === 0, onclick: (e: Event) => { e.stopPropagation(); move(i, -1); } }, '↑'),
         h('button', { title: 'Move down', disabled: i === state.layers.length - 1, onclick: (e: Event) => { e.stopPropagation(); move(i, 1); } }, '↓'),
         h('button', { title: l.saved ? 'Close (stays saved)' : 'Delete', class: 'remove', onclick: (e: Event) => { e.stopPropagation(); removeLayer(l); } }, '✕'),
@@ -424,7 +450,14 @@ function removeLayer(l: Layer) {
   persist();
 }
 
-let runTimer: number | undefined;
+// Edits run on both edges of the debounce (debounce.ts). `editAt` is the keystroke a run
+// answers, for the edit → map figure.
+let editAt = 0;
+const debouncedRun = leadingTrailing((l: Layer) => runLayer(l), RUN_DEBOUNCE_MS);
+function scheduleRun(l: Layer) {
+  editAt = performance.now();
+  debouncedRun(l);
+}
 function edited(change: Partial<Layer>, rerun = true) {
   const l = active();
   if (!l) return;
@@ -433,8 +466,7 @@ function edited(change: Partial<Layer>, rerun = true) {
   renderLayerList();
   persist();
   if (!rerun || state.frozen) return updateMap();  // styles apply at once, without running the UDF
-  clearTimeout(runTimer);
-  runTimer = window.setTimeout(() => runLayer(l), RUN_DEBOUNCE_MS);
+  scheduleRun(l);
 }
 
 function renderParams() {
@@ -454,8 +486,7 @@ function renderParams() {
       input.addEventListener('input', () => {
         l.params[p.name] = input instanceof HTMLInputElement && input.type === 'checkbox' ? String(input.checked) : (input as HTMLInputElement).value;
         persist();
-        clearTimeout(runTimer);
-        runTimer = window.setTimeout(() => runLayer(l), RUN_DEBOUNCE_MS);
+        scheduleRun(l);
       });
       return h('label', {}, h('span', { title: p.type }, p.name), input);
     }),
@@ -486,7 +517,7 @@ function udfDoc(l: Layer): UdfDoc {
 function runActive(now: boolean) {
   const l = active();
   if (!l) return;
-  clearTimeout(runTimer);
+  debouncedRun.cancel();
   if (now) runLayer(l);
 }
 
@@ -508,6 +539,8 @@ async function runLayer(l: Layer) {
   const key = l.runKey;
   setStatus('Running…');
   const started = performance.now();
+  const edit = editAt || started;  // runs not caused by an edit count from their start
+  editAt = 0;
   try {
     const result = await state.api.run(udfDoc(l), paramValues(l), null, controller.signal);
     if (key !== l.runKey) return;  // a newer run superseded this one
@@ -515,7 +548,7 @@ async function runLayer(l: Layer) {
     const firstResult = !l.result;
     l.result = result;
     l.drawLarge = result.bytes < LARGE_RESULT_BYTES;
-    state.pendingDraw = { started };
+    state.pendingDraw = { started, edit, server: result.metadata.ms ?? 0, fetch: result.clientMs };
     updateMap();
     if (firstResult && result.kind === 'vector' && !l.defaultView) zoomTo(result.features ?? []);
     renderResults();
@@ -527,21 +560,79 @@ async function runLayer(l: Layer) {
 }
 
 function zoomTo(features: any[]) {
-  let [w, s, e, n] = [Infinity, Infinity, -Infinity, -Infinity];
-  const visit = (c: any): void => {
-    if (typeof c[0] === 'number') {
-      w = Math.min(w, c[0]); e = Math.max(e, c[0]); s = Math.min(s, c[1]); n = Math.max(n, c[1]);
-    } else c.forEach(visit);
-  };
-  for (const f of features) if (f?.geometry?.coordinates) visit(f.geometry.coordinates);
   const hex = features.length && features.every((f) => !f?.geometry) ? h3Column(features) : null;
-  if (hex) {
-    for (const f of features.slice(0, 10000)) {
-      const [lat, lng] = cellToLatLng(f.properties[hex]);
-      visit([lng, lat]);
-    }
+  const points = hex && D
+    ? features.slice(0, 10000).map((f) => {
+      const [lat, lng] = D!.cellToLatLng(f.properties[hex]);
+      return { geometry: { coordinates: [lng, lat] } };
+    })
+    : features;
+  const box = featuresBounds(points);
+  if (box) map.fitBounds([[box[0], box[1]], [box[2], box[3]]], { padding: 40, duration: 0, maxZoom: 16 });
+}
+
+/** Zoom to layer: its result's features or raster bounds, else its default view. */
+function zoomToLayer(l: Layer) {
+  const r = l.result;
+  if (r?.kind === 'vector' && r.features?.length) return zoomTo(r.features);
+  if (r?.kind === 'raster' && r.bounds) {
+    const [w, s, e, n] = r.bounds;
+    return map.fitBounds([[w, s], [e, n]], { padding: 40, duration: 0 });
   }
-  if (Number.isFinite(w)) map.fitBounds([[w, s], [e, n]], { padding: 40, duration: 0, maxZoom: 16 });
+  if (l.defaultView) return map.jumpTo({ center: [l.defaultView.longitude, l.defaultView.latitude], zoom: l.defaultView.zoom });
+  setStatus(`${l.name}: nothing to zoom to yet (no spatial result or default view)`);
+}
+
+/** The map bar (Fused's map controls): location search, base map, screenshot. */
+function mapBar(): HTMLElement {
+  const search = h('input', { id: 'map-search', placeholder: 'lat, lng · west, south, east, north · H3 cell', size: 30 }) as HTMLInputElement;
+  const message = h('div', { id: 'map-search-message', class: 'error' });
+  search.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter') return;
+    try {
+      const found = parseLocation(search.value, D);
+      if ('bounds' in found) {
+        const [w, s, e2, n] = found.bounds;
+        map.fitBounds([[w, s], [e2, n]], { duration: 0 });
+      } else map.jumpTo({ center: found.center, zoom: found.zoom ?? Math.max(map.getZoom(), 12) });
+      message.textContent = '';
+    } catch (err) {
+      message.textContent = (err as Error).message;
+    }
+  });
+  const hasTiles = !!localStorage.getItem('tf.basemap');
+  const basemap = h('select', { id: 'basemap', title: 'Base map', onchange: () => {
+    localStorage.setItem('tf.basemapKind', basemap.value);
+    map.setStyle(baseStyle());
+  } }, ...(Object.keys(BASEMAPS) as Basemap[]).map((k) =>
+    h('option', { value: k, disabled: k === 'tiles' && !hasTiles, title: k === 'tiles' && !hasTiles ? 'Set a tile URL on the Tokens page (Preferences)' : '' }, BASEMAPS[k]))) as HTMLSelectElement;
+  basemap.value = basemapKind();
+  return h('div', { class: 'mapbar' }, h('div', {}, search, message), basemap,
+    h('button', { id: 'screenshot', title: 'Download the map as a PNG', onclick: () => downloadScreenshot() }, 'Screenshot'));
+}
+
+/** The map as drawn (base map and deck.gl layers) as a PNG data URL. */
+function screenshot(): Promise<string> {
+  return new Promise((resolve) => {
+    // MapLibre's canvas is read during its render event, before the browser clears it;
+    // deck.gl keeps its drawing buffer.
+    map.once('render', () => {
+      const base = map.getCanvas();
+      const out = document.createElement('canvas');
+      out.width = base.width;
+      out.height = base.height;
+      const ctx = out.getContext('2d')!;
+      for (const c of document.querySelectorAll<HTMLCanvasElement>('#map canvas')) ctx.drawImage(c, 0, 0, out.width, out.height);
+      resolve(out.toDataURL('image/png'));
+    });
+    map.triggerRepaint();
+  });
+}
+
+async function downloadScreenshot() {
+  const c = map.getCenter();
+  const a = h('a', { href: await screenshot(), download: `map_${c.lat.toFixed(4)}_${c.lng.toFixed(4)}_z${map.getZoom().toFixed(1)}.png` }) as HTMLAnchorElement;
+  a.click();
 }
 
 function setStatus(text: string) {
@@ -550,7 +641,8 @@ function setStatus(text: string) {
 }
 
 /** deck.gl layers for every visible UDF; the first in the list is drawn on top. */
-function buildDeckLayers(): any[] {
+function buildDeckLayers(deck: Deck): any[] {
+  const { BitmapLayer, GeoJsonLayer, H3HexagonLayer, TileLayer } = deck;
   const out: any[] = [];
   for (const l of [...state.layers].reverse()) {
     if (!l.visible) continue;
@@ -560,11 +652,11 @@ function buildDeckLayers(): any[] {
     const vectorLayer = (id: string, features: any[], extra: Record<string, unknown> = {}) => {
       const noGeometry = features.length > 0 && features.every((f) => !f.geometry);
       const spec = noGeometry && config.hexLayer ? config.hexLayer : config.vectorLayer;
-      if (spec.type === 'H3HexagonLayer') return new H3HexagonLayer({ id, data: features, ...spec.props, ...extra } as any);
+      if (spec.type === 'H3HexagonLayer') return new H3HexagonLayer({ id: `${id}-h3`, data: features, ...spec.props, ...extra } as any);
       const hex = noGeometry ? h3Column(features) : null;
       if (hex) {
         // An H3 table without a hexLayer preset: hexagons styled like the vector layer.
-        return new H3HexagonLayer({ id, data: features, ...spec.props, getHexagon: (f: any) => f.properties[hex], ...extra } as any);
+        return new H3HexagonLayer({ id: `${id}-h3`, data: features, ...spec.props, getHexagon: (f: any) => f.properties[hex], ...extra } as any);
       }
       return new GeoJsonLayer({ id, data: features as any, ...spec.props, ...extra } as any);
     };
@@ -604,10 +696,12 @@ function buildDeckLayers(): any[] {
     }
     const r = l.result;
     if (!r || !l.drawLarge) continue;
-    if (r.kind === 'vector') out.push(vectorLayer(`udf-${l.id}-${l.runKey}-${style}`, r.features ?? []));
+    // Ids stay the same from run to run: deck.gl then updates the layer's data in place
+    // instead of building a new layer (programs, models) for every edit.
+    if (r.kind === 'vector') out.push(vectorLayer(`udf-${l.id}-${style}`, r.features ?? []));
     if (r.kind === 'raster') {
       const [w, s, e, n] = r.bounds ?? [-180, -90, 180, 90];
-      out.push(new BitmapLayer({ id: `udf-${l.id}-${l.runKey}-${style}`, image: r.image, bounds: [w, s, e, n], ...config.rasterLayer.props } as any));
+      out.push(new BitmapLayer({ id: `udf-${l.id}-raster-${style}`, image: r.image, bounds: [w, s, e, n], ...config.rasterLayer.props } as any));
     }
   }
   return out;
@@ -709,9 +803,9 @@ function hashText(text: string): string {
 };
 
 function updateMap() {
-  if (!overlay) return;
+  if (!overlay || !D) return;  // attachOverlay draws the layers
   try {
-    overlay.setProps({ layers: buildDeckLayers() });
+    overlay.setProps({ layers: buildDeckLayers(D) });
   } catch (e) {
     setStatus(`Visualize: ${(e as Error).message}`);
   }
@@ -947,9 +1041,25 @@ async function renderCatalog() {
   const search = h('input', { id: 'catalog-search', placeholder: 'Search UDFs', oninput: () => draw() }) as HTMLInputElement;
   const importer = h('input', { type: 'file', id: 'catalog-import', multiple: true, accept: '.py,.json,.zip', onchange: () => importFiles(importer.files) }) as HTMLInputElement;
   const folder = h('input', { type: 'file', webkitdirectory: true, onchange: () => importFiles(folder.files) }) as HTMLInputElement;
+  const github = h('input', { id: 'catalog-github', size: 60, placeholder: 'https://github.com/<owner>/<repo>/tree/<ref>/<folder>' }) as HTMLInputElement;
+  const message = h('div', { id: 'catalog-message' });
+  const addGithub = async () => {
+    const url = github.value.trim();
+    if (!url) return;
+    message.replaceChildren(h('p', {}, `Fetching ${url}…`));
+    try {
+      const saved = await state.api!.importGithub(url);
+      await openSaved(saved.owner, saved.name);
+      navigate('/workbench');
+    } catch (e) {
+      message.replaceChildren(h('p', { class: 'error' }, `Add from GitHub failed: ${(e as Error).message}`));
+    }
+  };
   shell('catalog', h('div', { class: 'page' }, h('h2', {}, 'Catalog'),
     h('div', { class: 'row' }, search, h('label', {}, 'Import .py, .zip or meta.json: ', importer), h('label', {}, 'Import a folder: ', folder)),
-    list));
+    h('div', { class: 'row' }, h('label', {}, 'Add from a GitHub URL: ', github),
+      h('button', { id: 'catalog-github-add', onclick: addGithub }, 'Add from GitHub')),
+    message, list));
   const udfs = await state.api!.listUdfs();
   function draw() {
     const q = search.value.toLowerCase();
@@ -1156,7 +1266,7 @@ async function renderTokens() {
   shell('tokens', h('div', { class: 'page' }, h('h2', {}, 'Shared tokens'), list,
     h('h3', {}, 'Preferences'),
     h('div', { class: 'row' }, 'Base map tiles (XYZ raster URL, empty = the offline map):', basemap,
-      h('button', { onclick: () => { basemap.value.trim() ? localStorage.setItem('tf.basemap', basemap.value.trim()) : localStorage.removeItem('tf.basemap'); map?.setStyle(baseStyle()); } }, 'Apply')),
+      h('button', { onclick: () => { basemap.value.trim() ? localStorage.setItem('tf.basemap', basemap.value.trim()) : localStorage.removeItem('tf.basemap'); localStorage.removeItem('tf.basemapKind'); map?.setStyle(baseStyle()); } }, 'Apply')),
     h('div', { class: 'row' }, h('button', { onclick: () => { localStorage.removeItem('tf.token'); state.api = null; route(); } }, 'Sign out'))));
   const tokens = await state.api!.listTokens();
   list.replaceChildren(
@@ -1173,9 +1283,14 @@ async function renderTokens() {
   const shared = /\/workbench\/shared\/([^/]+)/.exec(location.pathname);
   if (shared) {
     const mode = new URLSearchParams(location.search).get('mode') === 'tile' ? 'tile' : 'file';
-    return renderShared(decodeURIComponent(shared[1]), mode, baseStyle());
+    return import('./shared').then((m) => m.renderShared(decodeURIComponent(shared[1]), mode, baseStyle()));
   }
+  performance.mark('tf:main');  // first-load marks, read by the e2e test
   const token = tokenFromUrl() ?? localStorage.getItem('tf.token');
-  if (token && (await signIn(token))) route();
+  if (token && (await signIn(token))) {
+    performance.mark('tf:signed-in');
+    route();
+    performance.mark('tf:shown');
+  }
   else if (!token) renderSignIn();
 })();

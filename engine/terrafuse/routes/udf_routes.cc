@@ -703,6 +703,58 @@ Result<Response> SaveUdf(const Request& request, Services& services) {
   return Response::Json(Dump(SavedJson(saved)), 201);
 }
 
+// Run in a worker by ImportGithubUdf: the SDK's own GitHub fetch and folder reading (what
+// fused.load(url) does), returning the UDF as POST /udfs takes it, never executed.
+constexpr std::string_view kGithubImportCode = R"(@fused.udf
+def udf(url: str):
+    from fused._load import github_document
+    return github_document(url)
+)";
+
+// POST /udfs/github {"url", "name"?, "public"?}: fetches the UDF folder a GitHub URL names
+// (the browser cannot: CORS) and saves it like POST /udfs.
+Result<Response> ImportGithubUdf(const Request& request, Services& services) {
+  ARROW_ASSIGN_OR_RAISE(std::string owner, RequireOwner(request, services));
+  ARROW_ASSIGN_OR_RAISE(json body, ParseBody(request));
+  if (!body.contains("url") || !body["url"].is_string()) {
+    return InvalidArgument("The body needs 'url': a GitHub URL such as "
+                           "https://github.com/<owner>/<repo>/tree/<ref>/<folder>");
+  }
+  workers::WorkerRequest call;
+  call.id = request.request_id;
+  call.udf_name = "github_import";
+  call.code = std::string(kGithubImportCode);
+  call.udf_hash = HashHex(call.code);
+  call.params = {{"url", body["url"].get<std::string>()}};
+  workers::CancelFlag cancel{false};
+  std::stop_callback on_cancel(request.cancel, [&cancel] { cancel = true; });
+  ARROW_ASSIGN_OR_RAISE(workers::WorkerReply reply, services.pool->Run(call, &cancel));
+  if (!reply.ok) {
+    // The SDK's error classes say what went wrong: bad URL or folder, missing, or network.
+    const std::string_view type = reply.error_type();
+    std::string message(reply.error_message());
+    if (auto colon = message.find(std::string(type) + ": "); !type.empty() && colon != std::string::npos) {
+      message = message.substr(colon + type.size() + 2);
+    }
+    if (type == "NotFoundError") return NotFound(message);
+    if (type == "InvalidArgumentError") return InvalidArgument(message);
+    if (type == "EngineIOError") return Unavailable(message);
+    return ReplyError(reply);
+  }
+  if (reply.kind != workers::ReplyKind::kJson) return Internal("The GitHub import answered no JSON");
+  json doc = json::parse(reply.payload->ToString(), nullptr, /*allow_exceptions=*/false);
+  if (body.contains("name") && body["name"].is_string() && !body["name"].get<std::string>().empty()) {
+    doc["name"] = body["name"];
+  }
+  ARROW_ASSIGN_OR_RAISE(udf::UdfSpec spec, SpecFromJson(doc));
+  ARROW_ASSIGN_OR_RAISE(udf::SavedUdf saved, services.registry->Save(owner, spec));
+  if (body.contains("public") && body["public"].is_boolean()) {
+    ARROW_RETURN_NOT_OK(services.registry->SetPublic(owner, saved.name, body["public"].get<bool>()));
+    saved.is_public = body["public"].get<bool>();
+  }
+  return Response::Json(Dump(SavedJson(saved)), 201);
+}
+
 Result<Response> ListUdfs(const Request& request, Services& services) {
   ARROW_ASSIGN_OR_RAISE(std::string owner, RequireOwner(request, services));
   ARROW_ASSIGN_OR_RAISE(auto saved, services.registry->List(owner));
@@ -887,6 +939,7 @@ Status RegisterUdfRoutes(http::Router& router) {
                                  [](const Request& r, Services& s) { return RunSaved(r, s, true); }));
   ARROW_RETURN_NOT_OK(router.Add("POST", Route("/realtime/fused/api/v1/run/udf/code"), RunCode));
   ARROW_RETURN_NOT_OK(router.Add("POST", Route("/udfs"), SaveUdf));
+  ARROW_RETURN_NOT_OK(router.Add("POST", Route("/udfs/github"), ImportGithubUdf));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/udfs"), ListUdfs));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/udfs/{owner}/{name}"), GetUdf));
   ARROW_RETURN_NOT_OK(router.Add("DELETE", Route("/udfs/{owner}/{name}"), DeleteUdf));
