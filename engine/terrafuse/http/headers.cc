@@ -19,10 +19,11 @@ std::optional<std::string_view> Headers::Find(std::string_view name) const {
 
 void Headers::Set(std::string name, std::string value) {
   Remove(name);
-  fields_.emplace_back(std::move(name), std::move(value));
+  Add(std::move(name), std::move(value));
 }
 
 void Headers::Add(std::string name, std::string value) {
+  if (fields_.empty()) fields_.reserve(8);  // a response has about that many: one allocation
   fields_.emplace_back(std::move(name), std::move(value));
 }
 

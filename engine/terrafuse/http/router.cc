@@ -186,8 +186,10 @@ Result<Router::Match> Router::Find(std::string_view method, const std::vector<st
   const Route* best = nullptr;
   Match best_match;
   bool path_known = false;
+  Match match;
   for (const auto& route : routes_) {
-    Match match;
+    // Most routes differ in length: skip them before matching (this runs on every request).
+    if (!route.prefix && route.segments.size() != segments.size()) continue;
     if (!MatchRoute(route, segments, &match)) continue;
     path_known = true;
     if (route.method != lookup) continue;
