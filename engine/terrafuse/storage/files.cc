@@ -55,6 +55,8 @@ bool IsStoreRoot(const Location& where) { return where.uri == "fd://"; }
 
 Status Describe(const Status& status, const Location& where, std::string_view action) {
   if (status.ok()) return status;
+  // Our own file systems (http) already name the URI and say what is wrong.
+  if (std::dynamic_pointer_cast<ErrorDetail>(status.detail())) return status;
   const int errnum = arrow::internal::ErrnoFromStatus(status);
   if (errnum == ENOENT) return NotFound("No such file or directory: '", where.uri, "'");
   if (errnum == EACCES || errnum == EPERM) return PermissionDenied("Cannot ", action, " '", where.uri, "': permission denied");
