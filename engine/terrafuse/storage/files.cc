@@ -1,5 +1,6 @@
 #include "terrafuse/storage/files.h"
 
+#include <fcntl.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <limits>
 
 #include <arrow/buffer.h>
+#include <arrow/io/file.h>
 #include <arrow/util/io_util.h>
 
 #include "terrafuse/udf/crypto_internal.h"
@@ -166,6 +168,28 @@ Status AtomicWriter::Write(const void* data, int64_t size) {
   Status st = out_->Write(data, size);
   if (!st.ok()) return Describe(st, where_, "write");
   written_ += size;
+  return Status::OK();
+}
+
+bool AtomicWriter::can_splice() const {
+  return !done_ && std::dynamic_pointer_cast<arrow::io::FileOutputStream>(out_) != nullptr;
+}
+
+Status AtomicWriter::WriteFromPipe(int pipe_fd, int64_t size) {
+  auto file = std::dynamic_pointer_cast<arrow::io::FileOutputStream>(out_);
+  if (done_ || !file) return Internal("AtomicWriter: not a local file open for writing");
+  while (size > 0) {
+    const ssize_t n = ::splice(pipe_fd, nullptr, file->file_descriptor(), nullptr, static_cast<size_t>(size),
+                               SPLICE_F_MOVE);
+    if (n > 0) {
+      size -= n;
+      written_ += n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return Describe(arrow::internal::IOErrorFromErrno(n < 0 ? errno : EIO, "splice"), where_, "write");
+    }
+  }
   return Status::OK();
 }
 
