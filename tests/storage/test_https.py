@@ -70,6 +70,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         self.server.requests.append((self.path, self.headers.get("Range")))
+        if self.path.startswith("/to-http/"):  # a downgrade, which must not be followed
+            self.send_response(302)
+            self.send_header("Location", f"{self.server.plain_base}/{self.path[len('/to-http/'):]}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/redirect/"):
             self.send_response(302)
             self.send_header("Location", "/" + self.path[len("/redirect/") :])
@@ -147,6 +153,7 @@ def remote_files(tmp_path_factory):
     context.load_cert_chain(cert, key)
     https = _serve(files, context)
     plain = _serve(files, None)
+    https.plain_base = f"http://127.0.0.1:{plain.server_address[1]}"
     yield {
         "https": f"https://127.0.0.1:{https.server_address[1]}",
         "http": f"http://127.0.0.1:{plain.server_address[1]}",
@@ -221,8 +228,10 @@ def test_missing_file_is_not_found_naming_the_url(trusted):
         fused.api.get(url)
 
 
-def test_redirects_are_followed(trusted):
+def test_redirects_are_followed_but_never_from_https_to_http(trusted):
     assert fused.api.get(f"{trusted['https']}/redirect/data.bin") == trusted["files"]["data.bin"]
+    with pytest.raises(fused.FusedError, match="leaves https"):
+        fused.api.get(f"{trusted['https']}/to-http/data.bin")
 
 
 def test_untrusted_certificate_is_a_clear_tls_error(remote_files, monkeypatch, tmp_path):
