@@ -66,7 +66,7 @@ void InitWorkers(nb::module_& m) {
             }
             ThrowIfError(reply.status());
             const WorkerReply& r = *reply;
-            return std::make_tuple(r.ok, r.header.dump(),
+            return std::make_tuple(r.ok, r.header_json,
                                    nb::bytes(reinterpret_cast<const char*>(r.payload->data()),
                                              static_cast<size_t>(r.payload->size())),
                                    r.worker_pid);

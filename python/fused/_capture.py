@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 _local = threading.local()
 _lock = threading.Lock()
@@ -51,27 +50,35 @@ class Captured:
         return "".join(self.err)
 
 
-@contextmanager
-def capture() -> Iterator[Captured]:
-    """Capture this thread's writes to stdout and stderr; they are still shown."""
-    global _active
-    captured = Captured()
-    with _lock:
-        if _active == 0 or not isinstance(sys.stdout, _Router) or not isinstance(sys.stderr, _Router):
-            if not isinstance(sys.stdout, _Router):
-                sys.stdout = _Router("out", sys.stdout)
-            if not isinstance(sys.stderr, _Router):
-                sys.stderr = _Router("err", sys.stderr)
-        _active += 1
-    out_stack = _local.__dict__.setdefault("out", [])
-    err_stack = _local.__dict__.setdefault("err", [])
-    out_stack.append(captured.out)
-    err_stack.append(captured.err)
-    try:
-        yield captured
-    finally:
-        out_stack.pop()
-        err_stack.pop()
+class capture:  # noqa: N801 - used as `with capture() as captured:`, like a function
+    """Capture this thread's writes to stdout and stderr; they are still shown.
+
+    A class rather than a generator-based context manager: it wraps every UDF call, and a
+    worker makes thousands of calls a second.
+    """
+
+    __slots__ = ("captured", "_out_stack", "_err_stack")
+
+    def __enter__(self) -> Captured:
+        global _active
+        captured = self.captured = Captured()
+        with _lock:
+            if _active == 0 or not isinstance(sys.stdout, _Router) or not isinstance(sys.stderr, _Router):
+                if not isinstance(sys.stdout, _Router):
+                    sys.stdout = _Router("out", sys.stdout)
+                if not isinstance(sys.stderr, _Router):
+                    sys.stderr = _Router("err", sys.stderr)
+            _active += 1
+        self._out_stack = _local.__dict__.setdefault("out", [])
+        self._err_stack = _local.__dict__.setdefault("err", [])
+        self._out_stack.append(captured.out)
+        self._err_stack.append(captured.err)
+        return captured
+
+    def __exit__(self, *exc: Any) -> None:
+        global _active
+        self._out_stack.pop()
+        self._err_stack.pop()
         with _lock:
             _active -= 1
             if _active == 0:

@@ -86,14 +86,31 @@ def coerce(value: Any, annotation: Any, *, param: str, udf_name: str) -> Any:
         ) from None
 
 
+_FUSED_TYPES: Any = None
+
+
+def _fused_types() -> Any:
+    """``fused.types``, imported on first use (it imports this module): an import statement
+    on every coercion cost more than the coercion."""
+    global _FUSED_TYPES
+    if _FUSED_TYPES is None:
+        from fused import types
+
+        _FUSED_TYPES = types
+    return _FUSED_TYPES
+
+
 def _coerce(value: Any, annotation: Any) -> Any:  # noqa: C901 - one rule per type
     empty = inspect.Parameter.empty
     if annotation is empty:
         return _untyped(value)
     if annotation is Any or annotation is object:
         return value
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
+    if type(annotation) is type:  # a plain class (int, str, ...): no origin, no arguments
+        origin, args = None, ()
+    else:
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
 
     if origin is Union or origin is types.UnionType:
         if value is None or (isinstance(value, str) and value.lower() in _NONE_STRINGS and type(None) in args):
@@ -122,8 +139,7 @@ def _coerce(value: Any, annotation: Any) -> Any:  # noqa: C901 - one rule per ty
     if value is None:
         return None
 
-    from fused import types as fused_types
-
+    fused_types = _fused_types()
     if annotation is fused_types.Bounds:
         return to_bounds(value)
     if isinstance(annotation, type) and issubclass(annotation, fused_types._LegacyGeoDataFrame):

@@ -45,6 +45,35 @@ def test_issue_example_save_share_and_run_by_token(remote):
     assert json.loads(csv.headers["X-Fused-Metadata"])["stdout"] == "year is 2021\n"
 
 
+
+def test_metadata_header_is_ascii_json_of_any_captured_output(remote):
+    """X-Fused-Metadata is an HTTP header: non-ASCII output travels as \\u escapes, and a tail
+    cut inside a character (output over 2 KB keeps its last 2 KB) becomes U+FFFD."""
+    udf = _load('''
+@fused.udf
+def udf(n: int = 1):
+    import sys
+    print("héllo \\"quoted\\" \\\\ tab\\t 😀 €" * n)
+    sys.stderr.write("\\x01 ctl")
+    return n
+''', "unicode_output")
+    udf.to_fused()
+    token = udf.create_access_token()
+    short = requests.get(token.get_file_url(n=1), timeout=30)
+    raw = short.headers["X-Fused-Metadata"]
+    assert raw.isascii()
+    meta = json.loads(raw)
+    assert meta["stdout"] == 'héllo "quoted" \\ tab\t 😀 €\n'
+    assert meta["stderr"] == "\x01 ctl" and meta["udf"] == "unicode_output"
+    assert isinstance(meta["udf_seconds"], float) and meta["cache"] in ("miss", "bypass")
+    # The last 2,048 bytes start inside a character: its stray bytes become U+FFFD each.
+    long = json.loads(requests.get(token.get_file_url(n=200), timeout=30).headers["X-Fused-Metadata"])
+    printed = ('héllo "quoted" \\ tab\t 😀 €' * 200 + "\n").encode()
+    tail = printed[-2048:]
+    assert tail[0] & 0xC0 == 0x80  # the cut is inside a character
+    assert long["stdout"] == "..." + tail.decode("utf-8", "replace")
+
+
 @pytest.mark.parametrize(
     "expression",
     [

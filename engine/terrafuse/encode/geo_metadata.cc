@@ -6,14 +6,14 @@
 #include <algorithm>
 #include <cctype>
 
-#include "terrafuse/encode/json_reader_internal.h"
+#include "terrafuse/common/json_reader.h"
 #include "terrafuse/encode/text_internal.h"
 
 namespace terrafuse::encode {
 
 namespace {
 
-using internal::JsonValue;
+
 
 bool IsWkbExtension(std::string_view name) { return name == "geoarrow.wkb" || name == "ogc.wkb"; }
 
@@ -53,7 +53,7 @@ std::string ExtensionMetadata(const arrow::Field& field) {
 }
 
 Result<GeoInfo> FromGeoMetadata(const arrow::Schema& schema, const std::string& text) {
-  auto parsed = internal::ParseJson(text);
+  auto parsed = ParseJson(text);
   if (!parsed.ok()) {
     return InvalidArgument("Schema metadata 'geo' is not GeoParquet metadata: ",
                            parsed.status().message());
@@ -101,7 +101,7 @@ GeoInfo FromExtensions(const arrow::Schema& schema) {
     // GeoArrow metadata is {"crs": ..., "edges": ...}; an unreadable one just loses the CRS.
     std::string metadata = ExtensionMetadata(field);
     if (!metadata.empty()) {
-      auto parsed = internal::ParseJson(metadata);
+      auto parsed = ParseJson(metadata);
       if (parsed.ok()) {
         if (const JsonValue* crs = parsed->Find("crs")) column.crs_json = std::string(crs->raw);
       }

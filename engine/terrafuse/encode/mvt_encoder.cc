@@ -27,7 +27,7 @@
 
 #include "terrafuse/encode/encoder.h"
 #include "terrafuse/encode/geo_metadata.h"
-#include "terrafuse/encode/json_reader_internal.h"
+#include "terrafuse/common/json_reader.h"
 #include "terrafuse/encode/json_value_writer_internal.h"
 #include "terrafuse/encode/mvt_geometry_internal.h"
 
@@ -268,7 +268,7 @@ class TextColumn : public PropertyColumn {
     text_.clear();
     ARROW_RETURN_NOT_OK(writer_->Append(i, &text_));
     if (!text_.empty() && text_[0] == '"') {
-      ARROW_ASSIGN_OR_RAISE(internal::JsonValue parsed, internal::ParseJson(text_));
+      ARROW_ASSIGN_OR_RAISE(JsonValue parsed, ParseJson(text_));
       *index = values->String(parsed.string);
     } else {
       *index = values->String(text_);
@@ -340,9 +340,9 @@ Result<std::unique_ptr<PropertyColumn>> MakePropertyColumn(const arrow::DataType
 // (and its aliases) is web mercator; anything else is an error.
 Result<MvtInputCrs> InputCrs(const GeometryColumn& column) {
   if (column.crs_json.empty() || column.crs_json == "null") return MvtInputCrs::kLonLat;
-  auto parsed = internal::ParseJson(column.crs_json);
+  auto parsed = ParseJson(column.crs_json);
   if (!parsed.ok()) return MvtInputCrs::kLonLat;  // unreadable: assume the default
-  const internal::JsonValue& crs = *parsed;
+  const JsonValue& crs = *parsed;
   std::string name;
   auto is_mercator_code = [](std::string_view authority, std::string_view code) {
     return (authority == "EPSG" || authority == "epsg") &&

@@ -78,10 +78,7 @@ bool IsFramingHeader(std::string_view name) {
 }
 
 bool HasLineBreak(std::string_view text) {
-  for (char c : text) {
-    if (c == '\r' || c == '\n') return true;
-  }
-  return false;
+  return std::memchr(text.data(), '\n', text.size()) || std::memchr(text.data(), '\r', text.size());
 }
 
 // The status line and headers of a response, in one string (Beast's generic serializer
@@ -147,6 +144,8 @@ struct HttpServer::Impl {
       : options(std::move(opts)),
         router(std::move(r)),
         services(s),
+        // One I/O thread: asio may skip the locks a multi-threaded io_context needs.
+        ioc(options.io_threads == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
         control(net::make_strand(ioc)),
         acceptor(control),
         signals(control),
@@ -162,6 +161,14 @@ struct HttpServer::Impl {
   std::string NextRequestId(std::string_view incoming) {
     if (IsPlainRequestId(incoming)) return std::string(incoming);
     return request_id_prefix + "-" + std::to_string(++request_counter);
+  }
+
+  // A new connection's executor. With one I/O thread every handler already runs in order,
+  // so sessions skip the strand: each strand hop is a lock and a queued operation, and a
+  // request makes about five.
+  net::any_io_executor SessionExecutor() {
+    if (options.io_threads == 1) return ioc.get_executor();
+    return net::make_strand(ioc);
   }
 
   net::awaitable<void> Accept();
@@ -768,7 +775,7 @@ net::awaitable<void> HttpServer::Impl::Accept() {
   for (;;) {
     beast::error_code ec;
     tcp::socket socket =
-        co_await acceptor.async_accept(net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
+        co_await acceptor.async_accept(SessionExecutor(), net::redirect_error(net::use_awaitable, ec));
     if (stopping.load()) co_return;  // the new socket closes as it goes out of scope
     if (ec) {
       if (ec == net::error::operation_aborted) co_return;

@@ -47,6 +47,75 @@ std::string Tail(std::string_view text, size_t max_bytes) {
   return "..." + std::string(text.substr(text.size() - max_bytes));
 }
 
+// Appends `text` as a JSON string of ASCII only (X-Fused-Metadata is an HTTP header): other
+// characters as \u escapes, bytes that are not UTF-8 (a tail cut inside a character) as
+// U+FFFD.
+void AppendAsciiJsonString(std::string_view text, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto escape = [out](uint32_t unit) {
+    const char u[6] = {'\\', 'u', kHex[unit >> 12], kHex[(unit >> 8) & 15], kHex[(unit >> 4) & 15],
+                       kHex[unit & 15]};
+    out->append(u, 6);
+  };
+  out->push_back('"');
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out->push_back(static_cast<char>(c));
+      ++p;
+      continue;
+    }
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        out->push_back('\\');
+        out->push_back(static_cast<char>(c));
+      } else if (c == '\n') {
+        out->append("\\n");
+      } else {
+        escape(c);
+      }
+      ++p;
+      continue;
+    }
+    // A UTF-8 sequence: 2 to 4 bytes, no overlong forms, surrogates or code points > U+10FFFF.
+    const int length = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    uint32_t code = length == 2 ? (c & 0x1f) : length == 3 ? (c & 0x0f) : (c & 0x07);
+    bool valid = length > 0 && end - p >= length;
+    for (int i = 1; valid && i < length; ++i) {
+      valid = (p[i] & 0xc0) == 0x80;
+      code = (code << 6) | (p[i] & 0x3f);
+    }
+    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    valid = valid && code >= kMinimum[length] && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
+    if (!valid) {
+      escape(0xfffd);
+      ++p;
+      continue;
+    }
+    if (code >= 0x10000) {
+      escape(0xd800 + ((code - 0x10000) >> 10));
+      escape(0xdc00 + ((code - 0x10000) & 0x3ff));
+    } else {
+      escape(code);
+    }
+    p += length;
+  }
+  out->push_back('"');
+}
+
+// Appends a finite number in its shortest round-trip form (null otherwise, as JSON has no NaN).
+void AppendNumber(double value, std::string* out) {
+  if (!std::isfinite(value)) {
+    out->append("null");
+    return;
+  }
+  char text[32];
+  auto [end, error] = std::to_chars(text, text + sizeof(text), value);
+  out->append(text, end);
+}
+
 std::string Dump(const json& value) {
   return value.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
 }
@@ -276,10 +345,15 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
                         services.pool->Run(call, cacheable ? nullptr : &cancel));
   if (!reply.ok) return ReplyError(reply);
 
-  json metadata = {{"udf", run.spec.name},
-                   {"stdout", Tail(reply.captured_stdout(), kMaxMetadataTextBytes)},
-                   {"stderr", Tail(reply.captured_stderr(), kMaxMetadataTextBytes)},
-                   {"udf_seconds", reply.header.value("seconds", 0.0)}};
+  // Built by hand: this runs on every uncached call.
+  std::string metadata = "{\"udf\":";
+  AppendAsciiJsonString(run.spec.name, &metadata);
+  metadata += ",\"stdout\":";
+  AppendAsciiJsonString(Tail(reply.captured_stdout(), kMaxMetadataTextBytes), &metadata);
+  metadata += ",\"stderr\":";
+  AppendAsciiJsonString(Tail(reply.captured_stderr(), kMaxMetadataTextBytes), &metadata);
+  metadata += ",\"udf_seconds\":";
+  AppendNumber(reply.seconds, &metadata);
   cache::CachedResult result;
   auto fail_encoding = [](const Status& status) { return UnprocessableEntity(status.message()); };
   switch (reply.kind) {
@@ -293,29 +367,24 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
       if (!encoded.ok()) return fail_encoding(encoded.status());
       result.body = encoded->bytes;
       result.media_type = encoded->media_type;
-      metadata["rows"] = table->num_rows();
+      metadata += ",\"rows\":" + std::to_string(table->num_rows());
       break;
     }
     case workers::ReplyKind::kRaster: {
       encode::RasterView raster;
       raster.data = reply.payload->data();
       raster.size_bytes = reply.payload->size();
-      raster.dtype = reply.header.value("dtype", "uint8");
-      for (const auto& dim : reply.header.value("shape", json::array())) raster.shape.push_back(dim.get<int64_t>());
+      raster.dtype = reply.dtype;
+      raster.shape = reply.shape;
       // GeoTIFF carries its georeference: the UDF's (array, bounds) in EPSG:4326, else the
       // tile's web-mercator box.
       auto encoded = [&]() -> Result<encode::Encoded> {
         if (formats.raster != "tiff" && formats.raster != "tif") {
           return services.encoders->EncodeRaster(formats.raster, raster);
         }
-        std::optional<std::array<double, 4>> box;
+        std::optional<std::array<double, 4>> box = reply.bounds;
         int epsg = encode::kEpsgLngLat;
-        const json b = reply.header.contains("bounds") ? reply.header["bounds"] : json();
-        if (b.is_array() && b.size() == 4 &&
-            std::all_of(b.begin(), b.end(), [](const json& v) { return v.is_number(); })) {
-          box = std::array<double, 4>{b[0].get<double>(), b[1].get<double>(), b[2].get<double>(),
-                                      b[3].get<double>()};
-        } else if (tile) {
+        if (!box && tile) {
           ARROW_ASSIGN_OR_RAISE(tiles::MercatorBounds m, tiles::XyBounds(*tile));
           box = std::array<double, 4>{m.left, m.bottom, m.right, m.top};
           epsg = encode::kEpsgWebMercator;
@@ -325,7 +394,14 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
       if (!encoded.ok()) return fail_encoding(encoded.status());
       result.body = encoded->bytes;
       result.media_type = encoded->media_type;
-      if (reply.header.contains("bounds")) metadata["bounds"] = reply.header["bounds"];
+      if (reply.bounds) {
+        metadata += ",\"bounds\":[";
+        for (int i = 0; i < 4; ++i) {
+          if (i) metadata += ',';
+          AppendNumber((*reply.bounds)[i], &metadata);
+        }
+        metadata += ']';
+      }
       break;
     }
     case workers::ReplyKind::kJson:
@@ -335,9 +411,9 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
     case workers::ReplyKind::kHtml:
     case workers::ReplyKind::kBytes:
       result.body = reply.payload;
-      result.media_type = reply.header.value("media_type", reply.kind == workers::ReplyKind::kHtml
-                                                                ? "text/html; charset=utf-8"
-                                                                : "application/octet-stream");
+      result.media_type = !reply.media_type.empty() ? reply.media_type
+                          : reply.kind == workers::ReplyKind::kHtml ? "text/html; charset=utf-8"
+                                                                    : "application/octet-stream";
       break;
     case workers::ReplyKind::kNone:
       result.body = std::make_shared<arrow::Buffer>(nullptr, 0);
@@ -345,7 +421,7 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
     case workers::ReplyKind::kPickle:  // only the SDK's local engine asks for pickles
       return Internal("Worker ", reply.worker_pid, " answered an HTTP call with a pickle");
   }
-  result.metadata = Dump(metadata);
+  result.metadata = std::move(metadata) + "}";
   return result;
 }
 
@@ -387,11 +463,15 @@ Response RespondWith(const cache::CachedResult& result, cache::CacheOutcome outc
   const bool object = stored.size() >= 2 && stored.front() == '{' && stored.back() == '}';
   std::string metadata(object ? stored.substr(0, stored.size() - 1) : "{");
   if (metadata.size() > 1) metadata += ',';
-  char ms[32];
-  std::snprintf(ms, sizeof(ms), "%.3f",
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   const char* outcome_name = cache::CacheOutcomeName(outcome);
-  metadata += std::string("\"cache\":\"") + outcome_name + "\",\"ms\":" + ms + "}";
+  metadata += "\"cache\":\"";
+  metadata += outcome_name;
+  metadata += "\",\"ms\":";
+  char ms[32];
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  metadata.append(ms, std::to_chars(ms, ms + sizeof(ms), elapsed_ms, std::chars_format::fixed, 3).ptr);
+  metadata += '}';
   response.headers.Set("X-Fused-Metadata", std::move(metadata));
   response.headers.Set("X-Fused-Cache", outcome_name);
   return response;

@@ -1,8 +1,11 @@
 #include "terrafuse/workers/protocol.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+
+#include "terrafuse/common/json_reader.h"
 
 namespace terrafuse::workers {
 
@@ -42,21 +45,6 @@ std::string Printable(const uint8_t* data, size_t n) {
   return text;
 }
 
-// Returns the field as a string view when it is a string, else empty.
-std::string_view StringField(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  if (it == object.end() || !it->is_string()) return {};
-  return it->get_ref<const std::string&>();
-}
-
-const nlohmann::json& ErrorObject(const nlohmann::json& header) {
-  static const nlohmann::json empty = nlohmann::json::object();
-  if (!header.is_object()) return empty;
-  auto it = header.find("error");
-  return it != header.end() && it->is_object() ? *it : empty;
-}
-
 // Bytes per element of the dtypes a raster reply may carry; 0 for others.
 int DtypeBytes(std::string_view dtype) {
   if (dtype == "bool" || dtype == "uint8" || dtype == "int8") return 1;
@@ -66,9 +54,16 @@ int DtypeBytes(std::string_view dtype) {
   return 0;
 }
 
-Status CheckRaster(const nlohmann::json& header, int64_t payload_size) {
-  auto shape = header.find("shape");
-  if (shape == header.end() || !shape->is_array()) {
+// The string member `key` of `object`, or empty when it is missing or not a string.
+std::string_view StringField(const JsonValue& object, std::string_view key) {
+  const JsonValue* value = object.Find(key);
+  return value && value->IsString() ? std::string_view(value->string) : std::string_view();
+}
+
+// Reads the raster fields of a reply and checks them against the payload's size.
+Status ReadRaster(const JsonValue& header, int64_t payload_size, WorkerReply* reply) {
+  const JsonValue* shape = header.Find("shape");
+  if (!shape || shape->type != JsonValue::Type::kArray) {
     return Internal("Worker reply of kind 'raster' has no 'shape' array");
   }
   std::string_view dtype = StringField(header, "dtype");
@@ -78,21 +73,31 @@ Status CheckRaster(const nlohmann::json& header, int64_t payload_size) {
                     "': expected bool, (u)int8/16/32/64 or float16/32/64");
   }
   int64_t elements = 1;
-  for (const auto& dim : *shape) {
-    if (!dim.is_number_integer() || dim.get<int64_t>() < 0) {
-      return Internal("Worker reply of kind 'raster' has shape ", shape->dump(),
+  for (const JsonValue& dim : shape->items) {
+    const double n = dim.number;
+    if (dim.type != JsonValue::Type::kNumber || n < 0 || n != std::floor(n) || n > 0x1p53) {
+      return Internal("Worker reply of kind 'raster' has shape ", shape->raw,
                       ": expected non-negative integers");
     }
-    int64_t d = dim.get<int64_t>();
+    const auto d = static_cast<int64_t>(n);
     if (d != 0 && elements > (int64_t{1} << 40) / d) {
-      return Internal("Worker reply of kind 'raster' has an impossible shape ", shape->dump());
+      return Internal("Worker reply of kind 'raster' has an impossible shape ", shape->raw);
     }
     elements *= d;
+    reply->shape.push_back(d);
   }
   if (elements * item != payload_size) {
-    return Internal("Worker reply of kind 'raster' has shape ", shape->dump(), " and dtype '",
-                    dtype, "' (", elements * item, " bytes) but a payload of ", payload_size,
-                    " bytes");
+    return Internal("Worker reply of kind 'raster' has shape ", shape->raw, " and dtype '", dtype,
+                    "' (", elements * item, " bytes) but a payload of ", payload_size, " bytes");
+  }
+  reply->dtype = dtype;
+  const JsonValue* bounds = header.Find("bounds");
+  if (bounds && bounds->items.size() == 4 &&
+      std::all_of(bounds->items.begin(), bounds->items.end(), [](const JsonValue& v) {
+        return v.type == JsonValue::Type::kNumber && std::isfinite(v.number);
+      })) {
+    reply->bounds = {bounds->items[0].number, bounds->items[1].number, bounds->items[2].number,
+                     bounds->items[3].number};
   }
   return Status::OK();
 }
@@ -302,21 +307,6 @@ const char* ReplyKindName(ReplyKind kind) {
   return "none";
 }
 
-std::string_view WorkerReply::captured_stdout() const { return StringField(header, "stdout"); }
-std::string_view WorkerReply::captured_stderr() const { return StringField(header, "stderr"); }
-std::string_view WorkerReply::error_kind() const {
-  return StringField(ErrorObject(header), "kind");
-}
-std::string_view WorkerReply::error_type() const {
-  return StringField(ErrorObject(header), "type");
-}
-std::string_view WorkerReply::error_message() const {
-  return StringField(ErrorObject(header), "message");
-}
-std::string_view WorkerReply::traceback() const {
-  return StringField(ErrorObject(header), "traceback");
-}
-
 Status ReplyStatus(const WorkerReply& reply) {
   if (reply.ok) return Status::OK();
   std::string_view kind = reply.error_kind();
@@ -401,29 +391,44 @@ std::string_view ExitHeader() { return R"({"op":"exit"})"; }
 
 Result<WorkerReply> DecodeReply(Frame frame, std::string_view expected_id) {
   WorkerReply reply;
-  reply.header = nlohmann::json::parse(frame.header, nullptr, /*allow_exceptions=*/false);
-  if (reply.header.is_discarded() || !reply.header.is_object()) {
+  reply.header_json = std::move(frame.header);
+  Result<JsonValue> parsed = ParseJson(reply.header_json);
+  if (!parsed.ok() || !parsed->IsObject()) {
     return Internal("Malformed worker reply: the header is not a JSON object: '",
-                    frame.header.substr(0, 200), "'");
+                    std::string_view(reply.header_json).substr(0, 200), "'");
   }
-  const nlohmann::json& h = reply.header;
-  auto id = h.find("id");
-  if (id == h.end() || !id->is_string() || id->get_ref<const std::string&>() != expected_id) {
-    return Internal("Malformed worker reply: id ", id == h.end() ? "missing" : id->dump(),
+  const JsonValue& h = *parsed;
+  const JsonValue* id = h.Find("id");
+  if (!id || !id->IsString() || id->string != expected_id) {
+    return Internal("Malformed worker reply: id ", id ? id->raw : "missing",
                     " does not match the request id \"", expected_id, "\"");
   }
-  auto ok = h.find("ok");
-  if (ok == h.end() || !ok->is_boolean()) {
+  const JsonValue* ok = h.Find("ok");
+  if (!ok || ok->type != JsonValue::Type::kBool) {
     return Internal("Malformed worker reply: 'ok' must be true or false");
   }
-  reply.ok = ok->get<bool>();
+  reply.ok = ok->boolean;
+  reply.stdout_text = StringField(h, "stdout");
+  reply.stderr_text = StringField(h, "stderr");
+  if (const JsonValue* s = h.Find("seconds"); s && s->type == JsonValue::Type::kNumber) {
+    reply.seconds = s->number;
+  }
+  if (const JsonValue* r = h.Find("recycle"); r && r->type == JsonValue::Type::kBool) {
+    reply.recycle = r->boolean;
+  }
   reply.payload = std::move(frame.payload);
   if (!reply.ok) {
-    if (reply.error_kind().empty() || !ErrorObject(h).contains("message")) {
+    const JsonValue* error = h.Find("error");
+    if (!error || !error->IsObject() || StringField(*error, "kind").empty() ||
+        !error->Find("message") || !error->Find("message")->IsString()) {
       return Internal(
           "Malformed worker reply: a failed reply needs 'error' with 'kind' and "
           "'message'");
     }
+    reply.error.kind = StringField(*error, "kind");
+    reply.error.type = StringField(*error, "type");
+    reply.error.message = StringField(*error, "message");
+    reply.error.traceback = StringField(*error, "traceback");
     return reply;
   }
   std::string_view kind = StringField(h, "kind");
@@ -431,7 +436,7 @@ Result<WorkerReply> DecodeReply(Frame frame, std::string_view expected_id) {
     reply.kind = ReplyKind::kTable;
   } else if (kind == "raster") {
     reply.kind = ReplyKind::kRaster;
-    ARROW_RETURN_NOT_OK(CheckRaster(h, reply.payload->size()));
+    ARROW_RETURN_NOT_OK(ReadRaster(h, reply.payload->size(), &reply));
   } else if (kind == "json") {
     reply.kind = ReplyKind::kJson;
   } else if (kind == "html") {
@@ -446,17 +451,18 @@ Result<WorkerReply> DecodeReply(Frame frame, std::string_view expected_id) {
     return Internal("Malformed worker reply: unknown kind '", kind,
                     "', expected table, raster, json, html, bytes, none or pickle");
   }
+  reply.media_type = StringField(h, "media_type");
   return reply;
 }
 
 Result<int> DecodeReady(const Frame& frame) {
-  nlohmann::json header = nlohmann::json::parse(frame.header, nullptr, false);
-  if (header.is_discarded() || !header.is_object() || StringField(header, "op") != "ready") {
+  Result<JsonValue> header = ParseJson(frame.header);
+  if (!header.ok() || !header->IsObject() || StringField(*header, "op") != "ready") {
     return Internal("Malformed worker frame: expected the 'ready' frame, got '",
-                    frame.header.substr(0, 200), "'");
+                    std::string_view(frame.header).substr(0, 200), "'");
   }
-  auto pid = header.find("pid");
-  return pid != header.end() && pid->is_number_integer() ? pid->get<int>() : 0;
+  const JsonValue* pid = header->Find("pid");
+  return pid && pid->type == JsonValue::Type::kNumber ? static_cast<int>(pid->number) : 0;
 }
 
 }  // namespace terrafuse::workers

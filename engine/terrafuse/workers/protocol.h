@@ -9,7 +9,6 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -125,9 +124,18 @@ struct WorkerReply {
   bool ok = false;
   /// Meaningful when ok.
   ReplyKind kind = ReplyKind::kNone;
-  /// The whole reply header: kind-specific fields (shape, dtype, bounds, media_type),
-  /// stdout, stderr, seconds, and for failures error {kind, type, message, traceback}.
-  nlohmann::json header;
+  /// The reply header as the worker sent it (JSON text); the fields below are parsed from it.
+  std::string header_json;
+  /// The worker's own time for the call (binding, the UDF, conversion), from "seconds".
+  double seconds = 0;
+  /// The worker asks to be replaced after this call (e.g. after a MemoryError).
+  bool recycle = false;
+  /// Raster replies: element type, shape (C order) and, when the UDF gave them, its bounds.
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::optional<std::array<double, 4>> bounds;
+  /// html/bytes replies: the media type the worker chose; empty when it gave none.
+  std::string media_type;
   /// table: Arrow IPC stream; raster: array bytes in C order; json/html/bytes: the bytes;
   /// pickle: the pickled (value, stdout, stderr); none and failures: empty. Never null.
   std::shared_ptr<arrow::Buffer> payload;
@@ -138,14 +146,20 @@ struct WorkerReply {
   double call_seconds = 0;
 
   /// Captured output of the UDF.
-  std::string_view captured_stdout() const;
-  std::string_view captured_stderr() const;
+  std::string_view captured_stdout() const { return stdout_text; }
+  std::string_view captured_stderr() const { return stderr_text; }
   /// For failures: the error's kind ("udf_failed", "invalid_argument", "not_found",
   /// "internal"), exception type, message and the UDF's traceback; empty for ok replies.
-  std::string_view error_kind() const;
-  std::string_view error_type() const;
-  std::string_view error_message() const;
-  std::string_view traceback() const;
+  std::string_view error_kind() const { return error.kind; }
+  std::string_view error_type() const { return error.type; }
+  std::string_view error_message() const { return error.message; }
+  std::string_view traceback() const { return error.traceback; }
+
+  std::string stdout_text;
+  std::string stderr_text;
+  struct {
+    std::string kind, type, message, traceback;
+  } error;
 };
 
 /// Returns OK for an ok reply, else an error of the reply's kind with its message.

@@ -1,5 +1,6 @@
 #include "terrafuse/workers/protocol.h"
 
+#include <nlohmann/json.hpp>
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -166,8 +166,7 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
     recycle = "extra_for_nested_call";  // temporary: the pool goes back to its size
   } else if (options_.max_calls_per_worker > 0 && worker->calls() >= options_.max_calls_per_worker) {
     recycle = "max_calls";
-  } else if (auto it = reply->header.find("recycle");
-             it != reply->header.end() && it->is_boolean() && it->get<bool>()) {
+  } else if (reply->recycle) {
     recycle = "worker_asked";  // e.g. after a MemoryError: its heap is not to be trusted
   }
   if (recycle) {

@@ -103,7 +103,8 @@ class WorkerPool {
   /// - WorkerCrashed (with a WorkerCrashDetail): the worker died during the call or sent a
   ///   malformed reply; it is being replaced;
   /// - Cancelled (arrow code, Timeout kind): `*cancel` became true; a running call's worker
-  ///   was killed and is being replaced.
+  ///   was killed and is being replaced, unless the call answered within 200 ms of the
+  ///   cancel: its reply is then returned and the worker kept.
   Result<WorkerReply> Run(const WorkerRequest& request, const CancelFlag* cancel = nullptr);
 
   /// Refuses new calls, lets calls in progress finish for up to `grace_seconds` (then kills

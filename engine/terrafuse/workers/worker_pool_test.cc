@@ -1,5 +1,6 @@
 #include "terrafuse/workers/worker_pool.h"
 
+#include <nlohmann/json.hpp>
 #include <arrow/io/memory.h>
 #include <arrow/ipc/reader.h>
 #include <arrow/table.h>
@@ -38,7 +39,7 @@ WorkerReply RunOk(WorkerPool* pool, const WorkerRequest& request) {
   auto reply = pool->Run(request);
   EXPECT_TRUE(reply.ok()) << reply.status().ToString();
   if (!reply.ok()) return {};
-  EXPECT_TRUE(reply->ok) << reply->header.dump(2);
+  EXPECT_TRUE(reply->ok) << reply->header_json;
   return std::move(*reply);
 }
 
@@ -79,7 +80,7 @@ TEST_F(WorkerPoolTest, TrivialRoundTripCapturesStdoutWithoutLeakingIt) {
   EXPECT_EQ(reply.captured_stdout(), "doubling 21\n");
   EXPECT_EQ(reply.captured_stderr(), "");
   EXPECT_GT(reply.worker_pid, 0);
-  EXPECT_TRUE(reply.header["seconds"].is_number());
+  EXPECT_GT(reply.seconds, 0);
   EXPECT_FALSE(log_->Contains("doubling")) << log_->Joined();
 }
 
@@ -138,9 +139,10 @@ TEST_F(WorkerPoolTest, RasterReplyCarriesShapeDtypeAndBounds) {
                        "    import numpy as np\n"
                        "    return np.arange(24, dtype='uint8').reshape(2, 3, 4), [0, 0, 1, 1]\n"));
   ASSERT_EQ(reply.kind, ReplyKind::kRaster);
-  EXPECT_EQ(reply.header["shape"], nlohmann::json::parse("[2,3,4]"));
-  EXPECT_EQ(reply.header["dtype"], "uint8");
-  EXPECT_EQ(reply.header["bounds"], nlohmann::json::parse("[0.0,0.0,1.0,1.0]"));
+  EXPECT_EQ(reply.shape, (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(reply.dtype, "uint8");
+  ASSERT_TRUE(reply.bounds.has_value());
+  EXPECT_EQ(*reply.bounds, (std::array<double, 4>{0, 0, 1, 1}));
   ASSERT_EQ(reply.payload->size(), 24);
   EXPECT_EQ(reply.payload->data()[23], 23);
 }
@@ -303,6 +305,26 @@ TEST(WorkerPoolGrowTest, NestedCallsGetATemporaryWorkerWhenAllAreBusy) {
   }
   EXPECT_EQ(pool->WorkerPids(), std::vector<pid_t>{regular});  // the extra worker is gone
   EXPECT_TRUE(log.Contains("event=extra_worker_started")) << log.Joined();
+}
+
+TEST(WorkerPoolFailureTest, ACallThatAnswersSoonAfterItsCancelKeepsItsWorker) {
+  LogCapture log;
+  auto pool = StartPool(TestPoolOptions(1, &log));
+  ASSERT_NE(pool, nullptr);
+  pid_t before = PidOf(pool.get());
+  CancelFlag cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel = true;
+  });
+  // Cancelled 200 ms in, answers about 50 ms later: within the grace, so no restart.
+  auto reply = pool->Run(UdfRequest("brief", "", "    import time\n    time.sleep(0.25)\n    return 1\n"), &cancel);
+  canceller.join();
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_TRUE(reply->ok);
+  EXPECT_EQ(PidOf(pool.get()), before);
+  EXPECT_EQ(pool->stats().cancellations, 0);
+  EXPECT_EQ(pool->stats().workers_started, 1);
 }
 
 TEST(WorkerPoolFailureTest, CancelledWhileRunningKillsAndReplaces) {

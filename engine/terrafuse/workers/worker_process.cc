@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 extern char** environ;
@@ -26,6 +27,9 @@ constexpr int kHighFd = 10;
 constexpr int kExecErrorFd = 4;
 // Poll slice while a cancel flag is watched: the cancellation latency.
 constexpr int kCancelPollMs = 50;
+// A cancelled call that answers within this long keeps its worker: a restart costs a second
+// or more of CPU, far more than letting a short call finish (map clients cancel constantly).
+constexpr auto kCancelGrace = std::chrono::milliseconds(200);
 // How long a worker that closed its connection gets to finish exiting before it is killed.
 constexpr auto kExitGrace = std::chrono::seconds(2);
 
@@ -326,6 +330,7 @@ Status WorkerProcess::Send(std::string_view bytes, Clock::time_point deadline,
 
 Result<Frame> WorkerProcess::Receive(Clock::time_point deadline, const CancelFlag* cancel) {
   bool exited = false;
+  std::optional<Clock::time_point> cancelled_at;
   while (true) {
     std::span<uint8_t> target = decoder_.ReadTarget();
     ssize_t n = recv(socket_fd_, target.data(), target.size(), 0);
@@ -352,7 +357,10 @@ Result<Frame> WorkerProcess::Receive(Clock::time_point deadline, const CancelFla
       return Crashed(std::string("broke its connection (") + std::strerror(errno) + ")");
     }
     if (exited) return Crashed("exited");  // its socket is held open by a process it started
-    if (cancel && cancel->load()) return Status::Cancelled("The call was cancelled");
+    if (cancel && cancel->load()) {
+      if (!cancelled_at) cancelled_at = Clock::now();
+      if (Clock::now() - *cancelled_at >= kCancelGrace) return Status::Cancelled("The call was cancelled");
+    }
     int timeout = RemainingMs(deadline);
     if (timeout == 0) return Timeout("Worker ", pid_, " did not answer in time");
     if (cancel) timeout = std::min(timeout, kCancelPollMs);

@@ -138,7 +138,7 @@ class Host:
         else:
             reply = {"id": request_id, "ok": True, **fields,
                      "stdout": _clip(stdout), "stderr": _clip(stderr)}
-        reply["seconds"] = time.perf_counter() - start
+        reply["seconds"] = round(time.perf_counter() - start, 6)  # short to print: microseconds do
         return reply, payload
 
     def _run(self, header: dict) -> tuple[dict, Any, str, str]:
@@ -161,13 +161,11 @@ class Host:
         except FusedError as e:  # unknown parameter, bad value
             raise _Failure(_kind(e), str(e), type_name=type(e).__name__, stdout=stdout,
                            stderr=stderr) from None
-        from fused._worker.to_wire import to_wire
-
         result = _call(udf, plan, calls, stdout, stderr)
         stdout += result.stdout
         stderr += result.stderr
         try:
-            fields, payload = to_wire(result.data, udf.name)
+            fields, payload = _to_wire()(result.data, udf.name)
         except FusedError as e:
             raise _Failure(_kind(e), str(e), type_name=type(e).__name__, stdout=stdout, stderr=stderr) from None
         except (OverflowError, ValueError, TypeError, NotImplementedError) as e:
@@ -286,6 +284,15 @@ def _call(udf: Udf, plan: Any, calls: list, stdout: str, stderr: str) -> Any:
         error = _udf_error(udf, e, "", "")
         raise _Failure("udf_failed", str(error).split("\n\n", 1)[0], type_name=type(e).__name__,
                        tb=error.traceback, stdout=stdout, stderr=stderr) from None
+
+
+def _to_wire() -> Any:
+    """``to_wire``: imported at start by server workers, on first use by light ones (an import
+    statement per call cost more than the call of a trivial UDF)."""
+    global to_wire
+    if "to_wire" not in globals():
+        from fused._worker.to_wire import to_wire
+    return to_wire
 
 
 def _make_udf(spec: dict, name: str, entrypoint: str) -> Udf:

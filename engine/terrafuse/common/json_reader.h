@@ -1,5 +1,5 @@
-// A small JSON reader for the metadata the encoders inspect (GeoParquet `geo`, GeoArrow
-// extension metadata): a few kilobytes at most, read once per encode.
+// A small JSON reader for short documents the engine inspects: GeoParquet `geo` and GeoArrow
+// extension metadata, and the header of each worker reply (a few hundred bytes per UDF call).
 #pragma once
 
 #include <string>
@@ -9,7 +9,7 @@
 
 #include "terrafuse/common/status.h"
 
-namespace terrafuse::encode::internal {
+namespace terrafuse {
 
 struct JsonValue {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
@@ -31,4 +31,4 @@ struct JsonValue {
 /// Parses one JSON document. Errors name the byte offset of the fault.
 Result<JsonValue> ParseJson(std::string_view text);
 
-}  // namespace terrafuse::encode::internal
+}  // namespace terrafuse

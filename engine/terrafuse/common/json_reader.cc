@@ -1,9 +1,10 @@
-#include "terrafuse/encode/json_reader_internal.h"
+#include "terrafuse/common/json_reader.h"
 
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
-namespace terrafuse::encode::internal {
+namespace terrafuse {
 
 namespace {
 
@@ -71,6 +72,7 @@ class Parser {
 
   Status Object(JsonValue* out, int depth) {
     out->type = JsonValue::Type::kObject;
+    out->members.reserve(8);  // one allocation for the small objects read on hot paths
     ++pos_;
     SkipSpace();
     if (pos_ < text_.size() && text_[pos_] == '}') {
@@ -165,14 +167,18 @@ class Parser {
   Status String(std::string* out) {
     ++pos_;  // opening quote
     while (true) {
+      // Copy the run up to the next quote, backslash or control character at once.
+      size_t run = pos_;
+      while (run < text_.size() && text_[run] != '"' && text_[run] != '\\' &&
+             static_cast<unsigned char>(text_[run]) >= 0x20) {
+        ++run;
+      }
+      out->append(text_.data() + pos_, run - pos_);
+      pos_ = run;
       if (pos_ >= text_.size()) return Error("unterminated string");
       char c = text_[pos_++];
       if (c == '"') return Status::OK();
-      if (static_cast<unsigned char>(c) < 0x20) return Error("control character in string");
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
+      if (c != '\\') return Error("control character in string");
       if (pos_ >= text_.size()) return Error("unterminated string");
       char e = text_[pos_++];
       switch (e) {
@@ -226,10 +232,11 @@ class Parser {
            text_[pos_] != '\0') {
       ++pos_;
     }
-    std::string digits(text_.substr(start, pos_ - start));
-    char* end = nullptr;
-    out->number = std::strtod(digits.c_str(), &end);
-    if (end != digits.c_str() + digits.size()) {
+    // from_chars takes no leading '+' and, unlike JSON, allows none of the rest to differ.
+    const char* first = text_.data() + start;
+    const char* last = text_.data() + pos_;
+    auto [end, error] = std::from_chars(first, last, out->number);
+    if (error != std::errc() || end != last) {
       pos_ = start;
       return Error("bad number");
     }
@@ -256,4 +263,4 @@ Result<JsonValue> ParseJson(std::string_view text) {
   return value;
 }
 
-}  // namespace terrafuse::encode::internal
+}  // namespace terrafuse
