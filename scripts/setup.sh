@@ -9,7 +9,6 @@ APT_PACKAGES=(g++ cmake ninja-build ccache git libgtest-dev libxxhash-dev libboo
               libspng-dev libdeflate-dev zlib1g-dev nlohmann-json3-dev libsimdjson-dev
               libjpeg62-turbo-dev libwebp-dev libtiff-dev libgif-dev libprotozero-dev pkg-config
               libgeos-dev libmimalloc-dev libgnutls28-dev)
-
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
