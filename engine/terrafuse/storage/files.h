@@ -74,7 +74,8 @@ class AtomicWriter {
   bool done_ = false;
 };
 
-/// Streams `from` into `to` (atomically), in 1 MiB pieces. Returns the bytes copied.
+/// Streams `from` into `to` (atomically), in 1 MiB pieces (16 MiB from S3 or http: fewer
+/// round trips). Returns the bytes copied.
 Result<int64_t> CopyFile(const Location& from, const Location& to);
 
 /// Writes a ZIP of every file under the directory `where` to `out` (members stored, not
