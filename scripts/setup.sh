@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(g++ cmake ninja-build ccache git libgtest-dev libxxhash-dev libboost-dev libsqlite3-dev
-              libspng-dev libdeflate-dev zlib1g-dev nlohmann-json3-dev libsimdjson-dev
+              libspng-dev libdeflate-dev zlib1g-dev nlohmann-json3-dev
               libjpeg62-turbo-dev libwebp-dev libtiff-dev libgif-dev libprotozero-dev pkg-config
               libgeos-dev libmimalloc-dev libgnutls28-dev)
 missing=()

@@ -51,7 +51,7 @@ Options:
   --home DIR         data home (default $TERRAFUSE_HOME, else ~/.terrafuse); created if missing
   --workers N        Python worker processes (default: one per core)
   --threads N        request handler threads (default: two per core, at least 4)
-  --io-threads N     network threads, which also answer cached results (default: half the cores)
+  --io-threads N     network threads, which also answer cached results (default: one per core)
   --python PATH      interpreter of the workers (default $TERRAFUSE_PYTHON, else python3)
   --udf-timeout SEC  limit of one UDF call (default 120)
   --worker-memory MB address-space limit of each worker (default: none)
@@ -220,8 +220,8 @@ Result<Flags> ParseFlags(int argc, char** argv) {
   if (flags.job_slots == 0) flags.job_slots = std::max(1, flags.workers - 1);
   // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
   if (flags.threads == 0) flags.threads = std::max(4, 2 * CoreCount());
-  // Cached answers are cheap: half the cores keep up, and leave the rest to handlers/workers.
-  if (flags.io_threads == 0) flags.io_threads = std::max(1, CoreCount() / 2);
+  // One per core, as nginx's workers: each runs its own event loop, and sleeps when idle.
+  if (flags.io_threads == 0) flags.io_threads = CoreCount();
   return flags;
 }
 

@@ -41,14 +41,17 @@ class Worker:
         self.ready = read_frame(self.stream)[0]
         self.calls = 0
 
-    def run(self, code: str, params: dict | None = None, *, name: str = "t", hash: str | None = None,
+    def run(self, code: str | None, params: dict | None = None, *, name: str = "t", hash: str | None = None,
             tile=None, bounds=None, headers=()) -> tuple[dict, bytes]:
+        """One run frame; ``code=None`` names the version by ``hash`` alone, as the server does
+        once the worker has it."""
         self.calls += 1
         request_id = f"r{self.calls}"
+        udf = {"name": name, "entrypoint": "udf", "hash": hash or ""}
+        if code is not None:
+            udf |= {"code": code, "headers": [{"module_name": m, "source_code": s} for m, s in headers]}
         write_frame(self.sock, {
-            "op": "run", "id": request_id,
-            "udf": {"name": name, "code": code, "entrypoint": "udf", "hash": hash or "",
-                    "headers": [{"module_name": m, "source_code": s} for m, s in headers]},
+            "op": "run", "id": request_id, "udf": udf,
             "params": params or {}, "tile": tile, "bounds": bounds,
         })
         reply, payload = read_frame(self.stream)
@@ -425,6 +428,16 @@ def test_module_code_runs_once_per_hash(worker):
     fourth, _ = worker.run(code)
     fifth, _ = worker.run(code)
     assert fourth["stdout"] == "loading\n" and fifth["stdout"] == ""
+
+
+def test_a_version_it_has_runs_by_hash_alone_and_one_it_lacks_asks_for_its_code(worker):
+    code = udf_code("n: int = 1", "return n * 2", prelude="print('loading')")
+    assert worker.run(code, {"n": "2"}, hash="by-hash-1")[0]["stdout"] == "loading\n"
+    reply, payload = worker.run(None, {"n": "5"}, hash="by-hash-1")
+    assert reply["ok"] and reply["stdout"] == "" and json.loads(payload) == 10
+    reply, payload = worker.run(None, {"n": "5"}, hash="never-sent")
+    assert not reply["ok"] and reply["error"]["kind"] == "code_needed" and payload == b""
+    assert "never-sent" in reply["error"]["message"]
 
 
 def test_code_cache_is_bounded(worker):

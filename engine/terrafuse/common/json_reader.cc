@@ -1,8 +1,6 @@
 #include "terrafuse/common/json_reader.h"
 
 #include <charconv>
-#include <cstdlib>
-#include <cstring>
 
 namespace terrafuse {
 
@@ -209,12 +207,16 @@ class Parser {
         case 'u': {
           uint32_t cp = 0;
           ARROW_RETURN_NOT_OK(Hex4(&cp));
+          // A surrogate must come as a high-low pair: alone it is no character, and its
+          // UTF-8 form would be invalid text.
           if (cp >= 0xD800 && cp < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
             pos_ += 2;
             uint32_t low = 0;
             ARROW_RETURN_NOT_OK(Hex4(&low));
             if (low < 0xDC00 || low >= 0xE000) return Error("unpaired surrogate");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          } else if (cp >= 0xD800 && cp < 0xE000) {
+            return Error("unpaired surrogate");
           }
           AppendUtf8(out, cp);
           break;
@@ -225,20 +227,43 @@ class Parser {
     }
   }
 
+  // Skips digits; returns how many.
+  size_t Digits() {
+    size_t start = pos_;
+    while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
+    return pos_ - start;
+  }
+
+  // JSON's grammar exactly (no leading zeros, '+', '.5' or '1.'), since `raw` may be copied
+  // into other documents as it is.
   Status Number(JsonValue* out) {
     size_t start = pos_;
+    auto bad = [&] {
+      pos_ = start;
+      return Error("bad number");
+    };
     if (text_[pos_] == '-') ++pos_;
-    while (pos_ < text_.size() && std::strchr("0123456789.eE+-", text_[pos_]) != nullptr &&
-           text_[pos_] != '\0') {
+    if (pos_ < text_.size() && text_[pos_] == '0') {
       ++pos_;
+      if (Digits() > 0) return bad();  // a leading zero
+    } else if (Digits() == 0) {
+      return bad();
     }
-    // from_chars takes no leading '+' and, unlike JSON, allows none of the rest to differ.
+    if (pos_ < text_.size() && text_[pos_] == '.') {
+      ++pos_;
+      if (Digits() == 0) return bad();
+    }
+    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+      ++pos_;
+      if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
+      if (Digits() == 0) return bad();
+    }
     const char* first = text_.data() + start;
     const char* last = text_.data() + pos_;
     auto [end, error] = std::from_chars(first, last, out->number);
     if (error != std::errc() || end != last) {
       pos_ = start;
-      return Error("bad number");
+      return Error("number out of range");
     }
     out->type = JsonValue::Type::kNumber;
     return Status::OK();
@@ -261,6 +286,78 @@ Result<JsonValue> ParseJson(std::string_view text) {
   JsonValue value;
   ARROW_RETURN_NOT_OK(Parser(text).Document(&value));
   return value;
+}
+
+void AppendJsonString(std::string* out, std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->reserve(out->size() + value.size() + 2);
+  out->push_back('"');
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\b': *out += "\\b"; break;
+      case '\f': *out += "\\f"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      default:
+        if (u < 0x20 || u == 0x7f) {
+          *out += "\\u00";
+          out->push_back(kHex[u >> 4]);
+          out->push_back(kHex[u & 15]);
+        } else {
+          out->push_back(c);  // UTF-8 passes through: callers validate it
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+namespace {
+
+void AppendMinified(std::string* out, const JsonValue& value) {
+  switch (value.type) {
+    case JsonValue::Type::kNull: *out += "null"; break;
+    case JsonValue::Type::kBool: *out += value.boolean ? "true" : "false"; break;
+    case JsonValue::Type::kNumber:
+      if (!value.raw.empty()) {
+        *out += value.raw;
+      } else {  // a value built in code: the shortest text that reads back the same
+        char buf[32];
+        out->append(buf, std::to_chars(buf, buf + sizeof(buf), value.number).ptr);
+      }
+      break;
+    case JsonValue::Type::kString: AppendJsonString(out, value.string); break;
+    case JsonValue::Type::kArray:
+      out->push_back('[');
+      for (size_t i = 0; i < value.items.size(); ++i) {
+        if (i > 0) out->push_back(',');
+        AppendMinified(out, value.items[i]);
+      }
+      out->push_back(']');
+      break;
+    case JsonValue::Type::kObject:
+      out->push_back('{');
+      for (size_t i = 0; i < value.members.size(); ++i) {
+        if (i > 0) out->push_back(',');
+        AppendJsonString(out, value.members[i].first);
+        out->push_back(':');
+        AppendMinified(out, value.members[i].second);
+      }
+      out->push_back('}');
+      break;
+  }
+}
+
+}  // namespace
+
+std::string MinifyJson(const JsonValue& value) {
+  std::string out;
+  out.reserve(value.raw.size());
+  AppendMinified(&out, value);
+  return out;
 }
 
 }  // namespace terrafuse

@@ -1,5 +1,7 @@
 // A small JSON reader for short documents the engine inspects: GeoParquet `geo` and GeoArrow
-// extension metadata, and the header of each worker reply (a few hundred bytes per UDF call).
+// extension metadata, the header of each worker reply (a few hundred bytes per UDF call) and
+// UDF meta.json. The engine's own, because linking a JSON library beside pyarrow's
+// libparquet (which exports simdjson symbols of its own version) mixes two copies in one process.
 #pragma once
 
 #include <string>
@@ -28,7 +30,18 @@ struct JsonValue {
   bool IsObject() const { return type == Type::kObject; }
 };
 
-/// Parses one JSON document. Errors name the byte offset of the fault.
+/// Parses one JSON document (RFC 8259; numbers must fit a double, \u escapes of surrogates must
+/// pair up). Bytes of strings are not checked to be UTF-8: callers that need it check the text.
+/// Errors name the byte offset of the fault.
 Result<JsonValue> ParseJson(std::string_view text);
+
+/// Appends `value` to `*out` as a JSON string literal: quotes, backslashes, control characters
+/// and DEL escaped, all other bytes (UTF-8) copied as they are.
+void AppendJsonString(std::string* out, std::string_view value);
+
+/// Returns `value` as compact JSON: no whitespace, strings escaped by AppendJsonString (so
+/// `"\u00e9"` becomes `"é"`), numbers as written in the parsed document (`raw`), so they
+/// round-trip exactly. Object members keep their order, repeated keys included.
+std::string MinifyJson(const JsonValue& value);
 
 }  // namespace terrafuse

@@ -144,14 +144,18 @@ struct HttpServer::Impl {
       : options(std::move(opts)),
         router(std::move(r)),
         services(s),
-        // One I/O thread: asio may skip the locks a multi-threaded io_context needs.
-        ioc(options.io_threads == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
+        // Each io_context is run by one thread (the hint lets asio skip some locking).
+        ioc(1),
         control(net::make_strand(ioc)),
         acceptor(control),
         signals(control),
         deadline(control),
         work(net::make_work_guard(ioc)),
         pool(static_cast<size_t>(options.handler_threads)) {
+    for (int i = 1; i < options.io_threads; ++i) {
+      extra_iocs.push_back(std::make_unique<net::io_context>(1));
+      extra_work.push_back(net::make_work_guard(*extra_iocs.back()));
+    }
     std::random_device random;
     char prefix[16];
     std::snprintf(prefix, sizeof(prefix), "%08x", static_cast<unsigned>(random()));
@@ -163,12 +167,12 @@ struct HttpServer::Impl {
     return request_id_prefix + "-" + std::to_string(++request_counter);
   }
 
-  // A new connection's executor. With one I/O thread every handler already runs in order,
-  // so sessions skip the strand: each strand hop is a lock and a queued operation, and a
-  // request makes about five.
+  // A new connection's executor: the I/O threads' io_contexts in turn. Each is run by one
+  // thread, so a connection's handlers run in order without a strand (each strand hop is a
+  // lock and a queued operation, and a request makes about five). Called on `control`.
   net::any_io_executor SessionExecutor() {
-    if (options.io_threads == 1) return ioc.get_executor();
-    return net::make_strand(ioc);
+    const size_t i = next_io_context++ % (extra_iocs.size() + 1);
+    return i == 0 ? ioc.get_executor() : extra_iocs[i - 1]->get_executor();
   }
 
   net::awaitable<void> Accept();
@@ -191,7 +195,11 @@ struct HttpServer::Impl {
   std::atomic<int> queued{0};
   std::atomic<bool> stopping{false};
 
+  // The first I/O thread's io_context (also the control strand's); the others' follow.
   net::io_context ioc;
+  std::vector<std::unique_ptr<net::io_context>> extra_iocs;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> extra_work;
+  size_t next_io_context = 0;
   // The control strand owns the acceptor, the session table and the shutdown state.
   net::strand<net::io_context::executor_type> control;
   tcp::acceptor acceptor;
@@ -224,7 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   net::any_io_executor executor() { return stream_.get_executor(); }
 
-  // Called on the session's strand at shutdown: a connection waiting for its next
+  // Called on the session's executor at shutdown: a connection waiting for its next
   // request is closed now; one mid-request finishes it first.
   void CloseIfIdle() {
     if (idle_) stream_.cancel();
@@ -261,8 +269,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::string client_;
-  bool idle_ = true;  // waiting for the next request; only touched on the strand
-  bool watching_ = false;  // a handler runs and WatchForDisconnect is armed; on the strand
+  bool idle_ = true;  // waiting for the next request; only touched on the session's executor
+  bool watching_ = false;  // a handler runs and WatchForDisconnect is armed; on the session's executor
   // One per connection: a disconnect or a forced shutdown ends the connection anyway.
   std::stop_source cancel_;
 };
@@ -540,7 +548,7 @@ net::awaitable<Response> Session::Handle(Request& request) {
 // While a handler runs nobody reads the socket; wait for it to become readable, and if
 // that is because the client closed it, cancel the request. With several I/O threads the
 // wait can also complete on a stale readiness event with nothing to read: the peek must
-// not block (that would stall this connection's strand), and the watch goes on.
+// not block (that would stall this connection's I/O thread), and the watch goes on.
 void Session::WatchForDisconnect() {
   stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
     if (ec || !self->watching_) return;  // cancelled, or the handler finished first
@@ -862,7 +870,9 @@ void HttpServer::Impl::Finish() {
   signals.cancel(ignored);
   deadline.cancel();
   work.reset();
+  for (auto& guard : extra_work) guard.reset();
   ioc.stop();
+  for (auto& context : extra_iocs) context->stop();
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -930,11 +940,11 @@ Status HttpServer::Run() {
   });
   if (impl.options.handle_signals) net::post(impl.control, [&impl] { impl.WaitForSignal(); });
 
-  auto run = [&impl] {
+  auto run = [](net::io_context& context) {
     // Completion handlers catch their own exceptions; this loop is the last line.
     for (;;) {
       try {
-        impl.ioc.run();
+        context.run();
         return;
       } catch (const std::exception& e) {
         TF_LOG(LogLevel::kError, "event_loop_exception", {"what", e.what()});
@@ -942,8 +952,8 @@ Status HttpServer::Run() {
     }
   };
   std::vector<std::thread> threads;
-  for (int i = 1; i < impl.options.io_threads; ++i) threads.emplace_back(run);
-  run();
+  for (auto& context : impl.extra_iocs) threads.emplace_back(run, std::ref(*context));
+  run(impl.ioc);
   for (auto& thread : threads) thread.join();
 
   if (impl.forced) {

@@ -34,6 +34,8 @@ Result<http::Response> Metrics(const http::Request&, Services& services) {
   if (services.pool) {
     workers::WorkerPoolStats w = services.pool->stats();
     metric("terrafuse_worker_calls_total", "counter", "UDF calls answered by workers.", w.calls);
+    metric("terrafuse_worker_calls_by_hash_total", "counter",
+           "Calls sent without their code: the worker had that UDF version.", w.calls_by_hash);
     metric("terrafuse_worker_timeouts_total", "counter", "Calls killed at their time limit.", w.timeouts);
     metric("terrafuse_worker_crashes_total", "counter", "Workers that died during a call.", w.crashes);
     metric("terrafuse_worker_started_total", "counter", "Workers started, replacements included.",

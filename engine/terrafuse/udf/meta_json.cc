@@ -1,14 +1,10 @@
 #include "terrafuse/udf/meta_json.h"
 
-#include <cstdio>
+#include <cstdint>
 #include <unordered_map>
 #include <utility>
 
-#include <simdjson.h>
-
 namespace terrafuse::udf {
-
-namespace dom = simdjson::dom;
 
 namespace {
 
@@ -32,7 +28,7 @@ class JsonWriter {
     AppendJsonString(&out_, value);
   }
   void Null() { Raw("null"); }
-  /// Writes a value that is already JSON text (minified by simdjson).
+  /// Writes a value that is already JSON text (minified by MinifyJson).
   void Raw(std::string_view json) {
     BeforeValue();
     out_ += json;
@@ -73,28 +69,34 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-const char* TypeName(dom::element_type type) {
-  switch (type) {
-    case dom::element_type::ARRAY: return "an array";
-    case dom::element_type::OBJECT: return "an object";
-    case dom::element_type::INT64:
-    case dom::element_type::UINT64:
-    case dom::element_type::DOUBLE: return "a number";
-    case dom::element_type::STRING: return "a string";
-    case dom::element_type::BOOL: return "a boolean";
-    case dom::element_type::NULL_VALUE: return "null";
+const char* TypeName(const JsonValue& value) {
+  switch (value.type) {
+    case JsonValue::Type::kArray: return "an array";
+    case JsonValue::Type::kObject: return "an object";
+    case JsonValue::Type::kNumber: return "a number";
+    case JsonValue::Type::kString: return "a string";
+    case JsonValue::Type::kBool: return "a boolean";
+    case JsonValue::Type::kNull: return "null";
   }
   return "a value";
 }
 
-Result<dom::element> Parse(dom::parser& parser, const simdjson::padded_string& padded,
-                           std::string_view what) {
-  dom::element root;
-  if (auto error = parser.parse(padded).get(root)) {
-    return InvalidArgument("Invalid ", what, ": not valid JSON (", simdjson::error_message(error),
-                           ")");
+// Parses `text` as a JSON document in UTF-8 (as Python's json.loads reads a file); the error
+// says why it is not one, for the caller to name the document.
+Result<JsonValue> ParseUtf8Json(std::string_view text) {
+  if (!IsValidUtf8(text)) return InvalidArgument("not valid UTF-8");
+  return ParseJson(text);
+}
+
+Result<JsonValue> ParseObject(std::string_view text, std::string_view what) {
+  Result<JsonValue> root = ParseUtf8Json(text);
+  if (!root.ok()) {
+    return InvalidArgument("Invalid ", what, ": not valid JSON (", root.status().message(), ")");
   }
-  return root;
+  if (!root->IsObject()) {
+    return InvalidArgument("Invalid ", what, ": expected a JSON object, got ", TypeName(*root));
+  }
+  return std::move(root);
 }
 
 // Returns the members of a JSON object as (key, minified value) pairs, keeping the first
@@ -103,21 +105,14 @@ Result<std::vector<std::pair<std::string, std::string>>> ObjectMembers(std::stri
                                                                        std::string_view what) {
   std::vector<std::pair<std::string, std::string>> members;
   if (text.empty()) return members;
-  dom::parser parser;
-  simdjson::padded_string padded(text);
-  ARROW_ASSIGN_OR_RAISE(dom::element root, Parse(parser, padded, what));
-  dom::object object;
-  if (root.get_object().get(object)) {
-    return InvalidArgument("Invalid ", what, ": expected a JSON object, got ",
-                           TypeName(root.type()));
-  }
-  std::unordered_map<std::string_view, size_t> index;  // views into the parser's strings
-  for (dom::key_value_pair field : object) {
-    auto [it, inserted] = index.emplace(field.key, members.size());
+  ARROW_ASSIGN_OR_RAISE(JsonValue root, ParseObject(text, what));
+  std::unordered_map<std::string_view, size_t> index;  // views into root's keys
+  for (const auto& [key, value] : root.members) {
+    auto [it, inserted] = index.emplace(key, members.size());
     if (inserted) {
-      members.emplace_back(std::string(field.key), simdjson::minify(field.value));
+      members.emplace_back(key, MinifyJson(value));
     } else {
-      members[it->second].second = simdjson::minify(field.value);
+      members[it->second].second = MinifyJson(value);
     }
   }
   return members;
@@ -126,55 +121,48 @@ Result<std::vector<std::pair<std::string, std::string>>> ObjectMembers(std::stri
 }  // namespace
 
 bool IsValidUtf8(std::string_view text) {
-  return simdjson::validate_utf8(text.data(), text.size());
-}
-
-void AppendJsonString(std::string* out, std::string_view value) {
-  static const char* kHex = "0123456789abcdef";
-  out->reserve(out->size() + value.size() + 2);
-  *out += '"';
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\b': *out += "\\b"; break;
-      case '\f': *out += "\\f"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          *out += "\\u00";
-          *out += kHex[u >> 4];
-          *out += kHex[u & 15];
-        } else {
-          *out += c;  // UTF-8 passes through: callers validate it
-        }
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
     }
+    // 2 to 4 bytes: no overlong forms, surrogates or code points over U+10FFFF.
+    int length;
+    uint32_t code;
+    uint32_t min_code;
+    if ((c & 0xe0) == 0xc0) {
+      length = 2, code = c & 0x1f, min_code = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      length = 3, code = c & 0x0f, min_code = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      length = 4, code = c & 0x07, min_code = 0x10000;
+    } else {
+      return false;
+    }
+    if (end - p < length) return false;
+    for (int i = 1; i < length; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      code = (code << 6) | (p[i] & 0x3f);
+    }
+    if (code < min_code || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
+    p += length;
   }
-  *out += '"';
+  return true;
 }
 
 Result<std::string> NormalizeJsonObject(std::string_view text, std::string_view what) {
   if (text.empty()) return std::string("{}");
-  dom::parser parser;
-  simdjson::padded_string padded(text);
-  ARROW_ASSIGN_OR_RAISE(dom::element root, Parse(parser, padded, what));
-  if (root.type() != dom::element_type::OBJECT) {
-    return InvalidArgument("Invalid ", what, ": expected a JSON object, got ",
-                           TypeName(root.type()));
-  }
-  return simdjson::minify(root);
+  ARROW_ASSIGN_OR_RAISE(JsonValue root, ParseObject(text, what));
+  return MinifyJson(root);
 }
 
 std::string JsonStringMember(std::string_view object_json, std::string_view key) {
-  dom::parser parser;
-  simdjson::padded_string padded(object_json);
-  dom::element root;
-  std::string_view value;
-  if (parser.parse(padded).get(root) || root[key].get_string().get(value)) return "";
-  return std::string(value);
+  Result<JsonValue> root = ParseJson(object_json);
+  const JsonValue* value = root.ok() ? root->Find(key) : nullptr;
+  return value && value->IsString() ? value->string : "";
 }
 
 Result<std::string> WriteMetaJson(const UdfSpec& spec) {
@@ -260,98 +248,84 @@ Result<std::string> WriteMetaJson(const UdfSpec& spec) {
 
 Result<MetaJsonUdf> ParseMetaJson(std::string_view text, std::string_view origin) {
   const std::string prefix = "Invalid meta.json in '" + std::string(origin) + "': ";
-  dom::parser parser;
-  simdjson::padded_string padded(text);
-  dom::element root;
-  if (auto error = parser.parse(padded).get(root)) {
-    return InvalidArgument(prefix, "not JSON (", simdjson::error_message(error), ")");
-  }
-  dom::object job_config;
-  if (root["job_config"].get_object().get(job_config)) {
+  Result<JsonValue> parsed = ParseUtf8Json(text);
+  if (!parsed.ok()) return InvalidArgument(prefix, "not JSON (", parsed.status().message(), ")");
+  const JsonValue& root = *parsed;
+  const JsonValue* job_config = root.Find("job_config");
+  if (!job_config || !job_config->IsObject()) {
     return InvalidArgument(prefix, "missing 'job_config'");
   }
-  dom::array steps;
-  if (job_config["steps"].get_array().get(steps)) {
+  const JsonValue* steps = job_config->Find("steps");
+  if (!steps || steps->type != JsonValue::Type::kArray) {
     return InvalidArgument(prefix, "job_config.steps must hold exactly 1 step, found none");
   }
-  if (steps.size() != 1) {
+  if (steps->items.size() != 1) {
     return InvalidArgument(prefix, "job_config.steps must hold exactly 1 step, found ",
-                           steps.size());
+                           steps->items.size());
   }
-  dom::object step;
-  dom::element step_type;
-  std::string_view step_type_name;
-  if (steps.at(0).get_object().get(step)) {
-    return InvalidArgument(prefix, "the step must be an object, got ",
-                           TypeName(steps.at(0).value_unsafe().type()));
+  const JsonValue& step = steps->items[0];
+  if (!step.IsObject()) {
+    return InvalidArgument(prefix, "the step must be an object, got ", TypeName(step));
   }
-  if (step["type"].get(step_type)) {
-    return InvalidArgument(prefix, "the step type must be 'udf', got none");
+  const JsonValue* step_type = step.Find("type");
+  if (!step_type) return InvalidArgument(prefix, "the step type must be 'udf', got none");
+  if (!step_type->IsString() || step_type->string != "udf") {
+    return InvalidArgument(prefix, "the step type must be 'udf', got ", MinifyJson(*step_type));
   }
-  if (step_type.get_string().get(step_type_name) || step_type_name != "udf") {
-    return InvalidArgument(prefix, "the step type must be 'udf', got ",
-                           simdjson::minify(step_type));
-  }
-  dom::object udf;
-  if (step["udf"].get_object().get(udf)) {
-    return InvalidArgument(prefix, "the step has no 'udf' object");
-  }
+  const JsonValue* udf = step.Find("udf");
+  if (!udf || !udf->IsObject()) return InvalidArgument(prefix, "the step has no 'udf' object");
 
   // Optional string members: absent or null mean "not given".
-  auto optional_string = [&](dom::object object, std::string_view key,
+  auto optional_string = [&](const JsonValue& object, std::string_view key,
                              std::string_view where) -> Result<std::optional<std::string>> {
-    dom::element value;
-    if (object[key].get(value) || value.is_null()) return std::nullopt;
-    std::string_view s;
-    if (value.get_string().get(s)) {
-      return InvalidArgument(prefix, where, key, " must be a string, got ", TypeName(value.type()));
+    const JsonValue* value = object.Find(key);
+    if (!value || value->type == JsonValue::Type::kNull) return std::nullopt;
+    if (!value->IsString()) {
+      return InvalidArgument(prefix, where, key, " must be a string, got ", TypeName(*value));
     }
-    return std::string(s);
+    return value->string;
   };
   auto optional_object = [&](std::string_view key) -> Result<std::string> {
-    dom::element value;
-    if (udf[key].get(value) || value.is_null()) return std::string("{}");
-    if (!value.is_object()) {
-      return InvalidArgument(prefix, "udf.", key, " must be an object, got ",
-                             TypeName(value.type()));
+    const JsonValue* value = udf->Find(key);
+    if (!value || value->type == JsonValue::Type::kNull) return std::string("{}");
+    if (!value->IsObject()) {
+      return InvalidArgument(prefix, "udf.", key, " must be an object, got ", TypeName(*value));
     }
-    return simdjson::minify(value);
+    return MinifyJson(*value);
   };
 
   MetaJsonUdf out;
-  ARROW_ASSIGN_OR_RAISE(auto type, optional_string(udf, "type", "udf."));
+  ARROW_ASSIGN_OR_RAISE(auto type, optional_string(*udf, "type", "udf."));
   if (type && *type != kUdfType) {
     return InvalidArgument(prefix, "unsupported UDF type '", *type, "' (expected '", kUdfType,
                            "')");
   }
-  ARROW_ASSIGN_OR_RAISE(auto name, optional_string(udf, "name", "udf."));
+  ARROW_ASSIGN_OR_RAISE(auto name, optional_string(*udf, "name", "udf."));
   out.name = name.value_or("");
-  ARROW_ASSIGN_OR_RAISE(auto entrypoint, optional_string(udf, "entrypoint", "udf."));
+  ARROW_ASSIGN_OR_RAISE(auto entrypoint, optional_string(*udf, "entrypoint", "udf."));
   out.entrypoint = entrypoint.value_or("udf");
-  ARROW_ASSIGN_OR_RAISE(out.code, optional_string(udf, "code", "udf."));
-  ARROW_ASSIGN_OR_RAISE(out.source, optional_string(udf, "source", "udf."));
+  ARROW_ASSIGN_OR_RAISE(out.code, optional_string(*udf, "code", "udf."));
+  ARROW_ASSIGN_OR_RAISE(out.source, optional_string(*udf, "source", "udf."));
   if (!out.code && (!out.source || out.source->empty())) {
     return InvalidArgument(prefix, "the udf has neither 'source' nor 'code'");
   }
   ARROW_ASSIGN_OR_RAISE(out.metadata_json, optional_object("metadata"));
   ARROW_ASSIGN_OR_RAISE(out.parameters_json, optional_object("parameters"));
 
-  dom::element headers;
-  if (!udf["headers"].get(headers) && !headers.is_null()) {
-    dom::array list;
-    if (headers.get_array().get(list)) {
-      return InvalidArgument(prefix, "udf.headers must be a list, got ", TypeName(headers.type()));
+  const JsonValue* headers = udf->Find("headers");
+  if (headers && headers->type != JsonValue::Type::kNull) {
+    if (headers->type != JsonValue::Type::kArray) {
+      return InvalidArgument(prefix, "udf.headers must be a list, got ", TypeName(*headers));
     }
-    for (dom::element item : list) {
-      dom::object header;
-      std::string_view module_name;
-      if (item.get_object().get(header) || header["module_name"].get_string().get(module_name)) {
+    for (const JsonValue& item : headers->items) {
+      const JsonValue* module_name = item.Find("module_name");
+      if (!module_name || !module_name->IsString()) {
         return InvalidArgument(prefix, "each header needs a 'module_name'");
       }
       MetaJsonHeader h;
-      h.module_name = std::string(module_name);
-      ARROW_ASSIGN_OR_RAISE(h.source_code, optional_string(header, "source_code", "header."));
-      ARROW_ASSIGN_OR_RAISE(h.source_file, optional_string(header, "source_file", "header."));
+      h.module_name = module_name->string;
+      ARROW_ASSIGN_OR_RAISE(h.source_code, optional_string(item, "source_code", "header."));
+      ARROW_ASSIGN_OR_RAISE(h.source_file, optional_string(item, "source_file", "header."));
       out.headers.push_back(std::move(h));
     }
   }

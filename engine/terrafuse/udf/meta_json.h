@@ -1,5 +1,6 @@
 // meta.json of the catalog folder format (shared/spec/udf-format.md §1.3), written and read.
-// The only place that parses JSON in this subsystem (simdjson, error codes, no exceptions).
+// The only place that parses JSON in this subsystem (with the engine's reader,
+// common/json_reader.h).
 #pragma once
 
 #include <optional>
@@ -7,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "terrafuse/common/json_reader.h"
 #include "terrafuse/common/status.h"
 #include "terrafuse/udf/udf_spec.h"
 
@@ -58,9 +60,5 @@ std::string JsonStringMember(std::string_view object_json, std::string_view key)
 
 /// Returns true when `text` is valid UTF-8.
 bool IsValidUtf8(std::string_view text);
-
-/// Appends `value` to `out` as a JSON string literal (quotes, backslashes and all control
-/// characters escaped).
-void AppendJsonString(std::string* out, std::string_view value);
 
 }  // namespace terrafuse::udf

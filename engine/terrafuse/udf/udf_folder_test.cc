@@ -5,8 +5,8 @@
 #include <set>
 
 #include <gtest/gtest.h>
-#include <simdjson.h>
 
+#include "terrafuse/common/json_reader.h"
 #include "terrafuse/udf/meta_json.h"
 #include "terrafuse/udf/udf_test_util.h"
 
@@ -14,7 +14,6 @@ namespace terrafuse::udf {
 namespace {
 
 namespace fs = std::filesystem;
-namespace dom = simdjson::dom;
 using testing::ReadText;
 using testing::TempDirTest;
 using testing::WriteText;
@@ -29,63 +28,74 @@ UdfSpec Sample() {
   return spec;
 }
 
-std::set<std::string> Keys(dom::object object) {
+std::set<std::string> Keys(const JsonValue& object) {
+  EXPECT_TRUE(object.IsObject()) << MinifyJson(object);
   std::set<std::string> keys;
-  for (dom::key_value_pair field : object) keys.insert(std::string(field.key));
+  for (const auto& [key, value] : object.members) keys.insert(key);
   return keys;
 }
 
-std::string Str(dom::element e) {
-  std::string_view s;
-  EXPECT_EQ(e.get_string().get(s), simdjson::SUCCESS) << simdjson::minify(e);
-  return std::string(s);
+// The member `key` of `object`; a missing one fails the test and reads as null.
+const JsonValue& At(const JsonValue& object, std::string_view key) {
+  static const JsonValue kMissing;
+  const JsonValue* value = object.Find(key);
+  EXPECT_NE(value, nullptr) << "no member '" << key << "' in " << MinifyJson(object);
+  return value ? *value : kMissing;
 }
+
+// The only item of an array; anything else fails the test and reads as null.
+const JsonValue& Only(const JsonValue& array) {
+  static const JsonValue kMissing;
+  EXPECT_EQ(array.items.size(), 1u) << MinifyJson(array);
+  return array.items.size() == 1 ? array.items[0] : kMissing;
+}
+
+std::string Str(const JsonValue& e) {
+  EXPECT_TRUE(e.IsString()) << MinifyJson(e);
+  return e.string;
+}
+
+bool IsNull(const JsonValue& e) { return e.type == JsonValue::Type::kNull; }
 
 class UdfFolderTest : public TempDirTest {};
 
 TEST_F(UdfFolderTest, MetaJsonIsExactlyTheCatalogSchema) {
   TF_ASSERT_OK_AND_ASSIGN(std::string text, WriteMetaJson(Sample()));
-  dom::parser parser;
-  dom::element root;
-  ASSERT_EQ(parser.parse(text).get(root), simdjson::SUCCESS) << text;
+  TF_ASSERT_OK_AND_ASSIGN(JsonValue root, ParseJson(text));
 
-  EXPECT_EQ(Keys(root.get_object()), (std::set<std::string>{"version", "job_config"}));
-  EXPECT_EQ(Str(root["version"]), "0.0.3");
-  dom::object job = root["job_config"].get_object();
+  EXPECT_EQ(Keys(root), (std::set<std::string>{"version", "job_config"}));
+  EXPECT_EQ(Str(At(root, "version")), "0.0.3");
+  const JsonValue& job = At(root, "job_config");
   EXPECT_EQ(Keys(job), (std::set<std::string>{"version", "name", "steps", "metadata"}));
-  EXPECT_EQ(Str(job["version"]), "0.0.3");
-  EXPECT_TRUE(job["name"].is_null());
-  EXPECT_TRUE(job["metadata"].is_null());
-  dom::array steps = job["steps"].get_array();
-  ASSERT_EQ(steps.size(), 1u);
-  dom::object step = steps.at(0).get_object();
+  EXPECT_EQ(Str(At(job, "version")), "0.0.3");
+  EXPECT_TRUE(IsNull(At(job, "name")));
+  EXPECT_TRUE(IsNull(At(job, "metadata")));
+  const JsonValue& step = Only(At(job, "steps"));
   EXPECT_EQ(Keys(step), (std::set<std::string>{"type", "udf"}));
-  EXPECT_EQ(Str(step["type"]), "udf");
+  EXPECT_EQ(Str(At(step, "type")), "udf");
 
-  dom::object udf = step["udf"].get_object();
+  const JsonValue& udf = At(step, "udf");
   EXPECT_EQ(Keys(udf), (std::set<std::string>{"type", "name", "entrypoint", "parameters",
                                               "metadata", "source", "headers"}));
-  EXPECT_EQ(Str(udf["type"]), "geopandas_v2");
-  EXPECT_EQ(Str(udf["name"]), "Sample_UDF");
-  EXPECT_EQ(Str(udf["entrypoint"]), "udf");
-  EXPECT_EQ(simdjson::minify(udf["parameters"]), "{}");
-  EXPECT_EQ(Str(udf["source"]), "Sample_UDF.py");
-  dom::array headers = udf["headers"].get_array();
-  ASSERT_EQ(headers.size(), 1u);
-  EXPECT_EQ(Keys(headers.at(0).get_object()),
-            (std::set<std::string>{"module_name", "source_file"}));
-  EXPECT_EQ(Str(headers.at(0)["module_name"]), "utils");
-  EXPECT_EQ(Str(headers.at(0)["source_file"]), "utils.py");
+  EXPECT_EQ(Str(At(udf, "type")), "geopandas_v2");
+  EXPECT_EQ(Str(At(udf, "name")), "Sample_UDF");
+  EXPECT_EQ(Str(At(udf, "entrypoint")), "udf");
+  EXPECT_EQ(MinifyJson(At(udf, "parameters")), "{}");
+  EXPECT_EQ(Str(At(udf, "source")), "Sample_UDF.py");
+  const JsonValue& header = Only(At(udf, "headers"));
+  EXPECT_EQ(Keys(header), (std::set<std::string>{"module_name", "source_file"}));
+  EXPECT_EQ(Str(At(header, "module_name")), "utils");
+  EXPECT_EQ(Str(At(header, "source_file")), "utils.py");
 
   // Defaults as Udf.meta_json() writes them, updated with the UDF's own metadata.
-  dom::object metadata = udf["metadata"].get_object();
+  const JsonValue& metadata = At(udf, "metadata");
   EXPECT_EQ(Keys(metadata), (std::set<std::string>{"fused:name", "fused:slug", "fused:udfType",
                                                    "fused:id", "fused:description"}));
-  EXPECT_EQ(Str(metadata["fused:name"]), "Sample_UDF");
-  EXPECT_EQ(Str(metadata["fused:slug"]), "Sample_UDF");
-  EXPECT_EQ(Str(metadata["fused:udfType"]), "vector_single");
-  EXPECT_TRUE(metadata["fused:id"].is_null());
-  EXPECT_EQ(Str(metadata["fused:description"]), "Doubles \"n\"\nsecond line");
+  EXPECT_EQ(Str(At(metadata, "fused:name")), "Sample_UDF");
+  EXPECT_EQ(Str(At(metadata, "fused:slug")), "Sample_UDF");
+  EXPECT_EQ(Str(At(metadata, "fused:udfType")), "vector_single");
+  EXPECT_TRUE(IsNull(At(metadata, "fused:id")));
+  EXPECT_EQ(Str(At(metadata, "fused:description")), "Doubles \"n\"\nsecond line");
 }
 
 TEST_F(UdfFolderTest, MetaJsonIsIndentedLikePython) {
@@ -142,12 +152,44 @@ TEST_F(UdfFolderTest, EscapesEveryString) {
       EXPECT_GE(static_cast<unsigned char>(c), 0x20) << "raw control character in meta.json";
     }
   }
-  dom::parser parser;
-  dom::element root;
-  ASSERT_EQ(parser.parse(text).get(root), simdjson::SUCCESS) << text;
-  dom::object md = root["job_config"]["steps"].at(0)["udf"]["metadata"].get_object();
-  EXPECT_EQ(Str(md[key]), nasty);
-  EXPECT_EQ(simdjson::minify(md["list"]), "[1,2.5,null,true,\"\xe2\x80\xa8\"]");
+  ASSERT_TRUE(IsValidUtf8(text));
+  TF_ASSERT_OK_AND_ASSIGN(JsonValue root, ParseJson(text));
+  const JsonValue& md = At(At(Only(At(At(root, "job_config"), "steps")), "udf"), "metadata");
+  EXPECT_EQ(Str(At(md, key)), nasty);
+  EXPECT_EQ(MinifyJson(At(md, "list")), "[1,2.5,null,true,\"\xe2\x80\xa8\"]");
+}
+
+TEST_F(UdfFolderTest, MetadataKeepsNumbersAsWrittenAndTheLastOfARepeatedKey) {
+  // Numbers are copied, not reformatted, so every value round-trips exactly.
+  TF_ASSERT_OK_AND_ASSIGN(
+      std::string normal,
+      NormalizeJsonObject(R"({ "a" : [1.0, 1e2, -0, 0.1, 12345678901234567890123] })", "x"));
+  EXPECT_EQ(normal, R"({"a":[1.0,1e2,-0,0.1,12345678901234567890123]})");
+
+  UdfSpec spec = Sample();
+  spec.metadata_json = R"({"k": 1, "fused:udfType": "a", "k": 2.50})";
+  TF_ASSERT_OK_AND_ASSIGN(std::string text, WriteMetaJson(spec));
+  TF_ASSERT_OK_AND_ASSIGN(JsonValue root, ParseJson(text));
+  const JsonValue& md = At(At(Only(At(At(root, "job_config"), "steps")), "udf"), "metadata");
+  EXPECT_EQ(MinifyJson(md),
+            R"({"fused:name":"Sample_UDF","fused:slug":"Sample_UDF","fused:udfType":"a",)"
+            R"("fused:id":null,"k":2.50})");
+}
+
+TEST_F(UdfFolderTest, MetadataMustBeUtf8Json) {
+  TF_ASSERT_RAISES(ErrorKind::kInvalidArgument, "Invalid x: not valid JSON (not valid UTF-8)",
+                   NormalizeJsonObject("{\"a\": \"\xc3\"}", "x"));
+  TF_ASSERT_RAISES(ErrorKind::kInvalidArgument,
+                   "Invalid x: not valid JSON (invalid JSON at byte 6: bad number)",
+                   NormalizeJsonObject(R"({"a": 01})", "x"));
+  TF_ASSERT_RAISES(ErrorKind::kInvalidArgument,
+                   "Invalid x: not valid JSON (invalid JSON at byte 13: unpaired surrogate)",
+                   NormalizeJsonObject(R"({"a": "\ud800"})", "x"));
+  const std::string d = (dir_ / "U").string();
+  WriteText(dir_ / "U" / "meta.json", "{\"job_config\": \"\xff\"}");
+  TF_ASSERT_RAISES(ErrorKind::kInvalidArgument,
+                   "Invalid meta.json in '" + d + "': not JSON (not valid UTF-8)",
+                   ReadUdfFolder(d));
 }
 
 TEST_F(UdfFolderTest, WritesTheFolderFiles) {

@@ -317,7 +317,7 @@ Status ReplyStatus(const WorkerReply& reply) {
   return MakeError(error_kind, std::string(reply.error_message()));
 }
 
-Result<std::string> EncodeRunHeader(const WorkerRequest& request) {
+Result<std::string> EncodeRunHeader(const WorkerRequest& request, bool with_code) {
   std::string out;
   out.reserve(256 + request.code.size() + request.params.size() * 32);
   auto field = [&](std::string_view what, std::string_view text) -> Status {
@@ -330,22 +330,25 @@ Result<std::string> EncodeRunHeader(const WorkerRequest& request) {
   ARROW_RETURN_NOT_OK(field("request id", request.id));
   out.append(R"(,"udf":{"name":)");
   ARROW_RETURN_NOT_OK(field("name", request.udf_name));
-  out.append(R"(,"code":)");
-  ARROW_RETURN_NOT_OK(field("code", request.code));
   out.append(R"(,"entrypoint":)");
   ARROW_RETURN_NOT_OK(field("entrypoint", request.entrypoint));
   out.append(R"(,"hash":)");
   ARROW_RETURN_NOT_OK(field("hash", request.udf_hash));
-  out.append(R"(,"headers":[)");
-  for (size_t i = 0; i < request.headers.size(); ++i) {
-    const UdfHeaderModule& module = request.headers[i];
-    out.append(i ? R"(,{"module_name":)" : R"({"module_name":)");
-    ARROW_RETURN_NOT_OK(field("header module name", module.module_name));
-    out.append(R"(,"source_code":)");
-    ARROW_RETURN_NOT_OK(field("header module '" + module.module_name + "'", module.source_code));
-    out.push_back('}');
+  if (with_code || request.udf_hash.empty()) {
+    out.append(R"(,"code":)");
+    ARROW_RETURN_NOT_OK(field("code", request.code));
+    out.append(R"(,"headers":[)");
+    for (size_t i = 0; i < request.headers.size(); ++i) {
+      const UdfHeaderModule& module = request.headers[i];
+      out.append(i ? R"(,{"module_name":)" : R"({"module_name":)");
+      ARROW_RETURN_NOT_OK(field("header module name", module.module_name));
+      out.append(R"(,"source_code":)");
+      ARROW_RETURN_NOT_OK(field("header module '" + module.module_name + "'", module.source_code));
+      out.push_back('}');
+    }
+    out.push_back(']');
   }
-  out.append(R"(]},"params":{)");
+  out.append(R"(},"params":{)");
   for (size_t i = 0; i < request.params.size(); ++i) {
     const auto& [name, value] = request.params[i];
     if (i) out.push_back(',');

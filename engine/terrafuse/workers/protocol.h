@@ -168,7 +168,15 @@ Status ReplyStatus(const WorkerReply& reply);
 /// Returns the header of the run frame of `request`. Fails with InvalidArgument when a text
 /// field is not valid UTF-8 or a bound is not finite, and TooLarge when the header would be
 /// over kMaxHeaderBytes.
-Result<std::string> EncodeRunHeader(const WorkerRequest& request);
+///
+/// Without `with_code` the UDF is named by its hash only (no code, no header modules): for a
+/// worker that was sent that version before. A worker that no longer has it answers an error
+/// of kind "code_needed" (kCodeNeeded), and the call is sent again with the code.
+Result<std::string> EncodeRunHeader(const WorkerRequest& request, bool with_code = true);
+
+/// The error kind of a reply from a worker that lacks the code of the UDF version it was
+/// asked to run by hash.
+inline constexpr std::string_view kCodeNeeded = "code_needed";
 
 /// The header of the frame asking a worker to exit.
 std::string_view ExitHeader();

@@ -124,6 +124,19 @@ WorkerRequest SampleRequest() {
   return request;
 }
 
+TEST(RunHeaderTest, WithoutCodeNamesTheVersionByHashOnly) {
+  nlohmann::json json = nlohmann::json::parse(*EncodeRunHeader(SampleRequest(), /*with_code=*/false));
+  EXPECT_EQ(json["udf"]["hash"], "abc123");
+  EXPECT_EQ(json["udf"]["name"], "My UDF");
+  EXPECT_FALSE(json["udf"].contains("code"));
+  EXPECT_FALSE(json["udf"].contains("headers"));
+  EXPECT_EQ(json["params"]["n"], "3");
+  WorkerRequest unhashed = SampleRequest();
+  unhashed.udf_hash.clear();  // nothing to name it by: the code is always sent
+  json = nlohmann::json::parse(*EncodeRunHeader(unhashed, /*with_code=*/false));
+  EXPECT_EQ(json["udf"]["code"], SampleRequest().code);
+}
+
 TEST(RunHeaderTest, EncodesEveryField) {
   auto header = EncodeRunHeader(SampleRequest());
   ASSERT_TRUE(header.ok()) << header.status().ToString();

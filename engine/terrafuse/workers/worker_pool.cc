@@ -130,21 +130,40 @@ int WorkerPool::size() const {
 // -- calls -------------------------------------------------------------------------------
 
 Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFlag* cancel) {
+  // Both frames are built (and checked) before a worker is taken: with the code, and, for a
+  // UDF version a worker already has, without it (code and header modules can be large,
+  // and parsing them again on every call cost the worker more than a small UDF's run).
   ARROW_ASSIGN_OR_RAISE(std::string header, EncodeRunHeader(request));
+  std::string frame;
+  AppendFrame(header, request.payload, &frame);
+  std::string lean_frame;
+  if (!request.udf_hash.empty()) {
+    ARROW_ASSIGN_OR_RAISE(std::string lean, EncodeRunHeader(request, /*with_code=*/false));
+    AppendFrame(lean, request.payload, &lean_frame);
+  }
   if (cancel && cancel->load()) {
     return CancelledStatus("The call of UDF '" + request.udf_name +
                            "' was cancelled before it started");
   }
-  std::string frame;
-  AppendFrame(header, request.payload, &frame);
   auto queued = Clock::now();
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<WorkerProcess> worker, Acquire(cancel, request.nested));
   auto sent = Clock::now();
   double limit =
       request.timeout_seconds > 0 ? request.timeout_seconds : options_.call_timeout_seconds;
-  Result<Frame> answer = worker->Call(frame, sent + Seconds(limit), cancel);
+  const bool lean = !lean_frame.empty() && worker->HasCode(request.udf_hash);
+  Result<Frame> answer = worker->Call(lean ? lean_frame : frame, sent + Seconds(limit), cancel);
+  Result<WorkerReply> reply =
+      answer.ok() ? DecodeReply(std::move(*answer), request.id) : Result<WorkerReply>(answer.status());
+  if (lean && reply.ok() && !reply->ok && reply->error_kind() == kCodeNeeded) {
+    worker->ForgetCode(request.udf_hash);  // it dropped that version from its cache
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++stats_.code_resent;
+    }
+    answer = worker->Call(frame, sent + Seconds(limit), cancel);
+    reply = answer.ok() ? DecodeReply(std::move(*answer), request.id) : Result<WorkerReply>(answer.status());
+  }
   if (!answer.ok()) return CallFailed(std::move(worker), request, answer.status(), limit);
-  Result<WorkerReply> reply = DecodeReply(std::move(*answer), request.id);
   if (!reply.ok()) {
     Status malformed = MakeError(ErrorKind::kWorkerCrashed,
                                  "Worker " + std::to_string(worker->pid()) +
@@ -152,6 +171,7 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
     worker->Kill();  // its stream cannot be trusted any more
     return CallFailed(std::move(worker), request, malformed, limit);
   }
+  if (!request.udf_hash.empty() && reply->ok) worker->NoteCodeSent(request.udf_hash);
   reply->worker_pid = worker->pid();
   reply->queue_seconds = std::chrono::duration<double>(sent - queued).count();
   reply->call_seconds = SecondsSince(sent);
@@ -177,6 +197,7 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   std::lock_guard<std::mutex> lock(mutex_);
   --busy_;
   ++stats_.calls;
+  if (lean) ++stats_.calls_by_hash;
   if (recycle) {
     ++stats_.recycled;
     RetireLocked(std::move(worker));

@@ -59,6 +59,8 @@ struct WorkerPoolStats {
   int64_t crashes = 0;
   int64_t cancellations = 0;
   int64_t recycled = 0;
+  int64_t calls_by_hash = 0;   // sent without their code (the worker had the version)
+  int64_t code_resent = 0;     // of those, answered "code_needed" and sent again whole
   int idle = 0;
   int busy = 0;
   int starting = 0;

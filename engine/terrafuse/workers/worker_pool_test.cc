@@ -307,6 +307,33 @@ TEST(WorkerPoolGrowTest, NestedCallsGetATemporaryWorkerWhenAllAreBusy) {
   EXPECT_TRUE(log.Contains("event=extra_worker_started")) << log.Joined();
 }
 
+TEST(WorkerPoolFailureTest, AVersionTheWorkerDroppedIsSentAgainWithItsCode) {
+  LogCapture log;
+  WorkerPoolOptions options = TestPoolOptions(1, &log);
+  options.env.push_back({"TERRAFUSE_WORKER_UDF_CACHE", "1"});  // keeps one version loaded
+  auto pool = StartPool(options);
+  ASSERT_NE(pool, nullptr);
+  auto version = [](const std::string& hash, const std::string& value) {
+    WorkerRequest request = UdfRequest("v" + value, "", "    return " + value + "\n");
+    request.code = "print('loading " + value + "')\n" + request.code;
+    request.udf_hash = hash;
+    return request;
+  };
+  // 1st call: sent with its code (loads). 2nd: by hash only (no load). Then another version
+  // evicts it in the worker, so the 3rd call by hash is answered "code_needed" and resent.
+  EXPECT_EQ(RunOk(pool.get(), version("h1", "1")).captured_stdout(), "loading 1\n");
+  WorkerReply again = RunOk(pool.get(), version("h1", "1"));
+  EXPECT_EQ(again.captured_stdout(), "");
+  EXPECT_EQ(JsonPayload(again), 1);
+  EXPECT_EQ(RunOk(pool.get(), version("h2", "2")).captured_stdout(), "loading 2\n");
+  WorkerReply resent = RunOk(pool.get(), version("h1", "1"));
+  EXPECT_EQ(resent.captured_stdout(), "loading 1\n");
+  EXPECT_EQ(JsonPayload(resent), 1);
+  EXPECT_EQ(pool->stats().workers_started, 1);
+  EXPECT_EQ(pool->stats().calls_by_hash, 2);  // the 2nd and the 3rd h1 calls
+  EXPECT_EQ(pool->stats().code_resent, 1);
+}
+
 TEST(WorkerPoolFailureTest, ACallThatAnswersSoonAfterItsCancelKeepsItsWorker) {
   LogCapture log;
   auto pool = StartPool(TestPoolOptions(1, &log));

@@ -374,6 +374,13 @@ Result<Frame> WorkerProcess::Receive(Clock::time_point deadline, const CancelFla
   }
 }
 
+void WorkerProcess::NoteCodeSent(const std::string& hash) {
+  // The worker keeps the code of its 64 latest UDF versions; past that it may have dropped
+  // some, and it says so ("code_needed"): forgetting all here just resends them sooner.
+  if (code_sent_.size() >= 64) code_sent_.clear();
+  code_sent_.insert(hash);
+}
+
 bool WorkerProcess::CheckIdle() {
   pollfd fds[3] = {{socket_fd_, POLLIN, 0},
                    {stderr_eof_.load() ? -1 : stderr_fd_, POLLIN, 0},

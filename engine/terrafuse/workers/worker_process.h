@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -105,6 +106,12 @@ class WorkerProcess {
   int64_t calls() const { return calls_; }
   void CountCall() { ++calls_; }
 
+  /// Whether this worker was sent the code of UDF version `hash` (then calls may omit it).
+  /// Only the thread holding the worker for a call uses these.
+  bool HasCode(const std::string& hash) const { return code_sent_.count(hash) > 0; }
+  void NoteCodeSent(const std::string& hash);
+  void ForgetCode(const std::string& hash) { code_sent_.erase(hash); }
+
  private:
   WorkerProcess(pid_t pid, int socket_fd, int stderr_fd, int pid_fd,
                 const WorkerProcessOptions& options);
@@ -126,6 +133,7 @@ class WorkerProcess {
   std::string log_prefix_;
   FrameDecoder decoder_;
   int64_t calls_ = 0;
+  std::unordered_set<std::string> code_sent_;
 
   std::mutex mutex_;  // guards the fields below (Kill/Reap may come from another thread)
   bool reaped_ = false;

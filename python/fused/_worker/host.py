@@ -41,7 +41,9 @@ if not LIGHT:
 
     from fused._worker.to_wire import to_wire  # noqa: F401 - imported before the ready frame
 
-UDF_CACHE_SIZE = 64
+# UDF versions whose code stays loaded (the server assumes 64; tests lower it to see a version
+# dropped and sent again).
+UDF_CACHE_SIZE = int(os.environ.get("TERRAFUSE_WORKER_UDF_CACHE") or 64)
 # Captured output above this many characters keeps its end (the reply header has a size limit).
 MAX_CAPTURED_CHARS = 1 << 20
 _READ_BUFFER = 1 << 16
@@ -208,11 +210,25 @@ class Host:
         return {"kind": "pickle"}, data, "", ""
 
     def _load(self, spec: Any) -> tuple[Udf, Any, str, str]:
-        """The UDF of a run frame, its code executed once per hash (LRU of UDF_CACHE_SIZE)."""
-        if not isinstance(spec, dict) or not isinstance(spec.get("code"), str):
+        """The UDF of a run frame, its code executed once per hash (LRU of UDF_CACHE_SIZE).
+
+        A frame may name a version it sent before by ``hash`` alone (no ``code``): the server
+        then skips sending and this worker skips parsing the code; a version no longer cached
+        is answered with the error kind ``code_needed``, and the server sends it again whole.
+        """
+        if not isinstance(spec, dict):
             raise _Failure("invalid_argument", "A run frame needs 'udf' with 'code' (a string)")
         name = spec.get("name") or "udf"
         entrypoint = spec.get("entrypoint") or "udf"
+        if "code" not in spec and spec.get("hash"):
+            cached = self.udfs.get((spec["hash"], name, entrypoint))
+            if cached is None:
+                raise _Failure("code_needed", f"This worker has no code for version {spec['hash']} of "
+                               f"UDF '{name}': send it with its code")
+            self.udfs.move_to_end((spec["hash"], name, entrypoint))
+            return cached[0], cached[1], "", ""
+        if not isinstance(spec.get("code"), str):
+            raise _Failure("invalid_argument", "A run frame needs 'udf' with 'code' (a string)")
         udf = None
         key_hash = spec.get("hash")
         if not key_hash:

@@ -19,8 +19,44 @@ MAX_PAYLOAD_BYTES = int(os.environ.get("TERRAFUSE_WORKER_MAX_PAYLOAD") or 1 << 3
 
 _PREFIX = struct.Struct("<4sI")
 _LENGTH = struct.Struct("<Q")
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-_decode = json.JSONDecoder().decode
+_scan = json.JSONDecoder().scan_once  # the C scanner without decode()'s two regex passes
+
+
+def _decode(text: str) -> Any:
+    """Parse one JSON document with nothing around it (frame headers have no whitespace)."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration as e:
+        raise ValueError(f"Expecting value: char {e.value}") from None
+    if end != len(text):
+        raise ValueError(f"Extra data: char {end}")
+    return value
+
+
+def json_dumps(default: Any = None) -> Any:
+    """Return a function that writes compact JSON (UTF-8 text as is, NaN and infinities
+    refused) with one C encoder made once: ``json.JSONEncoder.encode`` builds a new encoder,
+    markers and closures on every call, which cost a trivial worker call a tenth of its time.
+    ``default`` converts objects JSON has no type for, as in ``json.dumps``.
+    """
+    markers: dict = {}  # circular-reference check; emptied again if an encode fails midway
+    encoder = json.encoder.c_make_encoder
+    if encoder is None:  # a Python without the _json accelerator
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                                default=default).encode
+    encode = encoder(markers, default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+
+    def dumps(value: Any) -> str:
+        try:
+            return "".join(encode(value, 0))
+        except BaseException:
+            markers.clear()
+            raise
+
+    return dumps
+
+
+_encode = json_dumps()
 
 
 class ProtocolError(Exception):

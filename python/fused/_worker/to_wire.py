@@ -30,13 +30,13 @@ except ImportError:  # older geopandas: keep the ids
 from fused._coerce import to_bounds
 from fused._errors import InvalidArgumentError
 from fused._run import validate_output
+from fused._worker.protocol import json_dumps
 
 HTML_MEDIA_TYPE = "text/html; charset=utf-8"
 OCTET_STREAM = "application/octet-stream"
 _RASTER_DTYPE_KINDS = "biuf"  # bool, signed, unsigned, float
 _EMPTY = b""
-_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                                default=lambda o: _json_default(o)).encode
+_json_encode = json_dumps(default=lambda o: _json_default(o))
 
 
 def to_wire(value: Any, udf_name: str) -> tuple[dict, Any]:
