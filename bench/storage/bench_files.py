@@ -162,38 +162,47 @@ def main() -> int:
         {"path": "fd://bench/big.bin"}
     )
     curl = shutil.which("curl")
+    uploaded = Path(_HOME) / "fd" / "bench" / "up.bin"  # where PUT fd://bench/up.bin lands
+    up_url = upload_url.replace("big.bin", "up.bin")
 
-    def cp() -> None:
-        subprocess.run(["cp", str(source), str(work / "copy.bin")], check=True)
-        (work / "copy.bin").unlink()
+    def check_download() -> None:
+        assert (work / "down.bin").stat().st_size == size, "short download"
+        (work / "down.bin").unlink()
 
-    def check_download(target: Path) -> None:
-        assert target.stat().st_size == size, "short download"
-        target.unlink()
-
+    # name -> (timed action, untimed cleanup). Every target is new when its case starts (cp's
+    # copy, the uploaded file, the downloaded file) and is removed untimed afterwards:
+    # replacing a file whose blocks are on disk costs its unlink (and a discard), which no
+    # side should pay inside the timing.
     cases = {
-        "cp": cp,
-        "upload, zero-copy client": lambda: zero_copy_upload(upload_url, token, source),
-        "download, zero-copy client": lambda: (zero_copy_download(download_url, token, work / "down.bin"),
-                                               check_download(work / "down.bin")),
+        "cp": (lambda: subprocess.run(["cp", str(source), str(work / "copy.bin")], check=True),
+               lambda: (work / "copy.bin").unlink()),
+        "upload, zero-copy client": (lambda: zero_copy_upload(up_url, token, source), uploaded.unlink),
+        "download, zero-copy client": (lambda: zero_copy_download(download_url, token, work / "down.bin"),
+                                       check_download),
     }
     if curl:
-        cases["upload, curl"] = lambda: subprocess.run(
-            [curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth, upload_url], check=True)
-        cases["download, curl"] = lambda: (
-            subprocess.run([curl, "-sf", "-o", str(work / "down.bin"), "-H", auth, download_url], check=True),
-            check_download(work / "down.bin"))
+        cases["upload, curl"] = (
+            lambda: subprocess.run([curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth, up_url],
+                                   check=True),
+            uploaded.unlink)
+        cases["download, curl"] = (
+            lambda: subprocess.run([curl, "-sf", "-o", str(work / "down.bin"), "-H", auth, download_url],
+                                   check=True),
+            check_download)
 
     try:
+        zero_copy_upload(upload_url, token, source)  # the file the downloads read
         rss_before = _peak_rss_mb(server.process.pid)
-        for fn in cases.values():  # warm-up
+        for fn, cleanup in cases.values():  # warm-up
             fn()
+            cleanup()
         times: dict[str, list[float]] = {name: [] for name in cases}
         cpu: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(runs):
-            for name, fn in cases.items():
+            for name, (fn, cleanup) in cases.items():
                 os.sync()  # each case starts with no dirty pages of the one before (untimed)
                 wall, used = _timed(fn, server.process.pid)
+                cleanup()
                 times[name].append(wall)
                 cpu[name].append(used)
         rss_after = _peak_rss_mb(server.process.pid)

@@ -1,6 +1,7 @@
 #include "terrafuse/http/http_server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -656,6 +657,7 @@ net::awaitable<beast::error_code> Session::SendFile(int fd, int64_t offset, int6
 // on a slow client on a pool thread.
 net::awaitable<Status> Session::SpliceBody(BodySink& sink, uint64_t length, beast::error_code& ec) {
   constexpr uint64_t kPumpBudget = uint64_t{64} << 20;
+  constexpr int kPumpWaitMs = 2;
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
     co_return IOError("Cannot receive the upload: pipe: ", std::strerror(errno));
@@ -693,6 +695,14 @@ net::awaitable<Status> Session::SpliceBody(BodySink& sink, uint64_t length, beas
         } else if (n == 0) {
           out.closed = true;
           return out;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          // A fast sender refills the socket within microseconds: a short wait here saves
+          // two thread hand-overs; a slow one sends us back to the I/O thread to wait.
+          pollfd ready{socket_fd, POLLIN, 0};
+          if (::poll(&ready, 1, kPumpWaitMs) <= 0) {
+            out.error = EAGAIN;
+            return out;
+          }
         } else if (errno != EINTR) {
           out.error = errno;
           return out;
