@@ -1,5 +1,7 @@
 #include "binding_core.h"
 
+#include <algorithm>
+
 #include <arrow/buffer.h>
 #include <arrow/io/file.h>
 
@@ -98,18 +100,26 @@ void InitStorage(nb::module_& m) {
       "source"_a, "target"_a, "config"_a, "Copy a file (streamed; the target appears atomically).");
   m.def(
       "storage_read",
-      [](std::string_view uri, const StorageConfig& config) {
+      [](std::string_view uri, const StorageConfig& config, int64_t offset, int64_t length) {
         std::shared_ptr<arrow::Buffer> data = Released([&]() -> Result<std::shared_ptr<arrow::Buffer>> {
+          if (offset < 0) return InvalidArgument("offset must not be negative, got ", offset);
           ARROW_ASSIGN_OR_RAISE(Location where, storage::ResolveUri(uri, config));
-          ARROW_ASSIGN_OR_RAISE(FileEntry entry, storage::Stat(where));
-          if (entry.is_dir) return InvalidArgument("Cannot read '", where.uri, "': it is a directory");
           auto file = where.fs->OpenInputFile(where.path);
-          if (!file.ok()) return storage::Describe(file.status(), where, "read");
-          return (*file)->ReadAt(0, entry.size);
+          if (!file.ok()) {
+            if (std::dynamic_pointer_cast<ErrorDetail>(file.status().detail())) return file.status();  // ours, clear
+            // Says "not found" or "is a directory" in the user's terms.
+            ARROW_ASSIGN_OR_RAISE(FileEntry entry, storage::Stat(where));
+            if (entry.is_dir) return InvalidArgument("Cannot read '", where.uri, "': it is a directory");
+            return storage::Describe(file.status(), where, "read");
+          }
+          ARROW_ASSIGN_OR_RAISE(int64_t size, (*file)->GetSize());
+          const int64_t available = std::max<int64_t>(0, size - offset);
+          return (*file)->ReadAt(offset, length < 0 ? available : std::min(length, available));
         });
         return nb::bytes(reinterpret_cast<const char*>(data->data()), static_cast<size_t>(data->size()));
       },
-      "uri"_a, "config"_a, "Return a file's bytes.");
+      "uri"_a, "config"_a, "offset"_a = 0, "length"_a = -1,
+      "Return a file's bytes (`length` bytes from `offset`; -1: to the end).");
   m.def(
       "storage_write",
       [](std::string_view uri, nb::bytes data, const StorageConfig& config) {

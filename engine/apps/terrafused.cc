@@ -59,6 +59,8 @@ Options:
   --fd-root URI      where fd:// lives: a directory or s3://bucket/prefix (default
                      $TERRAFUSE_FD_ROOT, else <home>/fd); S3 settings come from
                      TERRAFUSE_S3_ENDPOINT and the AWS_* variables
+  --cache-uri URI    where cached UDF results persist: a directory, s3://bucket/prefix or an
+                     fd:// path (default $TERRAFUSE_CACHE_URI, else <home>/cache/results)
   --job-slots N      job tasks running at once on the workers (default: workers - 1, at least 1)
   --log-level LEVEL  debug, info, warn or error (default $TERRAFUSE_LOG, else info)
   --web-root DIR     the built workbench served at /workbench (default: ../web beside the
@@ -77,6 +79,7 @@ struct Flags {
   uint16_t port = http::kDefaultPort;
   std::string home;
   std::string fd_root;
+  std::string cache_uri;
   int workers = 0;
   int threads = 0;
   int io_threads = 0;
@@ -116,6 +119,7 @@ Result<Flags> ParseFlags(int argc, char** argv) {
   Flags flags;
   flags.home = DefaultHome();
   if (const char* env = std::getenv("TERRAFUSE_PYTHON"); env != nullptr && *env != '\0') flags.python = env;
+  if (const char* env = std::getenv("TERRAFUSE_CACHE_URI"); env != nullptr && *env != '\0') flags.cache_uri = env;
   if (const char* env = std::getenv("TERRAFUSE_LOG"); env != nullptr && *env != '\0') {
     auto level = http::ParseLogLevel(env);
     if (!level.ok()) return InvalidArgument("TERRAFUSE_LOG: ", level.status().message());
@@ -155,6 +159,10 @@ Result<Flags> ParseFlags(int argc, char** argv) {
       ARROW_ASSIGN_OR_RAISE(std::string_view root, value());
       if (root.empty()) return InvalidArgument("Invalid --fd-root '': give a directory or s3://bucket/prefix");
       flags.fd_root = std::string(root);
+    } else if (name == "--cache-uri") {
+      ARROW_ASSIGN_OR_RAISE(std::string_view uri, value());
+      if (uri.empty()) return InvalidArgument("Invalid --cache-uri '': give a directory or s3://bucket/prefix");
+      flags.cache_uri = std::string(uri);
     } else if (name == "--workers") {
       ARROW_ASSIGN_OR_RAISE(std::string_view text, value());
       ARROW_ASSIGN_OR_RAISE(int64_t workers, ParseInteger(name, text, 1, 1024));
@@ -234,6 +242,28 @@ Status EnsureCredentials(terrafuse::udf::Registry& registry, const std::string& 
   return Status::OK();
 }
 
+// The result cache's persistent tier: a local directory, or an object store (s3://, or fd://
+// when fd:// is on S3) resolved through the storage layer.
+Result<terrafuse::cache::ResultCacheOptions> ResultCacheOptionsFor(const Flags& flags,
+                                                                   terrafuse::storage::StorageConfig config) {
+  terrafuse::cache::ResultCacheOptions options;
+  if (flags.cache_uri.empty()) {
+    options.disk_root = flags.home + "/cache/results";
+    return options;
+  }
+  config.allow_local = true;  // the operator's own setting, not a client's path
+  auto where = terrafuse::storage::ResolveUri(flags.cache_uri, config);
+  if (!where.ok()) return InvalidArgument("Invalid --cache-uri '", flags.cache_uri, "': ", where.status().message());
+  if (where->uri.starts_with("http")) return InvalidArgument("Invalid --cache-uri '", flags.cache_uri, "': http(s) is read-only");
+  if (where->local) {
+    options.disk_root = where->path;
+  } else {
+    options.object_fs = where->fs;
+    options.object_root = where->path;
+  }
+  return options;
+}
+
 int Fail(int exit_code, const Status& status) {
   std::fprintf(stderr, "terrafused: %s\n", status.message().c_str());
   return exit_code;
@@ -275,11 +305,13 @@ int main(int argc, char** argv) {
   terrafuse::encode::EncoderRegistry encoders;
   if (Status st = terrafuse::encode::RegisterBuiltins(encoders); !st.ok()) return Fail(1, st);
   services.encoders = &encoders;
-  auto results = terrafuse::cache::ResultCache::Make({.disk_root = flags.home + "/cache/results"});
-  if (!results.ok()) return Fail(1, results.status());
-  services.results = *results;
   auto storage_config = terrafuse::storage::StorageConfig::FromEnvironment(flags.home);
   if (!flags.fd_root.empty()) storage_config.fd_root = flags.fd_root;
+  auto cache_options = ResultCacheOptionsFor(flags, storage_config);
+  if (!cache_options.ok()) return Fail(1, cache_options.status());
+  auto results = terrafuse::cache::ResultCache::Make(*cache_options);
+  if (!results.ok()) return Fail(1, results.status());
+  services.results = *results;
   storage_config.allow_local = false;  // clients name fd:// files only, never the server's disk
   auto signing_key = terrafuse::storage::LoadOrCreateSigningKey(flags.home);
   if (!signing_key.ok()) return Fail(1, signing_key.status());

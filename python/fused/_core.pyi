@@ -150,8 +150,8 @@ def storage_delete(uri: str, config: StorageConfig, max_depth: int) -> None:
 def storage_copy(source: str, target: str, config: StorageConfig) -> int:
     """Copy a file (streamed; the target appears atomically)."""
 
-def storage_read(uri: str, config: StorageConfig) -> bytes:
-    """Return a file's bytes."""
+def storage_read(uri: str, config: StorageConfig, offset: int = 0, length: int = -1) -> bytes:
+    """Return a file's bytes (`length` bytes from `offset`; -1: to the end)."""
 
 def storage_write(uri: str, data: bytes, config: StorageConfig) -> None:
     """Write bytes to a file atomically."""

@@ -311,18 +311,14 @@ def _suffix(path: str) -> str:
     return os.path.splitext(name)[1]
 
 
-def _download(url: str, workdir: str) -> str:
-    import requests
+def _download(url: str, workdir: str, index: int) -> str:
+    """An http(s) input copied into `workdir` through the engine's storage layer (for readers
+    that need a local file: GDAL, pyarrow datasets)."""
+    from fused import _core
 
     name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download"
-    target = os.path.join(workdir, name)
-    try:
-        with requests.get(url, stream=True, timeout=60) as r:
-            r.raise_for_status()
-            with open(target, "wb") as f:
-                f.writelines(r.iter_content(1 << 20))
-    except requests.RequestException as exc:
-        raise OSError(f"cannot download ingest input {url!r}: {exc}") from None
+    target = os.path.join(workdir, f"http-{index}-{name}")
+    _core.storage_copy(url, target, _storage_config())
     return target
 
 
@@ -371,8 +367,10 @@ def _expand_fd(item: str, path: str, file_suffix: str | None, workdir: str) -> l
     return files
 
 
-def _expand(input: str | list[str], file_suffix: str | None, workdir: str) -> list[str]:
-    """Files to read: lists flattened, directories listed (sorted, filtered by suffix)."""
+def _expand(input: str | list[str], file_suffix: str | None, workdir: str, keep_urls: bool = False) -> list[str]:
+    """Files to read: lists flattened, directories listed (sorted, filtered by suffix). With
+    `keep_urls`, http(s) Parquet and CSV inputs stay URLs (the engine reads them in ranges);
+    other http(s) inputs are downloaded into `workdir`."""
     import pyarrow.fs as pafs
 
     items = [input] if isinstance(input, str) else list(input)
@@ -381,7 +379,8 @@ def _expand(input: str | list[str], file_suffix: str | None, workdir: str) -> li
     files: list[str] = []
     for item in items:
         if item.startswith(("http://", "https://")):
-            files.append(_download(item, workdir))
+            streamed = keep_urls and _suffix(item) in _PARQUET + _CSV
+            files.append(item if streamed else _download(item, workdir, len(files)))
             continue
         path = normalize_path(item)
         if path.startswith("fd://"):
@@ -442,9 +441,17 @@ def _selected_columns(names: list[str], params: dict, must_keep: list[str]) -> l
 
 
 def _csv_header(path: str) -> list[str]:
+    import io
+
     import pyarrow.csv as pcsv
 
-    with pcsv.open_csv(path) as reader:
+    source: Any = path
+    if path.startswith(("http://", "https://")):
+        from fused import _core
+
+        head = _core.storage_read(path, _storage_config(), 0, 1 << 20)  # the header is in there
+        source = io.BytesIO(head[: head.rfind(b"\n") + 1] or head)
+    with pcsv.open_csv(source) as reader:
         return reader.schema.names
 
 
@@ -530,7 +537,7 @@ def _plan(job: IngestJobConfig, workdir: str) -> tuple[Any, list[str], str, list
     if _is_frame(job.input) or _is_arrow(job.input):
         data = _from_frame(job.input, params) if _is_frame(job.input) else job.input
         return data, [], "", [], extra
-    paths = _expand(job.input, params.get("file_suffix"), workdir)
+    paths = _expand(job.input, params.get("file_suffix"), workdir, keep_urls=params.get("schema") is None)
     kinds = {"parquet" if _suffix(p) in _PARQUET else "csv" if _suffix(p) in _CSV else "gdal" for p in paths}
     if len(kinds) > 1:
         raise ValueError(f"mixed input formats ({sorted(kinds)}): ingest files of one format at a time")

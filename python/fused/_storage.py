@@ -128,13 +128,6 @@ def get(path: str) -> bytes:
         A file URL such as ``fd://bucket-name/file.parquet`` (or ``s3://``, ``https://``, a path).
     """
     path = _check_path(path)
-    if path.startswith(("http://", "https://")):
-        with tempfile.TemporaryDirectory() as tmp:
-            from fused._files import _fetch
-
-            with open(Path(tmp) / "body", "wb") as out:
-                _fetch(path, out)
-            return (Path(tmp) / "body").read_bytes()
     if _via_server(path):
         from fused._remote import request
 
@@ -157,7 +150,7 @@ def download(path: str, local_path: Union[str, Path]) -> None:
     path = _check_path(path)
     local_path = _check_path(local_path, "local_path")
     target = Path(local_path)
-    if _via_server(path) or path.startswith(("http://", "https://")):
+    if _via_server(path):
         _stream_to(path, target)
         return
     from fused import _core
@@ -183,12 +176,6 @@ def _atomic_local(target: Path, write) -> None:
 
 def _stream_to(path: str, target: Path) -> None:
     def write(tmp: str) -> None:
-        if not _via_server(path):
-            from fused._files import _fetch
-
-            with open(tmp, "wb") as out:
-                _fetch(path, out)
-            return
         from fused._remote import request_stream
 
         with (

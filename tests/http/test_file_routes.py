@@ -193,6 +193,31 @@ def test_escapes_are_refused(api, files_server, path):
     assert not (Path(files_server.home) / "escape.txt").exists()
 
 
+def test_upload_with_a_length_is_exact_and_leaves_a_pipelined_request_alone(api, files_server):
+    # Declared-length uploads to a local fd:// are spliced from the socket into the file: the
+    # bytes read with the header, the rest in pieces, never a byte of the next request.
+    host, port = files_server.base_url.split("//")[1].split("/")[0].rsplit(":", 1)
+    token = api.headers["Authorization"]
+    body = os.urandom(3_000_000)
+    head = (f"PUT /server/v1/files/upload?path=fd://spliced/x.bin HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {token}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    follow = (f"GET /server/v1/files/list?path=fd://spliced/ HTTP/1.1\r\nHost: x\r\n"
+              f"Authorization: {token}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + body[:100_000])
+        time.sleep(0.1)
+        sock.sendall(body[100_000:2_000_000])
+        time.sleep(0.1)
+        sock.sendall(body[2_000_000:] + follow)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 200") == 2, answer[:500]
+    assert b'"size":3000000' in answer and b'"url":"fd://spliced/x.bin"' in answer
+    assert (_root(files_server) / "spliced" / "x.bin").read_bytes() == body
+    assert fused.api.delete("fd://spliced", max_deletion_depth=1)
+
+
 def test_interrupted_upload_leaves_nothing(api, files_server):
     host, port = files_server.base_url.split("//")[1].split("/")[0].rsplit(":", 1)
     token = api.headers["Authorization"]

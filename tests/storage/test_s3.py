@@ -3,6 +3,7 @@ terrafused (files API and signed URLs), plus s3:// URIs."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -221,3 +222,69 @@ def test_ingest_nongeospatial_needs_a_local_fd_root(s3_env, tmp_path):
     _clustered_points(10).to_csv(local, index=False)
     with pytest.raises(NotImplementedError, match="only when fd:// is a local directory"):
         fused.ingest_nongeospatial(str(local), "fd://tables/rows.parquet").run_local()
+
+
+def test_result_cache_on_s3_survives_a_restart(
+    s3_env, terrafused_bin, tmp_path, monkeypatch, assert_log_clean
+):
+    # terrafused --cache-uri s3://...: a miss writes an object, a restarted server (empty
+    # memory tier) answers from the bucket without running the UDF, a purge deletes it.
+    import os
+    from pathlib import Path
+
+    from fused._server import start_server
+
+    client = s3_env
+    home = tmp_path / "server-home"
+    calls = tmp_path / "calls"
+    extra = ["--cache-uri", f"s3://{BUCKET}/results-cache"]
+
+    def start():
+        server = start_server(binary=terrafused_bin, port=0, home=home, workers=1,
+                              env=dict(os.environ), extra_args=extra)
+        monkeypatch.setenv("TERRAFUSE_TOKEN", (home / "credentials").read_text().strip())
+        fused.options.base_url = server.base_url
+        return server
+
+    server = start()
+    try:
+        udf = fused.load(f"""
+@fused.udf
+def udf(k: int = 0):
+    with open({str(calls)!r}, "a") as f:
+        f.write("x")
+    return {{"k": k}}
+""")
+        udf.name = "s3_cached"
+        udf.to_fused()
+        url = udf.create_access_token().get_file_url(k=7)
+        first = requests.get(url, timeout=30)
+        assert first.status_code == 200 and first.headers["X-Fused-Cache"] == "miss"
+        assert first.json() == {"k": 7}
+        assert [k.endswith(".tfc") for k in _keys(client, "results-cache/")] == [True]
+        assert requests.get(url, timeout=30).headers["X-Fused-Cache"] == "hit"  # memory
+    finally:
+        assert server.stop() == 0
+    assert_log_clean(server)
+
+    old_base = server.base_url
+    server = start()
+    url = url.replace(old_base, server.base_url)  # a new port
+    try:
+        again = requests.get(url, timeout=30)
+        assert again.headers["X-Fused-Cache"] == "disk_hit", again.headers
+        assert json.loads(again.headers["X-Fused-Metadata"])["cache"] == "disk_hit"
+        assert again.json() == {"k": 7}
+        assert len(calls.read_text()) == 1  # the UDF ran once, before the restart
+        owner = fused.api.whoami()
+        token = (Path(home) / "credentials").read_text().strip()
+        purged = requests.delete(f"{server.base_url}/cache/udfs/{owner}/s3_cached", timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"})
+        assert purged.status_code == 204
+        # Arrow may leave an empty "directory" marker (a key ending in '/'); no entries.
+        assert [k for k in _keys(client, "results-cache/") if not k.endswith("/")] == []
+        assert requests.get(url, timeout=30).headers["X-Fused-Cache"] == "miss"
+        assert len(calls.read_text()) == 2
+    finally:
+        assert server.stop() == 0
+    assert_log_clean(server)

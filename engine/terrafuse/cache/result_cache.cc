@@ -87,14 +87,39 @@ Result<std::shared_ptr<ResultCache>> ResultCache::Make(ResultCacheOptions option
   return std::shared_ptr<ResultCache>(new ResultCache(std::move(options)));
 }
 
-std::shared_ptr<DiskStore> ResultCache::TagStore(const std::string& tag) {
-  if (options_.disk_root.empty()) return nullptr;
+namespace {
+
+// The local DiskStore as the persistent tier.
+class DiskTier final : public PersistentStore {
+ public:
+  explicit DiskTier(std::shared_ptr<DiskStore> store) : store_(std::move(store)) {}
+  Result<std::shared_ptr<arrow::Buffer>> Get(std::string_view key, double max_age_seconds) override {
+    return store_->Get(key, max_age_seconds);
+  }
+  Status Put(std::string_view key, std::string_view payload) override { return store_->Put(key, payload); }
+  Status Clear() override { return store_->Clear(); }
+
+ private:
+  std::shared_ptr<DiskStore> store_;
+};
+
+}  // namespace
+
+std::shared_ptr<PersistentStore> ResultCache::TagStore(const std::string& tag) {
+  if (options_.disk_root.empty() && !options_.object_fs) return nullptr;
   std::lock_guard<std::mutex> guard(mutex_);
   auto it = stores_.find(tag);
   if (it != stores_.end()) return it->second;
-  auto store = DiskStore::Open({options_.disk_root + "/" + tag, options_.disk_bytes});
-  if (!store.ok()) return nullptr;  // the disk tier is an optimisation: run without it
-  return stores_[tag] = *store;
+  std::shared_ptr<PersistentStore> store;
+  if (options_.object_fs) {
+    auto opened = ObjectStore::Open({options_.object_fs, options_.object_root + "/" + tag, options_.disk_bytes});
+    if (opened.ok()) store = *opened;
+  } else {
+    auto opened = DiskStore::Open({options_.disk_root + "/" + tag, options_.disk_bytes});
+    if (opened.ok()) store = std::make_shared<DiskTier>(*opened);
+  }
+  if (!store) return nullptr;  // the persistent tier is an optimisation: run without it
+  return stores_[tag] = store;
 }
 
 bool ResultCache::LookupMemory(const std::string& id, double max_age_seconds, CachedResult* out) {
@@ -175,7 +200,7 @@ Result<CachedResult> ResultCache::GetOrCompute(const std::string& tag, const std
 
   // This thread leads the computation; every path below settles the flight.
   Result<CachedResult> result = [&]() -> Result<CachedResult> {
-    std::shared_ptr<DiskStore> store = TagStore(tag);
+    std::shared_ptr<PersistentStore> store = TagStore(tag);
     if (store) {
       auto got = store->Get(key, max_age_seconds);
       if (got.ok() && *got) {
@@ -224,7 +249,7 @@ Status ResultCache::Purge(const std::string& tag) {
       }
     }
   }
-  std::shared_ptr<DiskStore> store = TagStore(tag);
+  std::shared_ptr<PersistentStore> store = TagStore(tag);
   return store ? store->Clear() : Status::OK();
 }
 

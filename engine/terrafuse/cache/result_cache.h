@@ -1,7 +1,8 @@
 // The server's result cache: encoded responses keyed by everything that changes their bytes.
-// Two tiers: a byte-weighted LRU in memory (hits without a syscall) over the DiskStore
-// (survives restarts). Concurrent identical misses are computed once (single-flight), and
-// entries are grouped by a tag (a UDF version or a token) so a tag can be purged at once.
+// Two tiers: a byte-weighted LRU in memory (hits without a syscall) over a persistent tier
+// that survives restarts: the local DiskStore, or an ObjectStore on S3. Concurrent identical
+// misses are computed once (single-flight), and entries are grouped by a tag (a UDF version
+// or a token) so a tag can be purged at once.
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <arrow/buffer.h>
 
 #include "terrafuse/cache/disk_store.h"
+#include "terrafuse/cache/object_store.h"
 #include "terrafuse/common/status.h"
 
 namespace terrafuse::cache {
@@ -35,9 +37,14 @@ struct CachedResult {
 
 struct ResultCacheOptions {
   int64_t memory_bytes = int64_t{256} << 20;
-  /// Directory of the disk tier; empty = memory only.
+  /// Directory of the disk tier; empty = memory only (unless object_fs is set).
   std::string disk_root;
+  /// Size bound of the persistent tier, per tag.
   int64_t disk_bytes = int64_t{10} << 30;
+  /// The persistent tier on an object store instead (S3): entries under `object_root` on
+  /// `object_fs` (ObjectStore). Takes precedence over disk_root.
+  std::shared_ptr<arrow::fs::FileSystem> object_fs;
+  std::string object_root;
 };
 
 struct ResultCacheStats {
@@ -86,7 +93,7 @@ class ResultCache {
   struct Flight;
 
   explicit ResultCache(ResultCacheOptions options) : options_(std::move(options)) {}
-  std::shared_ptr<DiskStore> TagStore(const std::string& tag);
+  std::shared_ptr<PersistentStore> TagStore(const std::string& tag);
   bool LookupMemory(const std::string& id, double max_age_seconds, CachedResult* out);
   void InsertMemory(const std::string& id, const std::string& tag, const CachedResult& value);
 
@@ -95,7 +102,7 @@ class ResultCache {
   std::list<Entry> lru_;  // front = most recently used
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
-  std::unordered_map<std::string, std::shared_ptr<DiskStore>> stores_;
+  std::unordered_map<std::string, std::shared_ptr<PersistentStore>> stores_;
   ResultCacheStats stats_;
 };
 

@@ -41,6 +41,15 @@ class BodySink {
  public:
   virtual ~BodySink() = default;
   virtual Status Write(const char* data, size_t size) = 0;
+  /// True when the sink is a local file the server may splice the body into (zero copy):
+  /// it then calls WriteFromPipe instead of Write for those bytes.
+  virtual bool CanSplice() const { return false; }
+  /// Moves `size` bytes out of the pipe `pipe_fd` into the sink (blocking).
+  virtual Status WriteFromPipe(int pipe_fd, size_t size) {
+    (void)pipe_fd;
+    (void)size;
+    return Status::NotImplemented("This upload target cannot take spliced bytes");
+  }
   /// Called once the whole body was received; returns the answer.
   virtual Result<Response> Finish() = 0;
 };

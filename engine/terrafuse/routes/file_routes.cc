@@ -245,6 +245,10 @@ class FileSink : public http::BodySink {
   FileSink(storage::Location where, std::unique_ptr<storage::AtomicWriter> writer)
       : where_(std::move(where)), writer_(std::move(writer)) {}
   Status Write(const char* data, size_t size) override { return writer_->Write(data, static_cast<int64_t>(size)); }
+  bool CanSplice() const override { return writer_->can_splice(); }
+  Status WriteFromPipe(int pipe_fd, size_t size) override {
+    return writer_->WriteFromPipe(pipe_fd, static_cast<int64_t>(size));
+  }
   Result<Response> Finish() override {
     ARROW_RETURN_NOT_OK(writer_->Commit());
     Response response = Response::Json(json{{"url", where_.uri}, {"size", writer_->bytes_written()}}.dump());

@@ -8,6 +8,8 @@
 #include <arrow/filesystem/localfs.h>
 #include <arrow/filesystem/s3fs.h>
 
+#include "terrafuse/storage/http_file_system.h"
+
 namespace terrafuse::storage {
 
 namespace {
@@ -92,6 +94,17 @@ Result<Location> ResolveFd(std::string_view rest, const StorageConfig& config) {
   if (ec) return IOError("Cannot create the fd:// root directory: ", ec.message());
   ARROW_ASSIGN_OR_RAISE(std::string local, ContainLocal(root, relative, normalized));
   return Location{LocalFs(), std::move(local), normalized, true};
+}
+
+// http(s)://host/path?query: read-only; the path on the file system is the whole URL.
+Result<Location> ResolveHttp(std::string_view scheme, std::string_view rest, const StorageConfig& config) {
+  std::string url = std::string(scheme) + "://" + std::string(rest);
+  if (!config.allow_local) {
+    // The server must not fetch arbitrary URLs for its clients.
+    return PermissionDenied(scheme, ":// URLs are not allowed here ('", url, "'): use an fd:// URI");
+  }
+  static auto* fs = new std::shared_ptr<arrow::fs::FileSystem>(MakeHttpFileSystem());
+  return Location{*fs, url, url, false};
 }
 
 }  // namespace
@@ -183,6 +196,11 @@ Status RegisterBuiltinFileSystems(FileSystemRegistry& registry) {
   ARROW_RETURN_NOT_OK(registry.Register("file", ResolveFile));
   ARROW_RETURN_NOT_OK(registry.Register("fd", ResolveFd));
   ARROW_RETURN_NOT_OK(registry.Register("s3", ResolveS3));
+  for (const char* scheme : {"http", "https"}) {
+    ARROW_RETURN_NOT_OK(registry.Register(scheme, [scheme](std::string_view rest, const StorageConfig& config) {
+      return ResolveHttp(scheme, rest, config);
+    }));
+  }
   return Status::OK();
 }
 

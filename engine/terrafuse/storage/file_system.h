@@ -6,6 +6,7 @@
 //   plain path, file://   local files (LocalFileSystem), absolute path
 //   fd://                 the team store: a directory (default <home>/fd) or an S3 bucket + prefix
 //   s3://bucket/key       S3 or an S3-compatible server (endpoint from the config)
+//   http(s)://host/path   read-only remote files (Range requests; http_file_system.h)
 //
 // Paths under a root (fd://) are contained: lexically normalised (no "..", no absolute
 // escape), and on local roots also canonicalised so a symlink cannot lead outside.
@@ -88,7 +89,7 @@ class FileSystemRegistry {
   std::map<std::string, Resolver, std::less<>> resolvers_;
 };
 
-/// Registers "", file, fd and s3.
+/// Registers "", file, fd, s3, http and https.
 Status RegisterBuiltinFileSystems(FileSystemRegistry& registry);
 
 /// Resolves `uri` with the built-in schemes (S3 clients are shared between calls with the
