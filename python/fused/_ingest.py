@@ -108,8 +108,13 @@ class IngestJobConfig:
                    kind=data["kind"])
 
     # --- running ------------------------------------------------------------------------
-    def run_local(self, *, show_progress: bool = True, spill_dir: str | None = None) -> dict:
+    def run_local(self, *, show_progress: bool = True, spill_dir: str | None = None,
+                  memory_budget: int | None = None) -> dict:
         """Run the ingest in this process, with a progress bar (rows read, rows/s) on stderr.
+
+        ``spill_dir`` is where the rows are spilled (the system temp directory by default);
+        ``memory_budget`` (bytes) bounds the engine's memory, by default
+        ``TERRAFUSE_INGEST_MEMORY`` or a quarter of the RAM (docs/ingest.md, "Memory").
 
         Returns
         -------
@@ -118,7 +123,7 @@ class IngestJobConfig:
         """
         if self.kind == "ingest_nongeospatial":
             return _run_nongeospatial(self)
-        return _run_ingest(self, show_progress=show_progress, spill_dir=spill_dir)
+        return _run_ingest(self, show_progress=show_progress, spill_dir=spill_dir, memory_budget=memory_budget)
 
     def to_job(self) -> tuple[dict, list[dict]]:
         """The job system's (config, tasks): one task, the config with local paths made
@@ -569,7 +574,8 @@ def _plan(job: IngestJobConfig, workdir: str) -> tuple[Any, list[str], str, list
     return None, paths, kind, columns, extra
 
 
-def _engine_options(job: IngestJobConfig, extra: dict, spill_dir: str | None) -> dict:
+def _engine_options(job: IngestJobConfig, extra: dict, spill_dir: str | None,
+                    memory_budget: int | None = None) -> dict:
     import pyproj
 
     params = job.params
@@ -584,6 +590,10 @@ def _engine_options(job: IngestJobConfig, extra: dict, spill_dir: str | None) ->
         options["partitioning_schema_input"] = normalize_path(params["partitioning_schema_input"])
     if spill_dir:
         options["spill_dir"] = spill_dir
+    if memory_budget is not None:
+        if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget <= 0:
+            raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+        options["memory_budget"] = memory_budget
     options["crs_projjson"] = pyproj.CRS("EPSG:4326").to_json()
     return options
 
@@ -622,13 +632,14 @@ class _ProgressBar:
         sys.stderr.flush()
 
 
-def _run_ingest(job: IngestJobConfig, *, show_progress: bool, spill_dir: str | None) -> dict:
+def _run_ingest(job: IngestJobConfig, *, show_progress: bool, spill_dir: str | None,
+                memory_budget: int | None = None) -> dict:
     from fused import _core
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="terrafuse-ingest-input-") as workdir:
         data, paths, fmt, columns, extra = _plan(job, workdir)
-        options = _engine_options(job, extra, spill_dir)
+        options = _engine_options(job, extra, spill_dir, memory_budget)
         output = normalize_path(job.output)
         progress = _core.ingest.IngestProgress()
         storage = _storage_config()  # read here: the secrets and options of the calling thread
