@@ -534,3 +534,22 @@ def test_gdal_inputs_stream_several_files_and_check_their_schemas(tmp_path, poly
     with pytest.raises(ValueError, match="mixed schemas: .*c.gpkg"):
         _ingest([str(a), str(c)], tmp_path / "u")
     assert not (tmp_path / "u").exists()
+
+
+def test_read_skips_chunks_whose_rows_miss_the_bounds(tmp_path):
+    # Points on the diagonal y = x, one chunk: its box holds the empty corner (0..1, 9..10),
+    # so the chunk box meets that query but no row's bbox does.
+    n = 5000
+    t = np.linspace(0, 10, n)
+    df = pd.DataFrame({"id": np.arange(n), "LON": t, "LAT": t})
+    src = tmp_path / "diag.parquet"
+    df.to_parquet(src, index=False)
+    out = tmp_path / "t"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"), partitioning_maximum_per_chunk=n)
+    from fused._table import read_table_arrow
+
+    table, stats = read_table_arrow(str(out), (0, 9, 1, 10))
+    assert table.num_rows == 0 and stats["chunks_read"] == 0 and stats["rows_read"] == 0
+    table, stats = read_table_arrow(str(out), (4, 4, 5, 5))
+    assert sorted(table.column("id").to_pylist()) == sorted(_brute_force(df, (4, 4, 5, 5)))
+    assert stats["chunks_read"] == 1 and stats["rows_read"] == n

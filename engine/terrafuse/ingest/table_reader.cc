@@ -69,9 +69,11 @@ struct GeoColumns {
   std::string bbox;  // covering column, "" when none
 };
 
-GeoColumns GeoColumnsOf(const arrow::Schema& schema) {
+// From the file's footer: the `geo` key of a data file is added at close, after the
+// Arrow schema stored in the file was written.
+GeoColumns GeoColumnsOf(parquet::arrow::FileReader* reader) {
   GeoColumns out;
-  auto md = schema.metadata();
+  auto md = reader->parquet_reader()->metadata()->key_value_metadata();
   if (!md) return out;
   int idx = md->FindKey("geo");
   if (idx < 0) return out;
@@ -95,6 +97,38 @@ std::string FileIdString(const arrow::Array& a, int64_t i) {
     return std::string(static_cast<const arrow::BaseBinaryScalar&>(*scalar).view());
   }
   return scalar->ToString();
+}
+
+// Which rows of row groups `rgs` may meet `b`, from the bbox covering column alone (four
+// floats a row: far cheaper to decode than the rest). Empty when the column is unusable.
+Result<std::vector<uint8_t>> BboxCandidates(parquet::arrow::FileReader* reader, const std::vector<int>& rgs,
+                                            const std::string& bbox, const std::array<double, 4>& b,
+                                            const std::string& path) {
+  std::vector<uint8_t> out;
+  ARROW_ASSIGN_OR_RAISE(auto leaves, LeafIndices(reader, {bbox}, path));
+  ARROW_ASSIGN_OR_RAISE(auto table, reader->ReadRowGroups(rgs, leaves));
+  auto column = table->GetColumnByName(bbox);
+  if (!column || column->type()->id() != arrow::Type::STRUCT) return out;
+  out.reserve(table->num_rows());
+  for (const auto& piece : column->chunks()) {
+    const auto& st = static_cast<const arrow::StructArray&>(*piece);
+    std::array<std::shared_ptr<arrow::Array>, 4> v;
+    const char* names[4] = {"xmin", "ymin", "xmax", "ymax"};
+    for (int j = 0; j < 4; ++j) {
+      auto child = st.GetFieldByName(names[j]);
+      if (!child || !arrow::is_floating(child->type_id())) return std::vector<uint8_t>{};
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum d, arrow::compute::Cast(child, arrow::float64()));
+      v[j] = d.make_array();
+    }
+    auto raw = [&](int j) { return static_cast<const arrow::DoubleArray&>(*v[j]).raw_values(); };
+    const double *x0 = raw(0), *y0 = raw(1), *x1 = raw(2), *y1 = raw(3);
+    for (int64_t i = 0; i < st.length(); ++i) {
+      // A null box (or a null row) stays a candidate: the exact test decides.
+      bool known = st.IsValid(i) && v[0]->IsValid(i) && v[1]->IsValid(i) && v[2]->IsValid(i) && v[3]->IsValid(i);
+      out.push_back(!known || !(x0[i] > b[2] || x1[i] < b[0] || y0[i] > b[3] || y1[i] < b[1]));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -186,7 +220,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     reader->set_use_threads(true);  // decode the columns of the chosen row groups in parallel
     std::shared_ptr<arrow::Schema> file_schema;
     ARROW_RETURN_NOT_OK(reader->GetSchema(&file_schema));
-    GeoColumns geo = GeoColumnsOf(*file_schema);
+    GeoColumns geo = GeoColumnsOf(reader.get());
     // The rows are filtered by their WKB (exact), so the bbox column is read only when asked for.
     std::vector<std::string> names = columns;
     bool want_bbox = !columns.empty() && std::find(columns.begin(), columns.end(), geo.bbox) != columns.end();
@@ -198,11 +232,31 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
       names.push_back(geo.geometry);
     }
     ARROW_ASSIGN_OR_RAISE(auto leaves, LeafIndices(reader.get(), names, path));
-    std::vector<int>& rgs = wanted[f];
+    std::vector<int> rgs = wanted[f];
     for (int rg : rgs) {
       if (rg < 0 || rg >= reader->num_row_groups()) {
         return InvalidArgument("chunk metadata names chunk ", rg, " of '", path, "', which has ",
                                reader->num_row_groups());
+      }
+    }
+    // Rows whose bbox meets the bounds; row groups with none are not decoded further.
+    std::vector<uint8_t> candidates;
+    if (!geo.bbox.empty() && file_schema->GetFieldIndex(geo.bbox) >= 0) {
+      ARROW_ASSIGN_OR_RAISE(auto all, BboxCandidates(reader.get(), rgs, geo.bbox, b, path));
+      if (!all.empty()) {
+        std::vector<int> hit_rgs;
+        int64_t offset = 0;
+        for (int rg : rgs) {
+          int64_t n = reader->parquet_reader()->metadata()->RowGroup(rg)->num_rows();
+          auto first = all.begin() + offset, last = first + n;
+          if (std::find(first, last, 1) != last) {
+            hit_rgs.push_back(rg);
+            candidates.insert(candidates.end(), first, last);
+          }
+          offset += n;
+        }
+        rgs = std::move(hit_rgs);
+        if (rgs.empty()) continue;
       }
     }
     ARROW_ASSIGN_OR_RAISE(auto t, reader->ReadRowGroups(rgs, leaves));
@@ -218,7 +272,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     ARROW_RETURN_NOT_OK(keep.Reserve(t->num_rows()));
     GeomInfo info;
     for (int64_t i = 0; i < t->num_rows(); ++i) {
-      if (geoms->IsNull(i)) {
+      if (geoms->IsNull(i) || (!candidates.empty() && !candidates[i])) {
         keep.UnsafeAppend(false);
         continue;
       }
@@ -258,7 +312,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     ARROW_ASSIGN_OR_RAISE(auto sample, OpenParquet(fs.get(), root + "/_sample"));
     std::shared_ptr<arrow::Schema> s;
     ARROW_RETURN_NOT_OK(sample->GetSchema(&s));
-    GeoColumns geo = GeoColumnsOf(*s);
+    GeoColumns geo = GeoColumnsOf(sample.get());
     arrow::FieldVector fields;
     for (const auto& f : s->fields()) {
       bool requested = columns.empty() ? f->name() != geo.bbox
