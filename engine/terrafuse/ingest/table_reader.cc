@@ -260,42 +260,45 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
       }
     }
     ARROW_ASSIGN_OR_RAISE(auto t, reader->ReadRowGroups(rgs, leaves));
-    ARROW_ASSIGN_OR_RAISE(t, t->CombineChunks());
     if (stats) {
       stats->chunks_read += static_cast<int64_t>(rgs.size());
       stats->rows_read += t->num_rows();
     }
     auto geom_col = t->GetColumnByName(geo.geometry);
     if (!geom_col) return InvalidArgument("'", path, "' has no geometry column '", geo.geometry, "'");
-    std::shared_ptr<arrow::Array> geoms = geom_col->num_chunks() ? geom_col->chunk(0) : nullptr;
-    arrow::BooleanBuilder keep;
-    ARROW_RETURN_NOT_OK(keep.Reserve(t->num_rows()));
+    // The mask is built chunk by chunk: no concatenated copy of the rows read.
+    arrow::ArrayVector masks;
+    int64_t row = 0;
     GeomInfo info;
-    for (int64_t i = 0; i < t->num_rows(); ++i) {
-      if (geoms->IsNull(i) || (!candidates.empty() && !candidates[i])) {
-        keep.UnsafeAppend(false);
-        continue;
-      }
-      std::string_view wkb;
-      if (geoms->type_id() == arrow::Type::BINARY) {
-        wkb = static_cast<const arrow::BinaryArray&>(*geoms).GetView(i);
-      } else if (geoms->type_id() == arrow::Type::LARGE_BINARY) {
-        wkb = static_cast<const arrow::LargeBinaryArray&>(*geoms).GetView(i);
-      } else {
+    for (const auto& geoms : geom_col->chunks()) {
+      if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
         return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
       }
-      ARROW_RETURN_NOT_OK(ScanWkb(wkb, &info));
-      bool hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
-      bool inside = info.minx >= b[0] && info.maxx <= b[2] && info.miny >= b[1] && info.maxy <= b[3];
-      if (hit && !inside && info.type != 1 && info.type != 4) {  // bbox overlaps only: ask GEOS
-        if (!geos) {
-          ARROW_ASSIGN_OR_RAISE(geos, GeosOps::Make());
+      arrow::BooleanBuilder keep;
+      ARROW_RETURN_NOT_OK(keep.Reserve(geoms->length()));
+      for (int64_t i = 0; i < geoms->length(); ++i, ++row) {
+        if (geoms->IsNull(i) || (!candidates.empty() && !candidates[row])) {
+          keep.UnsafeAppend(false);
+          continue;
         }
-        ARROW_ASSIGN_OR_RAISE(hit, geos->IntersectsBox(wkb, b));
+        std::string_view wkb = geoms->type_id() == arrow::Type::BINARY
+                                   ? static_cast<const arrow::BinaryArray&>(*geoms).GetView(i)
+                                   : static_cast<const arrow::LargeBinaryArray&>(*geoms).GetView(i);
+        ARROW_RETURN_NOT_OK(ScanWkb(wkb, &info));
+        bool hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
+        bool inside = info.minx >= b[0] && info.maxx <= b[2] && info.miny >= b[1] && info.maxy <= b[3];
+        if (hit && !inside && info.type != 1 && info.type != 4) {  // bbox overlaps only: ask GEOS
+          if (!geos) {
+            ARROW_ASSIGN_OR_RAISE(geos, GeosOps::Make());
+          }
+          ARROW_ASSIGN_OR_RAISE(hit, geos->IntersectsBox(wkb, b));
+        }
+        keep.UnsafeAppend(hit);
       }
-      keep.UnsafeAppend(hit);
+      ARROW_ASSIGN_OR_RAISE(auto mask_piece, keep.Finish());
+      masks.push_back(mask_piece);
     }
-    ARROW_ASSIGN_OR_RAISE(auto mask, keep.Finish());
+    auto mask = std::make_shared<arrow::ChunkedArray>(masks, arrow::boolean());
     ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, arrow::compute::Filter(t, mask));
     auto ft = filtered.table();
     if (!want_bbox && !geo.bbox.empty()) {
