@@ -553,3 +553,9 @@ def test_read_skips_chunks_whose_rows_miss_the_bounds(tmp_path):
     table, stats = read_table_arrow(str(out), (4, 4, 5, 5))
     assert sorted(table.column("id").to_pylist()) == sorted(_brute_force(df, (4, 4, 5, 5)))
     assert stats["chunks_read"] == 1 and stats["rows_read"] == n
+    # A point table is filtered on its WKB, decoded once and put back in its place.
+    assert table.column_names == ["id", "LON", "LAT", "geometry"]
+    assert read_table_arrow(str(out), (4, 4, 5, 5), ["LAT"])[0].column_names == ["LAT", "geometry"]
+    assert read_table_arrow(str(out), (4, 4, 5, 5), ["bbox", "id"])[0].column_names == ["bbox", "id", "geometry"]
+    only = read_table_arrow(str(out), (4, 4, 5, 5), ["geometry"])[0]
+    assert only.column_names == ["geometry"] and only.num_rows == len(_brute_force(df, (4, 4, 5, 5)))

@@ -66,7 +66,8 @@ Result<std::vector<int>> LeafIndices(parquet::arrow::FileReader* reader, const s
 
 struct GeoColumns {
   std::string geometry = "geometry";
-  std::string bbox;  // covering column, "" when none
+  std::string bbox;          // covering column, "" when none
+  bool points_only = false;  // geometry_types says only points
 };
 
 // From the file's footer: the `geo` key of a data file is added at close, after the
@@ -80,6 +81,13 @@ GeoColumns GeoColumnsOf(parquet::arrow::FileReader* reader) {
   auto geo = nlohmann::json::parse(md->value(idx), nullptr, false);
   if (!geo.is_object()) return out;
   out.geometry = geo.value("primary_column", out.geometry);
+  try {
+    const auto& types = geo.at("columns").at(out.geometry).at("geometry_types");
+    out.points_only = types.is_array() && !types.empty();
+    for (const auto& t : types) out.points_only = out.points_only && (t == "Point" || t == "Point Z");
+  } catch (const nlohmann::json::exception&) {
+    out.points_only = false;
+  }
   try {
     out.bbox = geo.at("columns").at(out.geometry).at("covering").at("bbox").at("xmin").at(0).get<std::string>();
   } catch (const nlohmann::json::exception&) {
@@ -126,6 +134,33 @@ Result<std::vector<uint8_t>> BboxCandidates(parquet::arrow::FileReader* reader, 
       // A null box (or a null row) stays a candidate: the exact test decides.
       bool known = st.IsValid(i) && v[0]->IsValid(i) && v[1]->IsValid(i) && v[2]->IsValid(i) && v[3]->IsValid(i);
       out.push_back(!known || !(x0[i] > b[2] || x1[i] < b[0] || y0[i] > b[3] || y1[i] < b[1]));
+    }
+  }
+  return out;
+}
+
+// Which rows of row groups `rgs` meet `b`, from the WKB of a point table (decoded once: the
+// column is returned in `geoms` to be reused).
+Result<std::vector<uint8_t>> PointCandidates(parquet::arrow::FileReader* reader, const std::vector<int>& rgs,
+                                             const std::string& geometry, const std::array<double, 4>& b,
+                                             const std::string& path, std::shared_ptr<arrow::ChunkedArray>* geoms) {
+  ARROW_ASSIGN_OR_RAISE(auto leaves, LeafIndices(reader, {geometry}, path));
+  ARROW_ASSIGN_OR_RAISE(auto table, reader->ReadRowGroups(rgs, leaves));
+  *geoms = table->column(0);
+  std::vector<uint8_t> out;
+  out.reserve(table->num_rows());
+  GeomInfo info;
+  for (const auto& piece : (*geoms)->chunks()) {
+    if (piece->type_id() != arrow::Type::BINARY) return std::vector<uint8_t>{};  // the general path decides
+    const auto& wkbs = static_cast<const arrow::BinaryArray&>(*piece);
+    for (int64_t i = 0; i < wkbs.length(); ++i) {
+      bool hit = false;
+      if (wkbs.IsValid(i)) {
+        ARROW_RETURN_NOT_OK(ScanWkb(wkbs.GetView(i), &info));
+        // Any box overlap: for a point that is the exact answer; others are tested again.
+        hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
+      }
+      out.push_back(hit);
     }
   }
   return out;
@@ -239,27 +274,57 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
                                reader->num_row_groups());
       }
     }
-    // Rows whose bbox meets the bounds; row groups with none are not decoded further.
-    std::vector<uint8_t> candidates;
-    if (!geo.bbox.empty() && file_schema->GetFieldIndex(geo.bbox) >= 0) {
-      ARROW_ASSIGN_OR_RAISE(auto all, BboxCandidates(reader.get(), rgs, geo.bbox, b, path));
-      if (!all.empty()) {
-        std::vector<int> hit_rgs;
-        int64_t offset = 0;
-        for (int rg : rgs) {
-          int64_t n = reader->parquet_reader()->metadata()->RowGroup(rg)->num_rows();
-          auto first = all.begin() + offset, last = first + n;
-          if (std::find(first, last, 1) != last) {
-            hit_rgs.push_back(rg);
-            candidates.insert(candidates.end(), first, last);
-          }
-          offset += n;
-        }
-        rgs = std::move(hit_rgs);
-        if (rgs.empty()) continue;
-      }
+    // One column first tells which rows can meet the bounds: the WKB of a point table (exact,
+    // and reused below), else the bbox covering column (four floats a row). Row groups with
+    // no such row are not decoded further.
+    std::vector<uint8_t> all, candidates;
+    std::shared_ptr<arrow::ChunkedArray> geoms_all;
+    if (geo.points_only && file_schema->GetFieldIndex(geo.geometry) >= 0) {
+      ARROW_ASSIGN_OR_RAISE(all, PointCandidates(reader.get(), rgs, geo.geometry, b, path, &geoms_all));
+      if (all.empty()) geoms_all = nullptr;
+    } else if (!geo.bbox.empty() && file_schema->GetFieldIndex(geo.bbox) >= 0) {
+      ARROW_ASSIGN_OR_RAISE(all, BboxCandidates(reader.get(), rgs, geo.bbox, b, path));
     }
-    ARROW_ASSIGN_OR_RAISE(auto t, reader->ReadRowGroups(rgs, leaves));
+    arrow::ArrayVector kept_geoms;  // geoms_all's rows of the row groups kept
+    if (!all.empty()) {
+      std::vector<int> hit_rgs;
+      int64_t offset = 0;
+      for (int rg : rgs) {
+        int64_t n = reader->parquet_reader()->metadata()->RowGroup(rg)->num_rows();
+        auto first = all.begin() + offset, last = first + n;
+        if (std::find(first, last, 1) != last) {
+          hit_rgs.push_back(rg);
+          candidates.insert(candidates.end(), first, last);
+          if (geoms_all) {
+            auto slice = geoms_all->Slice(offset, n)->chunks();
+            kept_geoms.insert(kept_geoms.end(), slice.begin(), slice.end());
+          }
+        }
+        offset += n;
+      }
+      rgs = std::move(hit_rgs);
+      if (rgs.empty()) continue;
+    }
+    std::shared_ptr<arrow::Table> t;
+    if (geoms_all) {  // the other columns, then the geometry put back in its place
+      std::vector<std::string> others;
+      for (const std::string& name : names) {
+        if (name != geo.geometry) others.push_back(name);
+      }
+      auto geometry = std::make_shared<arrow::ChunkedArray>(kept_geoms, geoms_all->type());
+      auto geometry_field = file_schema->field(file_schema->GetFieldIndex(geo.geometry));
+      if (others.empty()) {
+        t = arrow::Table::Make(arrow::schema({geometry_field}), {geometry}, geometry->length());
+      } else {
+        ARROW_ASSIGN_OR_RAISE(auto other_leaves, LeafIndices(reader.get(), others, path));
+        ARROW_ASSIGN_OR_RAISE(t, reader->ReadRowGroups(rgs, other_leaves));
+        // Where a read of all `names` puts it: in their order.
+        int position = static_cast<int>(std::find(names.begin(), names.end(), geo.geometry) - names.begin());
+        ARROW_ASSIGN_OR_RAISE(t, t->AddColumn(position, geometry_field, geometry));
+      }
+    } else {
+      ARROW_ASSIGN_OR_RAISE(t, reader->ReadRowGroups(rgs, leaves));
+    }
     if (stats) {
       stats->chunks_read += static_cast<int64_t>(rgs.size());
       stats->rows_read += t->num_rows();
