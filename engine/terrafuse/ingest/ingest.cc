@@ -453,6 +453,7 @@ Result<Boxes> LoadBoxes(const arrow::Table& meta) {
 struct Layout {
   std::vector<int64_t> chunk_file;
   std::function<int64_t(double, double, int64_t)> find;
+  std::vector<int64_t> estimate;  // rows of each chunk, from the sample: plans the buckets
 };
 
 struct ChunkMeta {
@@ -610,11 +611,7 @@ class Writer {
              int64_t budget) {
     std::string geom_name = c.schema->field(c.geometry_index)->name();
     int64_t num_chunks = static_cast<int64_t>(layout.chunk_file.size());
-    // Rows per chunk estimated from the sample, to plan the buckets before the scatter.
-    std::vector<int64_t> estimate(num_chunks, 0);
-    for (size_t i = 0; i < c.row.size(); ++i) {
-      estimate[layout.find(c.x[i], c.y[i], c.row[i])] += int64_t{1} << c.level;
-    }
+    const std::vector<int64_t>& estimate = layout.estimate;
     std::error_code ec;
     double row_bytes = c.num_rows > 0 ? static_cast<double>(std::filesystem::file_size(spill_path, ec)) / c.num_rows : 1;
     double bucket_bytes = std::min<double>(budget / 8.0, kMaxBucketBytes);
@@ -1066,6 +1063,10 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
     ARROW_ASSIGN_OR_RAISE(boxes, LoadBoxes(*schema_boxes));
     layout.chunk_file = boxes.file;
     layout.find = [&boxes](double x, double y, int64_t) { return boxes.Find(x, y); };
+    layout.estimate.assign(boxes.file.size(), 0);
+    for (size_t i = 0; i < collected.row.size(); ++i) {
+      layout.estimate[boxes.Find(collected.x[i], collected.y[i])] += int64_t{1} << collected.level;
+    }
   } else {
     double total = collected.total_weight;
     if (method != Method::kRows && n > 0 && !(total > 0)) {
@@ -1098,6 +1099,9 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
     partitioning.order = {};
     layout.chunk_file.assign(partitioning.chunk_file.begin(), partitioning.chunk_file.end());
     layout.find = [&partitioning](double x, double y, int64_t row) { return partitioning.FindChunk(x, y, row); };
+    for (int64_t k = 0; k < partitioning.num_chunks(); ++k) {  // the chunks were cut from the sample
+      layout.estimate.push_back((partitioning.chunk_offsets[k + 1] - partitioning.chunk_offsets[k]) << collected.level);
+    }
   }
 
   // Passes 3 and 4: scatter the spill into buckets, write beside the output, move into place.

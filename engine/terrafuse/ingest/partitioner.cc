@@ -228,9 +228,6 @@ Result<Partitioning> Partition(const PartitionInput& input, const PartitionOptio
     for (size_t f = next++; f < files.size(); f = next++) {
       splitter.Split(files[f], options.max_per_chunk, options.force_utm != ForceUtm::kNone, &chunks[f],
                      &result.chunk_trees[f]);
-      for (const Range& chunk : chunks[f]) {  // input order inside a chunk
-        std::sort(chunk.begin, chunk.end, [](const Item& a, const Item& b) { return a.row < b.row; });
-      }
     }
   };
   std::thread helper;

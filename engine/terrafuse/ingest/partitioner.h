@@ -54,7 +54,8 @@ class SplitTree {
   std::vector<Node> nodes;  // nodes[0] is the root
 };
 
-/// Rows in output order: file by file, chunk by chunk, input order inside a chunk.
+/// Rows grouped file by file, chunk by chunk (in no set order inside a chunk: the writer
+/// keeps input order, placing rows with the trees).
 struct Partitioning {
   std::vector<int64_t> order;            // row numbers (input.row), grouped by (file, chunk)
   std::vector<int64_t> chunk_offsets;    // chunk k holds order[chunk_offsets[k], chunk_offsets[k+1])
