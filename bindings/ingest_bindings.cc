@@ -61,7 +61,7 @@ IngestOptions ToOptions(const nb::dict& d) {
                                  "split_identical_centroids", "subdivide_method", "subdivide_start",
                                  "subdivide_stop", "geometry_column", "lon_column", "lat_column",
                                  "drop_out_of_bounds", "overwrite", "partitioning_schema_input",
-                                 "compression_level", "spill_dir", "crs_projjson", "group_rows"};
+                                 "compression_level", "spill_dir", "crs_projjson", "memory_budget"};
   for (auto [k, v] : d) {
     std::string key = nb::cast<std::string>(k);
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
@@ -89,7 +89,7 @@ IngestOptions ToOptions(const nb::dict& d) {
   if (auto v = Opt<std::string>(d, "partitioning_schema_input")) o.partitioning_schema_input = *v;
   if (auto v = Opt<int>(d, "compression_level")) o.compression_level = *v;
   if (auto v = Opt<std::string>(d, "spill_dir")) o.spill_dir = *v;
-  if (auto v = Opt<int64_t>(d, "group_rows")) o.group_rows = *v;
+  if (auto v = Opt<int64_t>(d, "memory_budget")) o.memory_budget = *v;
   if (auto v = Opt<std::string>(d, "crs_projjson")) o.crs_projjson = *v;
   return o;
 }
@@ -120,6 +120,8 @@ nb::dict Ingest(nb::object input, std::vector<std::string> paths, std::string fo
         ingest::InputOptions in;
         in.format = format;
         in.columns = columns;
+        ARROW_ASSIGN_OR_RAISE(int64_t budget, ingest::MemoryBudget(options.memory_budget));
+        in.batch_bytes = budget / 32;  // a few batches are in memory at once
         int64_t total = -1;
         ARROW_ASSIGN_OR_RAISE(reader, ingest::OpenInput(first.first, resolved, in, &total));
         if (progress) progress->rows_total.store(total);

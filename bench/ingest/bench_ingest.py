@@ -240,6 +240,9 @@ def main(argv: list[str]) -> int:
         uniform = [(x, y, x + w, y + h) for x, y in zip(ux, uy)]
         ours_uniform_ms = median_ms(ours_read, uniform[:n_queries])
         rows_centred = statistics.median(len(ours_read(q)) for q in queries[:20])
+        read_stats = [fused._table.read_table_arrow(table, q)[1] for q in queries[:20]]
+        rows_decoded = statistics.median(s["rows_read"] for s in read_stats)
+        chunks_decoded = statistics.median(s["chunks_read"] for s in read_stats)
         overlap, touched, touched_rows, cv = layout_quality(table, queries, uniform)
         del shapely
 
@@ -260,7 +263,8 @@ def main(argv: list[str]) -> int:
               f"{ours['num_chunks']} chunks")
         print(f"peak memory: terrafuse {our_peak:.2f} GB, DuckDB {their_peak:.2f} GB")
         print(f"read boxes: {w:.3f} x {h:.3f} degrees (0.01% of the extent); a box centred on a row "
-              f"returns {rows_centred:,.0f} rows (median)")
+              f"returns {rows_centred:,.0f} rows (median), decoding {rows_decoded:,.0f} rows of "
+              f"{chunks_decoded:g} chunks")
         print(f"layout: overlap of chunk boxes {overlap:.4f} of their area, chunks touched per "
               f"0.01%-area query {touched:.2f} (uniform over the extent; {touched_rows:.2f} for the read "
               f"benchmark's queries, centred on rows), CV of rows per chunk {cv:.3f}")

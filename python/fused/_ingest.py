@@ -108,8 +108,13 @@ class IngestJobConfig:
                    kind=data["kind"])
 
     # --- running ------------------------------------------------------------------------
-    def run_local(self, *, show_progress: bool = True, spill_dir: str | None = None) -> dict:
+    def run_local(self, *, show_progress: bool = True, spill_dir: str | None = None,
+                  memory_budget: int | None = None) -> dict:
         """Run the ingest in this process, with a progress bar (rows read, rows/s) on stderr.
+
+        ``spill_dir`` is where the rows are spilled (the system temp directory by default);
+        ``memory_budget`` (bytes) bounds the engine's memory, by default
+        ``TERRAFUSE_INGEST_MEMORY`` or a quarter of the RAM (docs/ingest.md, "Memory").
 
         Returns
         -------
@@ -118,7 +123,7 @@ class IngestJobConfig:
         """
         if self.kind == "ingest_nongeospatial":
             return _run_nongeospatial(self)
-        return _run_ingest(self, show_progress=show_progress, spill_dir=spill_dir)
+        return _run_ingest(self, show_progress=show_progress, spill_dir=spill_dir, memory_budget=memory_budget)
 
     def to_job(self) -> tuple[dict, list[dict]]:
         """The job system's (config, tasks): one task, the config with local paths made
@@ -481,27 +486,131 @@ def _from_frame(df: Any, params: dict) -> Any:
     return pa.table(df.to_arrow(index=False, geometry_encoding="WKB"))
 
 
+_STREAM_BATCH_ROWS = 16_384  # rows per batch read through GDAL or reprojected in Python
+
+
+def _to_wgs84(crs: Any) -> Any:
+    """A pyproj transformer from `crs` to EPSG:4326 (lon, lat order), or None for WGS84 or an
+    unknown CRS (taken as WGS84, as GeoParquet does)."""
+    import pyproj
+
+    if crs is None or _crs_is_wgs84(crs):
+        return None
+    source = pyproj.CRS.from_user_input(json.dumps(crs) if isinstance(crs, dict) else crs)
+    if source.equals("EPSG:4326", ignore_axis_order=True) or source.equals("OGC:CRS84"):
+        return None
+    return pyproj.Transformer.from_crs(source, "EPSG:4326", always_xy=True)
+
+
+def _stream_geometries(sources: list[tuple[str, Any]], open_batches: Any, params: dict) -> Any:
+    """One Arrow stream of every source's batches, with a plain WKB ``geometry`` column,
+    reprojected to EPSG:4326 and exploded per batch (never the whole input in memory).
+
+    ``open_batches(source)`` is a context manager giving (schema, geometry column, CRS,
+    batch iterator). All sources must have the first one's columns.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import shapely
+
+    def plan(source: str) -> tuple[pa.Schema, list[str], str, Any]:
+        with open_batches(source) as (schema, geom, crs, _):
+            names = [n for n in schema.names if n != geom]
+            keep = _selected_columns(names, params, []) or names
+            fields = [schema.field(n).remove_metadata() for n in keep] + [pa.field("geometry", pa.binary())]
+            if "geometry" in keep:
+                raise ValueError(f"{source!r} has a column 'geometry' besides its geometry column {geom!r}")
+            return pa.schema(fields), keep, geom, crs
+
+    plans = [plan(src) for src, _ in sources]
+    first_schema = plans[0][0]
+    for (src, label), (schema, _, _, _) in zip(sources, plans):
+        if not schema.equals(first_schema):
+            raise ValueError(f"mixed schemas: {label!r} has columns {schema.names} ({schema}), but "
+                             f"{sources[0][1]!r} has {first_schema.names} ({first_schema})")
+
+    def reproject(transformer: Any) -> Any:
+        def fn(coords: Any) -> Any:
+            return np.column_stack(transformer.transform(*coords.T))
+        return fn
+
+    def batches() -> Any:
+        for (src, _), (_, keep, geom, crs) in zip(sources, plans):
+            transformer = _to_wgs84(crs)
+            with open_batches(src) as (_, _, _, stream):
+                for batch in stream:
+                    wkb = batch.column(geom)
+                    columns = [batch.column(n) for n in keep]
+                    if transformer is not None or params.get("explode_geometries"):
+                        geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+                        if params.get("explode_geometries"):
+                            geoms, index = shapely.get_parts(geoms, return_index=True)
+                            columns = [c.take(pa.array(index)) for c in columns]
+                        if transformer is not None:
+                            has_z = bool(shapely.has_z(geoms).any())
+                            geoms = shapely.transform(geoms, reproject(transformer), include_z=has_z)
+                        wkb = pa.array(shapely.to_wkb(geoms), pa.binary())
+                    elif wkb.type != pa.binary():
+                        wkb = wkb.cast(pa.binary())
+                    yield pa.RecordBatch.from_arrays(columns + [wkb], schema=first_schema)
+
+    return pa.RecordBatchReader.from_batches(first_schema, batches())
+
+
+def _gdal_source(path: str) -> str:
+    return "zip://" + path if path.lower().endswith(".zip") and "://" not in path else path
+
+
 def _read_gdal(paths: list[str], params: dict) -> Any:
-    import pandas as pd
-    import pyogrio
+    """GeoJSON, Shapefile, GeoPackage, KML... streamed through pyogrio's Arrow reader."""
+    import contextlib
+
+    from pyogrio.raw import open_arrow
 
     config = params.get("gdal_config") or {}
-    frames = []
-    for path in paths:
-        src = path
-        if path.lower().endswith(".zip") and "://" not in path:
-            src = "zip://" + path
+
+    @contextlib.contextmanager
+    def open_batches(path: str) -> Any:
         try:
-            frames.append(pyogrio.read_dataframe(src, layer=config.get("layer"), **(config.get("open_options") or {})))
+            opened = open_arrow(_gdal_source(path), layer=config.get("layer"), batch_size=_STREAM_BATCH_ROWS,
+                                use_pyarrow=True, **(config.get("open_options") or {}))
+            meta, reader = opened.__enter__()
         except Exception as exc:  # GDAL's errors are many classes; name the file
             raise ValueError(f"cannot read {path!r} with GDAL: {exc}") from exc
-    first = list(frames[0].columns)
-    for path, frame in zip(paths[1:], frames[1:]):
-        if list(frame.columns) != first:
-            raise ValueError(f"mixed schemas: {path!r} has columns {list(frame.columns)}, "
-                             f"but {paths[0]!r} has {first}")
-    gdf = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return _from_frame(gdf, params)
+        try:
+            geom = meta.get("geometry_name") or "wkb_geometry"
+            if geom not in reader.schema.names:
+                raise ValueError(f"{path!r} has no geometry (layer {config.get('layer')!r})")
+            yield reader.schema, geom, meta.get("crs"), reader
+        finally:
+            opened.__exit__(None, None, None)
+
+    return _stream_geometries([(p, p) for p in paths], open_batches, params)
+
+
+def _read_geoparquet(paths: list[str], params: dict) -> Any:
+    """GeoParquet files read in batches, reprojected to EPSG:4326 and/or exploded on the way."""
+    import contextlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    @contextlib.contextmanager
+    def open_batches(path: str) -> Any:
+        file = pq.ParquetFile(path)
+        try:
+            schema = file.schema_arrow
+            geo = _parquet_geo(schema) or {}
+            geom = geo.get("primary_column", "geometry")
+            column = (geo.get("columns") or {}).get(geom, {})
+            covering = ((column.get("covering") or {}).get("bbox") or {}).get("xmin", [None])[0]
+            names = [n for n in schema.names if n != covering]  # stale once reprojected: recomputed
+            yield (pa.schema([schema.field(n) for n in names]), geom, column.get("crs"),
+                   file.iter_batches(batch_size=_STREAM_BATCH_ROWS, columns=names))
+        finally:
+            file.close()
+
+    return _stream_geometries([(p, p) for p in paths], open_batches, params)
 
 
 def _cast_stream(data: Any, schema: Any) -> Any:
@@ -558,12 +667,7 @@ def _plan(job: IngestJobConfig, workdir: str) -> tuple[Any, list[str], str, list
         geo = _parquet_geo(schema) if schema is not None else None
         crs = geo["columns"].get(geo["primary_column"], {}).get("crs") if geo else None
         if (geo and not _crs_is_wgs84(crs)) or (geo and params.get("explode_geometries")):
-            import geopandas as gpd
-            import pandas as pd
-
-            gdf = pd.concat([gpd.read_parquet(p) for p in paths], ignore_index=True) if len(paths) > 1 \
-                else gpd.read_parquet(paths[0])
-            return _from_frame(gdf, params), [], "", [], extra
+            return _read_geoparquet(paths, params), [], "", [], extra
         names = schema.names if schema is not None else []
         keep = list(lonlat or []) + ([geo["primary_column"]] if geo else ["geometry"])
         columns = _selected_columns(names, params, keep) if names else list(params.get("load_columns") or [])
@@ -576,7 +680,8 @@ def _plan(job: IngestJobConfig, workdir: str) -> tuple[Any, list[str], str, list
     return None, paths, kind, columns, extra
 
 
-def _engine_options(job: IngestJobConfig, extra: dict, spill_dir: str | None) -> dict:
+def _engine_options(job: IngestJobConfig, extra: dict, spill_dir: str | None,
+                    memory_budget: int | None = None) -> dict:
     import pyproj
 
     params = job.params
@@ -591,6 +696,10 @@ def _engine_options(job: IngestJobConfig, extra: dict, spill_dir: str | None) ->
         options["partitioning_schema_input"] = normalize_path(params["partitioning_schema_input"])
     if spill_dir:
         options["spill_dir"] = spill_dir
+    if memory_budget is not None:
+        if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget <= 0:
+            raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+        options["memory_budget"] = memory_budget
     options["crs_projjson"] = pyproj.CRS("EPSG:4326").to_json()
     return options
 
@@ -629,13 +738,14 @@ class _ProgressBar:
         sys.stderr.flush()
 
 
-def _run_ingest(job: IngestJobConfig, *, show_progress: bool, spill_dir: str | None) -> dict:
+def _run_ingest(job: IngestJobConfig, *, show_progress: bool, spill_dir: str | None,
+                memory_budget: int | None = None) -> dict:
     from fused import _core
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="terrafuse-ingest-input-") as workdir:
         data, paths, fmt, columns, extra = _plan(job, workdir)
-        options = _engine_options(job, extra, spill_dir)
+        options = _engine_options(job, extra, spill_dir, memory_budget)
         output = normalize_path(job.output)
         progress = _core.ingest.IngestProgress()
         storage = _storage_config()  # read here: the secrets and options of the calling thread

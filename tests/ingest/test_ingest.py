@@ -489,3 +489,74 @@ def test_fd_paths_resolve_through_the_storage_layer(points_parquet, tmp_path, mo
     (tmp_path / "fd" / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no files in directory 'fd://empty/'"):
         fused.ingest("fd://empty/", "fd://out/none/", lonlat_cols=("LON", "LAT")).run_local(show_progress=False)
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "geojson", "geoparquet"])
+def test_projected_inputs_are_streamed_and_reprojected(fmt, tmp_path, make_points, monkeypatch):
+    # 40,000 points in Web Mercator, over three 16 k-row batches; never read whole.
+    import pyogrio
+
+    df = make_points(40_000, seed=8)
+    gdf = gpd.GeoDataFrame(df[["id", "speed"]], geometry=gpd.points_from_xy(df.LON, df.LAT), crs=4326)
+    src = tmp_path / f"pts.{fmt if fmt != 'geoparquet' else 'parquet'}"
+    if fmt == "geoparquet":
+        gdf.to_crs(3857).to_parquet(src, row_group_size=10_000)
+    else:
+        gdf.to_crs(3857).to_file(src)
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the input was read whole")
+
+    monkeypatch.setattr(pyogrio, "read_dataframe", whole)
+    monkeypatch.setattr(gpd, "read_parquet", whole)
+    monkeypatch.setattr(gpd, "read_file", whole)
+    out = tmp_path / "t"
+    assert _ingest(src, out, partitioning_maximum_per_chunk=5000)["num_rows"] == 40_000
+    back = fused.read_table(str(out), (-180, -90, 180, 90))
+    back = back.set_index("id").sort_index()
+    assert back.crs == "EPSG:4326"
+    assert np.allclose(back.geometry.x.to_numpy(), df.LON.to_numpy(), atol=1e-7)
+    assert np.allclose(back.geometry.y.to_numpy(), df.LAT.to_numpy(), atol=1e-7)
+    assert np.allclose(back.speed.to_numpy(), df.speed.to_numpy())
+
+
+def test_gdal_inputs_stream_several_files_and_check_their_schemas(tmp_path, polygons_gdf):
+    a, b, c = tmp_path / "a.gpkg", tmp_path / "b.gpkg", tmp_path / "c.gpkg"
+    polygons_gdf.head(50).to_crs(32631).to_file(a)
+    polygons_gdf.iloc[50:120].to_file(b)
+    polygons_gdf.head(10).rename(columns={"pid": "other"}).to_file(c)
+    r = _ingest([str(a), str(b)], tmp_path / "t", explode_geometries=True, remove_cols=["kind"])
+    assert r["num_rows"] == 120
+    back = fused.read_table(str(tmp_path / "t"), (-180, -90, 180, 90))
+    assert sorted(back.pid) == list(range(120)) and "kind" not in back.columns
+    # file a (UTM 31N) came back to degrees
+    merged = back.merge(polygons_gdf[["pid", "geometry"]], on="pid")
+    assert np.allclose(shapely.area(merged.geometry_x.values), shapely.area(merged.geometry_y.values), rtol=1e-3)
+    with pytest.raises(ValueError, match="mixed schemas: .*c.gpkg"):
+        _ingest([str(a), str(c)], tmp_path / "u")
+    assert not (tmp_path / "u").exists()
+
+
+def test_read_skips_chunks_whose_rows_miss_the_bounds(tmp_path):
+    # Points on the diagonal y = x, one chunk: its box holds the empty corner (0..1, 9..10),
+    # so the chunk box meets that query but no row's bbox does.
+    n = 5000
+    t = np.linspace(0, 10, n)
+    df = pd.DataFrame({"id": np.arange(n), "LON": t, "LAT": t})
+    src = tmp_path / "diag.parquet"
+    df.to_parquet(src, index=False)
+    out = tmp_path / "t"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"), partitioning_maximum_per_chunk=n)
+    from fused._table import read_table_arrow
+
+    table, stats = read_table_arrow(str(out), (0, 9, 1, 10))
+    assert table.num_rows == 0 and stats["chunks_read"] == 0 and stats["rows_read"] == 0
+    table, stats = read_table_arrow(str(out), (4, 4, 5, 5))
+    assert sorted(table.column("id").to_pylist()) == sorted(_brute_force(df, (4, 4, 5, 5)))
+    assert stats["chunks_read"] == 1 and stats["rows_read"] == n
+    # A point table is filtered on its WKB, decoded once and put back in its place.
+    assert table.column_names == ["id", "LON", "LAT", "geometry"]
+    assert read_table_arrow(str(out), (4, 4, 5, 5), ["LAT"])[0].column_names == ["LAT", "geometry"]
+    assert read_table_arrow(str(out), (4, 4, 5, 5), ["bbox", "id"])[0].column_names == ["bbox", "id", "geometry"]
+    only = read_table_arrow(str(out), (4, 4, 5, 5), ["geometry"])[0]
+    assert only.column_names == ["geometry"] and only.num_rows == len(_brute_force(df, (4, 4, 5, 5)))

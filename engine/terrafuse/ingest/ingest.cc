@@ -110,13 +110,50 @@ bool IsWgs84(const json& crs) {
   return false;
 }
 
-// What pass 1 keeps per row, and the spill of the row data.
+// A fixed pseudo-random 64-bit hash (splitmix64): picks the sample, the same every run.
+uint64_t Mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+  return z ^ (z >> 31);
+}
+
+// What pass 1 keeps in memory: totals and a bounded sample of the rows' centroids. The rows
+// themselves go to the spill file.
 struct Collected {
-  std::vector<double> x, y, weight;
-  std::vector<int64_t> batch_offsets{0};  // global row index of each spilled batch's first row
   std::shared_ptr<arrow::Schema> schema;  // spilled (= output without bbox)
   int geometry_index = -1;
+  int64_t num_rows = 0;     // rows spilled; a row's number is its position in the spill
+  double total_weight = 0;  // of the partitioning measure, over all rows
   int64_t dropped = 0;
+  // The sample: rows whose hash has its `level` low bits zero, about 2^-level of them. It is
+  // every row (level 0) until it outgrows `sample_cap`; then it halves, as often as needed.
+  std::vector<double> x, y, weight;
+  std::vector<int64_t> row;
+  int level = 0;
+  int64_t sample_cap = INT64_MAX;
+
+  bool InSample(int64_t r, int at_level) const { return (Mix(r) & ((uint64_t{1} << at_level) - 1)) == 0; }
+
+  void Add(double cx, double cy, double w) {
+    int64_t r = num_rows++;
+    total_weight += w;
+    if (!InSample(r, level)) return;
+    x.push_back(cx);
+    y.push_back(cy);
+    weight.push_back(w);
+    row.push_back(r);
+    while (static_cast<int64_t>(row.size()) > sample_cap) {
+      ++level;
+      size_t keep = 0;
+      for (size_t i = 0; i < row.size(); ++i) {
+        if (!InSample(row[i], level)) continue;
+        x[keep] = x[i], y[keep] = y[i], weight[keep] = weight[i], row[keep] = row[i];
+        ++keep;
+      }
+      x.resize(keep), y.resize(keep), weight.resize(keep), row.resize(keep);
+    }
+  }
 };
 
 enum class Method { kRows, kArea, kLength, kCoords };
@@ -237,10 +274,7 @@ class Pass1 {
         cols.push_back(geometry);
         kept = arrow::RecordBatch::Make(out->schema, static_cast<int64_t>(take.size()), cols);
       }
-      if (kept->num_rows() > 0) {
-        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*kept));
-        out->batch_offsets.push_back(out->batch_offsets.back() + kept->num_rows());
-      }
+      if (kept->num_rows() > 0) ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*kept));
       input_row += batch->num_rows();
       if (progress_) progress_->rows_read.store(input_row);
     }
@@ -330,21 +364,21 @@ class Pass1 {
   }
 
   void Keep(const GeomInfo& info, Collected* out) {
-    out->x.push_back((info.minx + info.maxx) / 2);
-    out->y.push_back((info.miny + info.maxy) / 2);
+    double w = 1;
     switch (method_) {
       case Method::kRows:
         break;
       case Method::kArea:
-        out->weight.push_back(info.area);
+        w = info.area;
         break;
       case Method::kLength:
-        out->weight.push_back(info.length);
+        w = info.length;
         break;
       case Method::kCoords:
-        out->weight.push_back(static_cast<double>(info.num_coords));
+        w = static_cast<double>(info.num_coords);
         break;
     }
+    out->Add((info.minx + info.maxx) / 2, (info.miny + info.maxy) / 2, w);
   }
 
   const IngestOptions& options_;
@@ -354,9 +388,30 @@ class Pass1 {
   bool identity_ = true;
 };
 
-// partitioning_schema_input: every row goes to the earlier table's box that holds its
-// centroid (the nearest box when none does), keeping that table's (file, chunk) order.
-Result<Partitioning> AssignToBoxes(const Collected& c, const arrow::Table& meta) {
+// partitioning_schema_input: the boxes of an earlier table in its (file, chunk) order; a
+// row goes to the box that holds its centroid (the nearest box when none does).
+struct Boxes {
+  std::vector<double> x0, y0, x1, y1;
+  std::vector<int64_t> file;  // the earlier table's file of each box (runs of equal values)
+
+  int64_t Find(double x, double y) const {
+    double best = HUGE_VAL;
+    int64_t best_box = 0;
+    for (size_t b = 0; b < x0.size(); ++b) {
+      double dx = std::max({x0[b] - x, 0.0, x - x1[b]});
+      double dy = std::max({y0[b] - y, 0.0, y - y1[b]});
+      double d = dx * dx + dy * dy;
+      if (d < best) {
+        best = d;
+        best_box = static_cast<int64_t>(b);
+        if (d == 0) break;
+      }
+    }
+    return best_box;
+  }
+};
+
+Result<Boxes> LoadBoxes(const arrow::Table& meta) {
   auto col = [&](const char* name) -> Result<std::shared_ptr<arrow::Array>> {
     auto chunked = meta.GetColumnByName(name);
     if (!chunked) return InvalidArgument("partitioning_schema_input has no '", name, "' column");
@@ -374,55 +429,32 @@ Result<Partitioning> AssignToBoxes(const Collected& c, const arrow::Table& meta)
   const double *f = v(fid), *k = v(cid), *x0 = v(bx0), *y0 = v(by0), *x1 = v(bx1), *y1 = v(by1);
   int64_t nb = meta.num_rows();
   if (nb == 0) return InvalidArgument("partitioning_schema_input has no chunks");
-  // Boxes in (file, chunk) order.
-  std::vector<int64_t> boxes(nb);
-  for (int64_t i = 0; i < nb; ++i) boxes[i] = i;
-  std::sort(boxes.begin(), boxes.end(), [&](int64_t a, int64_t b) {
+  std::vector<int64_t> order(nb);
+  for (int64_t i = 0; i < nb; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return std::make_pair(f[a], k[a]) < std::make_pair(f[b], k[b]);
   });
-  int64_t n = static_cast<int64_t>(c.x.size());
-  std::vector<int64_t> box_of(n);
-  for (int64_t r = 0; r < n; ++r) {
-    double best = HUGE_VAL;
-    int64_t best_box = 0;
-    for (int64_t bi = 0; bi < nb; ++bi) {
-      int64_t b = boxes[bi];
-      double dx = std::max({x0[b] - c.x[r], 0.0, c.x[r] - x1[b]});
-      double dy = std::max({y0[b] - c.y[r], 0.0, c.y[r] - y1[b]});
-      double d = dx * dx + dy * dy;
-      if (d < best) {
-        best = d;
-        best_box = bi;
-        if (d == 0) break;
-      }
-    }
-    box_of[r] = best_box;
+  Boxes boxes;
+  int64_t file = -1;
+  for (int64_t i = 0; i < nb; ++i) {
+    int64_t b = order[i];
+    boxes.x0.push_back(x0[b]);
+    boxes.y0.push_back(y0[b]);
+    boxes.x1.push_back(x1[b]);
+    boxes.y1.push_back(y1[b]);
+    if (i == 0 || f[b] != f[order[i - 1]]) ++file;
+    boxes.file.push_back(file);
   }
-  std::vector<int64_t> counts(nb + 1, 0);
-  for (int64_t r = 0; r < n; ++r) ++counts[box_of[r] + 1];
-  for (int64_t i = 0; i < nb; ++i) counts[i + 1] += counts[i];
-  Partitioning p;
-  p.order.resize(n);
-  std::vector<int64_t> fill(counts.begin(), counts.end() - 1);
-  for (int64_t r = 0; r < n; ++r) p.order[fill[box_of[r]]++] = r;
-  p.chunk_offsets.push_back(0);
-  // Empty boxes are left out; files and chunks are renumbered densely, in the old order.
-  double last_file = NAN;
-  int32_t chunk = 0;
-  for (int64_t bi = 0; bi < nb; ++bi) {
-    if (counts[bi + 1] == counts[bi]) continue;
-    double file = f[boxes[bi]];
-    if (!(file == last_file)) {
-      ++p.num_files;
-      chunk = 0;
-      last_file = file;
-    }
-    p.chunk_offsets.push_back(counts[bi + 1]);
-    p.chunk_file.push_back(p.num_files - 1);
-    p.chunk_id.push_back(chunk++);
-  }
-  return p;
+  return boxes;
 }
+
+// The chunks in output order, before empty ones are dropped: the file of each (runs of
+// equal values) and the rule placing a row (centroid, row number) in one.
+struct Layout {
+  std::vector<int64_t> chunk_file;
+  std::function<int64_t(double, double, int64_t)> find;
+  std::vector<int64_t> estimate;  // rows of each chunk, from the sample: plans the buckets
+};
 
 struct ChunkMeta {
   int32_t file_id, chunk_id;
@@ -566,67 +598,53 @@ std::string MetadataBase64(const std::vector<ChunkMeta>& chunks) {
   return arrow::util::base64_encode(std::string_view(reinterpret_cast<const char*>(buffer->data()), buffer->size()));
 }
 
+// Passes 3 and 4: scatters the spilled rows into bucket files of whole chunks, then writes
+// the table a bucket at a time. Memory holds about two buckets per writing thread; a bucket
+// is at most budget/8 (and 128 MB) of rows, or one chunk when a chunk is bigger.
 class Writer {
  public:
   Writer(arrow::fs::FileSystem* fs, std::string dir, const IngestOptions& options, std::string crs,
          IngestProgress* progress)
       : fs_(fs), dir_(std::move(dir)), options_(options), crs_(std::move(crs)), progress_(progress) {}
 
-  Status Run(const std::string& spill_dir, const std::string& spill_path, const Collected& c, const Partitioning& p) {
+  Status Run(const std::string& spill_dir, const std::string& spill_path, const Collected& c, const Layout& layout,
+             int64_t budget) {
     std::string geom_name = c.schema->field(c.geometry_index)->name();
-    // Groups: runs of whole chunks of one file, about group_rows rows each; a group is what
-    // memory holds at once (per writing thread). Wide rows (big polygons) make groups
-    // smaller, so a group stays near kGroupBytes and its WKB column far from Arrow's 2 GB
-    // binary limit.
+    int64_t num_chunks = static_cast<int64_t>(layout.chunk_file.size());
+    const std::vector<int64_t>& estimate = layout.estimate;
     std::error_code ec;
-    double row_bytes = c.batch_offsets.back() > 0
-                           ? static_cast<double>(std::filesystem::file_size(spill_path, ec)) / c.batch_offsets.back()
-                           : 0;
-    int64_t group_rows = options_.group_rows;
-    if (!ec && row_bytes > 0) {
-      group_rows = std::max<int64_t>(1, std::min<int64_t>(group_rows, static_cast<int64_t>(kGroupBytes / row_bytes)));
-    }
-    std::vector<std::vector<Group>> file_groups(p.num_files);
-    int64_t num_groups = 0;
-    for (int64_t k = 0; k < p.num_chunks();) {
-      int32_t f = p.chunk_file[k];
-      int64_t k_end = k, n = 0;
-      auto size_of = [&](int64_t j) { return p.chunk_offsets[j + 1] - p.chunk_offsets[j]; };
-      while (k_end < p.num_chunks() && p.chunk_file[k_end] == f && (k_end == k || n + size_of(k_end) <= group_rows)) {
-        n += size_of(k_end++);
+    double row_bytes = c.num_rows > 0 ? static_cast<double>(std::filesystem::file_size(spill_path, ec)) / c.num_rows : 1;
+    double bucket_bytes = std::min<double>(budget / 8.0, kMaxBucketBytes);
+    int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(bucket_bytes / std::max(row_bytes, 1.0)));
+    cap = std::max<int64_t>(cap, (c.num_rows + kMaxBuckets - 1) / kMaxBuckets);  // bounded open files
+    PlanBuckets(layout.chunk_file, estimate, cap);
+    counts_.assign(num_chunks, 0);
+    ARROW_RETURN_NOT_OK(Scatter(spill_dir, spill_path, c, layout, budget));
+    std::filesystem::remove(spill_path, ec);  // the buckets hold every row now
+    // Empty chunks (possible with a sample or earlier boxes) are left out; files and chunks
+    // are numbered densely, in order.
+    dense_file_.assign(num_chunks, -1);
+    dense_chunk_.assign(num_chunks, -1);
+    int32_t files = 0, chunk = 0;
+    int64_t last = -1;
+    for (int64_t k = 0; k < num_chunks; ++k) {
+      if (counts_[k] == 0) continue;
+      if (layout.chunk_file[k] != last) {
+        ++files;
+        chunk = 0;
+        last = layout.chunk_file[k];
       }
-      file_groups[f].push_back({k, k_end, 0});
-      ++num_groups;
-      k = k_end;
+      dense_file_[k] = files - 1;
+      dense_chunk_[k] = chunk++;
     }
-    // Rows of a group are scattered over the whole input, so the spill is first split into
-    // buckets of whole groups, read once in order; each group then reads only its bucket.
-    std::vector<Source> sources;
-    if (num_groups <= 1) {
-      sources.push_back({spill_path, {}, c.batch_offsets});
-    } else {
-      int64_t buckets = std::min<int64_t>(num_groups, kMaxBuckets);
-      std::vector<uint8_t> bucket_of_row(c.batch_offsets.back());
-      int64_t g = 0;
-      for (auto& groups : file_groups) {
-        for (Group& group : groups) {
-          group.source = static_cast<int>(g++ * buckets / num_groups);
-          for (int64_t j = p.chunk_offsets[group.c0]; j < p.chunk_offsets[group.c1]; ++j) {
-            bucket_of_row[p.order[j]] = static_cast<uint8_t>(group.source);
-          }
-        }
-      }
-      ARROW_ASSIGN_OR_RAISE(sources, Scatter(spill_dir, spill_path, c, bucket_of_row, buckets));
-      std::filesystem::remove(spill_path, ec);  // the buckets hold every row now
-    }
-    // Files are independent: two threads write them; the results are merged in file order,
-    // so the output is the same.
-    std::vector<FileOutput> outputs(p.num_files);
-    std::atomic<int32_t> next{0};
+    num_files_ = files;
+    // Jobs hold whole files and are independent: two threads write them; the results are
+    // merged in job order, so the output is the same.
+    std::vector<std::vector<FileOutput>> outputs(jobs_.size());
+    std::atomic<size_t> next{0};
     auto worker = [&]() -> Status {
-      for (int32_t f = next++; f < p.num_files; f = next++) {
-        if (progress_ && progress_->cancel.load()) return Cancelled();
-        ARROW_RETURN_NOT_OK(WriteFile(sources, c, p, f, file_groups[f], geom_name, &outputs[f]));
+      for (size_t j = next++; j < jobs_.size(); j = next++) {
+        ARROW_RETURN_NOT_OK(WriteJob(c, jobs_[j], geom_name, &outputs[j]));
       }
       return Status::OK();
     };
@@ -638,131 +656,240 @@ class Writer {
     for (auto& th : pool) th.join();
     for (const Status& st : results) ARROW_RETURN_NOT_OK(st);
     std::shared_ptr<arrow::Table> sample;
-    for (FileOutput& out : outputs) {
-      chunks_.insert(chunks_.end(), out.chunks.begin(), out.chunks.end());
-      for (int j = 0; j < 2; ++j) all_bbox_[j] = std::min(all_bbox_[j], out.bbox[j]);
-      for (int j = 2; j < 4; ++j) all_bbox_[j] = std::max(all_bbox_[j], out.bbox[j]);
-      all_types_.insert(out.types.begin(), out.types.end());
-      if (!sample) sample = out.sample;
+    for (auto& job_outputs : outputs) {
+      for (FileOutput& out : job_outputs) {
+        chunks_.insert(chunks_.end(), out.chunks.begin(), out.chunks.end());
+        for (int j = 0; j < 2; ++j) all_bbox_[j] = std::min(all_bbox_[j], out.bbox[j]);
+        for (int j = 2; j < 4; ++j) all_bbox_[j] = std::max(all_bbox_[j], out.bbox[j]);
+        all_types_.insert(out.types.begin(), out.types.end());
+        if (!sample) sample = out.sample;
+      }
     }
     return WriteSample(sample, c, geom_name);
   }
 
   int64_t num_chunks() const { return static_cast<int64_t>(chunks_.size()); }
+  int32_t num_files() const { return num_files_; }
 
  private:
   static constexpr int64_t kSampleRows = 1000;
-  static constexpr int64_t kMaxBuckets = 64;  // open files during the scatter
-  static constexpr double kGroupBytes = 256.0 * (1 << 20);
+  static constexpr int64_t kMaxBuckets = 512;  // open files during the scatter
+  static constexpr double kMaxBucketBytes = 128.0 * (1 << 20);
 
-  struct Group {
-    int64_t c0, c1;  // chunks [c0, c1) of one file
-    int source;      // index into the sources
-  };
-
-  // An IPC file of spilled rows: `ids` are their global row numbers in file order (empty:
-  // row i is global row i), `batch_offsets` the file position of each batch's first row.
-  struct Source {
+  struct Bucket {
+    int64_t c0, c1;  // chunks [c0, c1)
     std::string path;
-    std::vector<int64_t> ids;
-    std::vector<int64_t> batch_offsets;
+  };
+  struct Job {
+    size_t b0, b1;  // buckets [b0, b1): whole files
   };
 
-  Result<std::vector<Source>> Scatter(const std::string& spill_dir, const std::string& spill_path, const Collected& c,
-                                      const std::vector<uint8_t>& bucket_of_row, int64_t buckets) {
-    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(spill_path, arrow::io::FileMode::READ));
-    ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
-    std::vector<Source> sources(buckets);
-    std::vector<std::shared_ptr<arrow::io::FileOutputStream>> sinks(buckets);
-    std::vector<std::shared_ptr<arrow::ipc::RecordBatchWriter>> writers(buckets);
-    for (int64_t k = 0; k < buckets; ++k) {
-      sources[k].path = spill_dir + "/bucket-" + std::to_string(k) + ".arrow";
-      sources[k].batch_offsets = {0};
-      ARROW_ASSIGN_OR_RAISE(sinks[k], arrow::io::FileOutputStream::Open(sources[k].path));
-      ARROW_ASSIGN_OR_RAISE(writers[k], arrow::ipc::MakeFileWriter(sinks[k], c.schema));
+  // Buckets of about `cap` estimated rows: several whole small files, or a run of chunks of
+  // one big file; a job is one bucket of small files or all the buckets of a big one.
+  void PlanBuckets(const std::vector<int64_t>& chunk_file, const std::vector<int64_t>& estimate, int64_t cap) {
+    int64_t n = static_cast<int64_t>(chunk_file.size());
+    int64_t rows = 0;        // in the last bucket
+    bool open_small = false;  // the last job is one bucket of whole small files
+    bucket_of_chunk_.assign(n, 0);
+    for (int64_t k = 0; k < n;) {
+      int64_t end = k, file_rows = 0;
+      while (end < n && chunk_file[end] == chunk_file[k]) file_rows += estimate[end++];
+      if (file_rows <= cap) {
+        if (open_small && rows + file_rows <= cap) {
+          buckets_.back().c1 = end;
+          rows += file_rows;
+        } else {
+          buckets_.push_back({k, end, {}});
+          jobs_.push_back({buckets_.size() - 1, buckets_.size()});
+          rows = file_rows;
+          open_small = true;
+        }
+      } else {
+        jobs_.push_back({buckets_.size(), buckets_.size()});
+        for (int64_t j = k; j < end; ++j) {
+          if (jobs_.back().b1 == jobs_.back().b0 || rows + estimate[j] > cap) {
+            buckets_.push_back({j, j, {}});
+            ++jobs_.back().b1;
+            rows = 0;
+          }
+          buckets_.back().c1 = j + 1;
+          rows += estimate[j];
+        }
+        open_small = false;
+      }
+      k = end;
     }
-    std::vector<std::vector<int64_t>> local(buckets);
-    for (int b = 0; b < spill->num_record_batches(); ++b) {
+    for (size_t b = 0; b < buckets_.size(); ++b) {
+      for (int64_t k = buckets_[b].c0; k < buckets_[b].c1; ++k) bucket_of_chunk_[k] = static_cast<int32_t>(b);
+    }
+  }
+
+  // One sequential read of the spill: each row's chunk, from its centroid and number, and
+  // the row appended (with its chunk) to that chunk's bucket.
+  Status Scatter(const std::string& spill_dir, const std::string& spill_path, const Collected& c,
+                 const Layout& layout, int64_t budget) {
+    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(spill_path));
+    ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
+    auto schema = c.schema->AddField(c.schema->num_fields(), arrow::field(kChunkColumn, arrow::int32())).ValueOrDie();
+    size_t nb = buckets_.size();
+    std::vector<std::shared_ptr<arrow::io::OutputStream>> sinks(nb);
+    std::vector<std::shared_ptr<arrow::ipc::RecordBatchWriter>> writers(nb);
+    // Buffered: a batch of the spill sends a small piece to each bucket.
+    int64_t buffer = std::clamp<int64_t>(budget / 8 / std::max<int64_t>(nb, 1), 16 << 10, 1 << 20);
+    for (size_t b = 0; b < nb; ++b) {
+      buckets_[b].path = spill_dir + "/bucket-" + std::to_string(b) + ".arrow";
+      ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::FileOutputStream::Open(buckets_[b].path));
+      ARROW_ASSIGN_OR_RAISE(sinks[b], arrow::io::BufferedOutputStream::Create(buffer, arrow::default_memory_pool(), file));
+      ARROW_ASSIGN_OR_RAISE(writers[b], arrow::ipc::MakeFileWriter(sinks[b], schema));
+    }
+    std::vector<std::vector<int64_t>> local(nb);
+    std::vector<int32_t> chunk_of;
+    int64_t row = 0;
+    GeomInfo info;
+    for (int i = 0; i < spill->num_record_batches(); ++i) {
       if (progress_ && progress_->cancel.load()) return Cancelled();
-      int64_t lo = c.batch_offsets[b], hi = c.batch_offsets[b + 1];
+      ARROW_ASSIGN_OR_RAISE(auto batch, spill->ReadRecordBatch(i));
+      const auto& geoms = static_cast<const arrow::BinaryArray&>(*batch->column(c.geometry_index));
       for (auto& l : local) l.clear();
-      for (int64_t r = lo; r < hi; ++r) local[bucket_of_row[r]].push_back(r - lo);
-      ARROW_ASSIGN_OR_RAISE(auto batch, spill->ReadRecordBatch(b));
-      for (int64_t k = 0; k < buckets; ++k) {
-        if (local[k].empty()) continue;
-        arrow::Int64Builder ib;
-        ARROW_RETURN_NOT_OK(ib.AppendValues(local[k]));
-        ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
-        ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, indices));
-        ARROW_RETURN_NOT_OK(writers[k]->WriteRecordBatch(*taken.record_batch()));
-        for (int64_t i : local[k]) sources[k].ids.push_back(lo + i);
-        sources[k].batch_offsets.push_back(static_cast<int64_t>(sources[k].ids.size()));
+      chunk_of.resize(batch->num_rows());
+      for (int64_t r = 0; r < batch->num_rows(); ++r, ++row) {
+        ARROW_RETURN_NOT_OK(ScanWkb(geoms.GetView(r), &info));
+        int64_t k = layout.find((info.minx + info.maxx) / 2, (info.miny + info.maxy) / 2, row);
+        chunk_of[r] = static_cast<int32_t>(k);
+        ++counts_[k];
+        local[bucket_of_chunk_[k]].push_back(r);
+      }
+      for (size_t b = 0; b < nb; ++b) {
+        if (local[b].empty()) continue;
+        arrow::Int32Builder chunks;
+        ARROW_RETURN_NOT_OK(chunks.Reserve(static_cast<int64_t>(local[b].size())));
+        for (int64_t r : local[b]) chunks.UnsafeAppend(chunk_of[r]);
+        ARROW_ASSIGN_OR_RAISE(auto chunk_array, chunks.Finish());
+        std::shared_ptr<arrow::RecordBatch> part = batch;
+        if (static_cast<int64_t>(local[b].size()) != batch->num_rows()) {  // else every row: no copy
+          arrow::Int64Builder ib;
+          ARROW_RETURN_NOT_OK(ib.AppendValues(local[b]));
+          ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
+          ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, indices));
+          part = taken.record_batch();
+        }
+        ARROW_ASSIGN_OR_RAISE(part, part->AddColumn(part->num_columns(), schema->fields().back(), chunk_array));
+        ARROW_RETURN_NOT_OK(writers[b]->WriteRecordBatch(*part));
       }
     }
-    for (int64_t k = 0; k < buckets; ++k) {
-      ARROW_RETURN_NOT_OK(writers[k]->Close());
-      ARROW_RETURN_NOT_OK(sinks[k]->Close());
+    for (size_t b = 0; b < nb; ++b) {
+      ARROW_RETURN_NOT_OK(writers[b]->Close());
+      ARROW_RETURN_NOT_OK(sinks[b]->Close());
     }
-    return sources;
+    return Status::OK();
   }
 
   struct FileOutput {
+    int32_t file_id = -1;
+    std::shared_ptr<arrow::io::OutputStream> sink;
+    std::unique_ptr<parquet::arrow::FileWriter> writer;
     std::vector<ChunkMeta> chunks;
     double bbox[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
     std::set<std::string> types;
     std::shared_ptr<arrow::Table> sample;  // first rows, kept for file 0 only
   };
 
-  // Writes file `f` a group of chunks at a time, so memory holds at most about group_rows
-  // rows of it whatever partitioning_maximum_per_file is.
-  Status WriteFile(const std::vector<Source>& sources, const Collected& c, const Partitioning& p, int32_t f,
-                   const std::vector<Group>& groups, const std::string& geom_name, FileOutput* out) {
-    auto size_of = [&](int64_t k) { return p.chunk_offsets[k + 1] - p.chunk_offsets[k]; };
-    std::string path = dir_ + "/" + std::to_string(f) + ".parquet";
-    std::shared_ptr<arrow::io::OutputStream> sink;
-    std::unique_ptr<parquet::arrow::FileWriter> writer;
-    int open_source = -1;
-    std::shared_ptr<arrow::ipc::RecordBatchFileReader> reader;
-    for (const Group& group : groups) {
-      if (group.source != open_source) {
-        ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(sources[group.source].path,
-                                                                           arrow::io::FileMode::READ));
-        ARROW_ASSIGN_OR_RAISE(reader, arrow::ipc::RecordBatchFileReader::Open(file));
-        open_source = group.source;
-      }
-      int64_t n = p.chunk_offsets[group.c1] - p.chunk_offsets[group.c0];
-      ARROW_ASSIGN_OR_RAISE(auto batch, Gather(reader.get(), sources[group.source], c,
-                                               p.order.data() + p.chunk_offsets[group.c0], n));
-      std::vector<int64_t> sizes;
-      std::vector<ChunkMeta> chunk_meta;
-      for (int64_t j = group.c0; j < group.c1; ++j) {
-        sizes.push_back(size_of(j));
-        chunk_meta.push_back({f, p.chunk_id[j], sizes.back()});
-      }
-      ARROW_ASSIGN_OR_RAISE(auto bbox, BboxColumn(static_cast<const arrow::BinaryArray&>(*batch->column(c.geometry_index)),
-                                                  &chunk_meta, sizes, &out->types));
-      out->chunks.insert(out->chunks.end(), chunk_meta.begin(), chunk_meta.end());
-      ARROW_ASSIGN_OR_RAISE(batch, batch->AddColumn(batch->num_columns(), arrow::field("bbox", bbox->type()), bbox));
-      auto table = arrow::Table::Make(batch->schema(), batch->columns(), batch->num_rows());
-      if (!writer) {
-        ARROW_ASSIGN_OR_RAISE(sink, fs_->OpenOutputStream(path));
-        ARROW_ASSIGN_OR_RAISE(writer, OpenParquetWriter(*table->schema(), sink, options_.compression_level, geom_name));
-      }
-      int64_t offset = 0;
-      for (int64_t size : sizes) {
-        ARROW_RETURN_NOT_OK(writer->WriteTable(*table->Slice(offset, size), size));
-        offset += size;
-      }
-      int64_t have = out->sample ? out->sample->num_rows() : 0;
-      if (f == 0 && have < kSampleRows) {  // the sample: the first rows of file 0
-        auto more = table->Slice(0, std::min<int64_t>(table->num_rows(), kSampleRows - have));
-        if (out->sample) {
-          ARROW_ASSIGN_OR_RAISE(more, arrow::ConcatenateTables({out->sample, more}));
+  // Reads each bucket of the job whole, orders its rows by chunk (keeping their order
+  // inside a chunk) and appends one row group per chunk to the chunk's file.
+  Status WriteJob(const Collected& c, const Job& job, const std::string& geom_name, std::vector<FileOutput>* outs) {
+    for (size_t b = job.b0; b < job.b1; ++b) {
+      if (progress_ && progress_->cancel.load()) return Cancelled();
+      const Bucket& bucket = buckets_[b];
+      std::shared_ptr<arrow::RecordBatch> rows;
+      {
+        ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(bucket.path));
+        ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
+        arrow::RecordBatchVector batches;
+        for (int i = 0; i < reader->num_record_batches(); ++i) {
+          ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));
+          batches.push_back(batch);
         }
-        out->sample = more;
+        ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(reader->schema(), batches));
+        batches.clear();
+        // A stable counting sort by chunk.
+        int64_t n = table->num_rows();
+        std::vector<int64_t> offsets(bucket.c1 - bucket.c0 + 1, 0);
+        for (int64_t k = bucket.c0; k < bucket.c1; ++k) offsets[k - bucket.c0 + 1] = offsets[k - bucket.c0] + counts_[k];
+        arrow::Int64Builder perm_builder;
+        ARROW_RETURN_NOT_OK(perm_builder.AppendEmptyValues(n));
+        ARROW_ASSIGN_OR_RAISE(auto perm, perm_builder.Finish());
+        auto* p = const_cast<int64_t*>(static_cast<const arrow::Int64Array&>(*perm).raw_values());
+        int64_t pos = 0;
+        for (const auto& piece : table->GetColumnByName(kChunkColumn)->chunks()) {
+          const auto& chunk_ids = static_cast<const arrow::Int32Array&>(*piece);
+          for (int64_t i = 0; i < chunk_ids.length(); ++i, ++pos) p[offsets[chunk_ids.Value(i) - bucket.c0]++] = pos;
+        }
+        ARROW_ASSIGN_OR_RAISE(table, table->RemoveColumn(table->num_columns() - 1));
+        ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(table, perm));
+        ARROW_ASSIGN_OR_RAISE(rows, taken.table()->CombineChunksToBatch());
       }
-      if (progress_) progress_->rows_written.fetch_add(n);
+      // The rows of each file in the bucket, chunk by chunk.
+      int64_t offset = 0;
+      for (int64_t k = bucket.c0; k < bucket.c1;) {
+        if (counts_[k] == 0) {
+          ++k;
+          continue;
+        }
+        int32_t f = dense_file_[k];
+        std::vector<int64_t> sizes;
+        std::vector<ChunkMeta> chunk_meta;
+        for (; k < bucket.c1 && (counts_[k] == 0 || dense_file_[k] == f); ++k) {
+          if (counts_[k] == 0) continue;
+          sizes.push_back(counts_[k]);
+          chunk_meta.push_back({f, dense_chunk_[k], counts_[k]});
+        }
+        int64_t n = 0;
+        for (int64_t size : sizes) n += size;
+        if (outs->empty() || outs->back().file_id != f) {
+          if (!outs->empty()) ARROW_RETURN_NOT_OK(CloseFile(&outs->back(), geom_name));
+          outs->emplace_back();
+          outs->back().file_id = f;
+        }
+        ARROW_RETURN_NOT_OK(Append(rows->Slice(offset, n), sizes, chunk_meta, geom_name, &outs->back()));
+        offset += n;
+      }
     }
+    if (!outs->empty()) ARROW_RETURN_NOT_OK(CloseFile(&outs->back(), geom_name));
+    return Status::OK();
+  }
+
+  // Appends the chunks (`sizes` rows each) in `batch` to the file, with the bbox column.
+  Status Append(std::shared_ptr<arrow::RecordBatch> batch, const std::vector<int64_t>& sizes,
+                std::vector<ChunkMeta> chunk_meta, const std::string& geom_name, FileOutput* out) {
+    int geometry_index = batch->schema()->GetFieldIndex(geom_name);
+    ARROW_ASSIGN_OR_RAISE(auto bbox, BboxColumn(static_cast<const arrow::BinaryArray&>(*batch->column(geometry_index)),
+                                                &chunk_meta, sizes, &out->types));
+    out->chunks.insert(out->chunks.end(), chunk_meta.begin(), chunk_meta.end());
+    ARROW_ASSIGN_OR_RAISE(batch, batch->AddColumn(batch->num_columns(), arrow::field("bbox", bbox->type()), bbox));
+    auto table = arrow::Table::Make(batch->schema(), batch->columns(), batch->num_rows());
+    if (!out->writer) {
+      ARROW_ASSIGN_OR_RAISE(out->sink, fs_->OpenOutputStream(dir_ + "/" + std::to_string(out->file_id) + ".parquet"));
+      ARROW_ASSIGN_OR_RAISE(out->writer,
+                            OpenParquetWriter(*table->schema(), out->sink, options_.compression_level, geom_name));
+    }
+    int64_t offset = 0;
+    for (int64_t size : sizes) {
+      ARROW_RETURN_NOT_OK(out->writer->WriteTable(*table->Slice(offset, size), size));
+      offset += size;
+    }
+    int64_t have = out->sample ? out->sample->num_rows() : 0;
+    if (out->file_id == 0 && have < kSampleRows) {  // the sample: the first rows of file 0
+      auto more = table->Slice(0, std::min<int64_t>(table->num_rows(), kSampleRows - have));
+      if (out->sample) {
+        ARROW_ASSIGN_OR_RAISE(more, arrow::ConcatenateTables({out->sample, more}));
+      }
+      out->sample = more;
+    }
+    if (progress_) progress_->rows_written.fetch_add(table->num_rows());
+    return Status::OK();
+  }
+
+  Status CloseFile(FileOutput* out, const std::string& geom_name) {
     for (const ChunkMeta& m : out->chunks) {
       out->bbox[0] = std::min(out->bbox[0], m.minx);
       out->bbox[1] = std::min(out->bbox[1], m.miny);
@@ -770,52 +897,11 @@ class Writer {
       out->bbox[3] = std::max(out->bbox[3], m.maxy);
     }
     // The file's `geo` metadata is known only now; the footer is written at Close.
-    ARROW_RETURN_NOT_OK(writer->AddKeyValueMetadata(
+    ARROW_RETURN_NOT_OK(out->writer->AddKeyValueMetadata(
         arrow::key_value_metadata({"geo"}, {GeoMetadata(geom_name, out->types, out->bbox, crs_).dump()})));
-    ARROW_RETURN_NOT_OK(writer->Close());
-    return sink->Close();
-  }
-
-  // Global rows `rows` (n of them), in that order, from the memory-mapped `source`.
-  Result<std::shared_ptr<arrow::RecordBatch>> Gather(arrow::ipc::RecordBatchFileReader* reader, const Source& source,
-                                                     const Collected& c, const int64_t* rows, int64_t n) {
-    // Positions of the rows in the source file.
-    std::vector<int64_t> pos(rows, rows + n);
-    if (!source.ids.empty()) {
-      for (int64_t& r : pos) r = std::lower_bound(source.ids.begin(), source.ids.end(), r) - source.ids.begin();
-    }
-    std::vector<int64_t> sorted = pos;
-    std::sort(sorted.begin(), sorted.end());
-    arrow::RecordBatchVector pieces;
-    size_t next = 0;
-    for (int b = 0; b < reader->num_record_batches() && next < sorted.size(); ++b) {
-      int64_t lo = source.batch_offsets[b], hi = source.batch_offsets[b + 1];
-      if (sorted[next] >= hi) continue;
-      size_t first = next;
-      while (next < sorted.size() && sorted[next] < hi) ++next;
-      ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(b));
-      if (static_cast<int64_t>(next - first) == hi - lo) {  // every row of the batch: no copy
-        pieces.push_back(batch);
-        continue;
-      }
-      arrow::Int64Builder ib;
-      ARROW_RETURN_NOT_OK(ib.Reserve(static_cast<int64_t>(next - first)));
-      for (size_t i = first; i < next; ++i) ib.UnsafeAppend(sorted[i] - lo);
-      ARROW_ASSIGN_OR_RAISE(auto indices, ib.Finish());
-      ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, indices));
-      pieces.push_back(taken.record_batch());
-    }
-    ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(c.schema, pieces));
-    // Output position j holds the row at pos[j], which sits at its rank in `sorted`.
-    arrow::Int64Builder perm;
-    ARROW_RETURN_NOT_OK(perm.Reserve(n));
-    for (int64_t j = 0; j < n; ++j) {
-      perm.UnsafeAppend(std::lower_bound(sorted.begin(), sorted.end(), pos[j]) - sorted.begin());
-    }
-    ARROW_ASSIGN_OR_RAISE(auto perm_array, perm.Finish());
-    // Take straight from the chunked pieces (no concatenated copy first).
-    ARROW_ASSIGN_OR_RAISE(arrow::Datum out, arrow::compute::Take(table, perm_array));
-    return out.table()->CombineChunksToBatch();
+    ARROW_RETURN_NOT_OK(out->writer->Close());
+    out->writer.reset();
+    return out->sink->Close();
   }
 
   Status WriteSample(std::shared_ptr<arrow::Table> sample, const Collected& c, const std::string& geom_name) {
@@ -837,11 +923,19 @@ class Writer {
     return WriteParquet(fs_, dir_ + "/_sample", table, options_.compression_level, geom_name);
   }
 
+  static constexpr const char* kChunkColumn = "__terrafuse_chunk";
+
   arrow::fs::FileSystem* fs_;
   std::string dir_;
   const IngestOptions& options_;
   std::string crs_;
   IngestProgress* progress_;
+  std::vector<Bucket> buckets_;
+  std::vector<Job> jobs_;
+  std::vector<int32_t> bucket_of_chunk_;
+  std::vector<int64_t> counts_;  // rows of each chunk
+  std::vector<int32_t> dense_file_, dense_chunk_;
+  int32_t num_files_ = 0;
   std::vector<ChunkMeta> chunks_;
   double all_bbox_[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
   std::set<std::string> all_types_;
@@ -879,7 +973,7 @@ Status ValidateOptions(const IngestOptions& o) {
                              *o.subdivide_stop, ")");
     }
   }
-  if (o.group_rows < 1) return InvalidArgument("group_rows must be > 0, got ", o.group_rows);
+  if (o.memory_budget < 0) return InvalidArgument("memory_budget must be >= 0 bytes, got ", o.memory_budget);
   if (o.compression_level < 1 || o.compression_level > 22) {
     return InvalidArgument("compression_level must be 1..22, got ", o.compression_level);
   }
@@ -887,6 +981,11 @@ Status ValidateOptions(const IngestOptions& o) {
 }
 
 std::atomic<int64_t> g_temp_counter{0};
+
+// Budget bytes per sampled row: the sample, the partitioner's copy and order (72 bytes),
+// vector growth, and room for the batches and buckets in memory at the same time.
+constexpr int64_t kSampleBytesPerRow = 256;
+
 
 }  // namespace
 
@@ -945,30 +1044,35 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
     }
   }
 
-  // Pass 1: stream the input, keep centroids, spill rows.
+  // Pass 1: stream the input, spill the rows, keep a bounded sample of their centroids.
+  ARROW_ASSIGN_OR_RAISE(int64_t budget, MemoryBudget(options.memory_budget));
   ARROW_ASSIGN_OR_RAISE(SpillDir spill_dir, SpillDir::Make(options.spill_dir));
   std::string spill_path = spill_dir.path() + "/rows.arrow";
   Collected collected;
+  collected.sample_cap = std::max<int64_t>(budget / kSampleBytesPerRow, 1 << 14);
   Pass1 pass1(options, method, progress);
   ARROW_RETURN_NOT_OK(pass1.Run(input.get(), spill_path, &collected));
-  int64_t n = static_cast<int64_t>(collected.x.size());
+  int64_t n = collected.num_rows;
 
-  // Pass 2: partition.
+  // Pass 2: partition the sample (every row unless the input outgrew the budget); its cuts
+  // place every row.
   Partitioning partitioning;
+  Boxes boxes;
+  Layout layout;
   if (schema_boxes) {
-    ARROW_ASSIGN_OR_RAISE(partitioning, AssignToBoxes(collected, *schema_boxes));
+    ARROW_ASSIGN_OR_RAISE(boxes, LoadBoxes(*schema_boxes));
+    layout.chunk_file = boxes.file;
+    layout.find = [&boxes](double x, double y, int64_t) { return boxes.Find(x, y); };
+    layout.estimate.assign(boxes.file.size(), 0);
+    for (size_t i = 0; i < collected.row.size(); ++i) {
+      layout.estimate[boxes.Find(collected.x[i], collected.y[i])] += int64_t{1} << collected.level;
+    }
   } else {
-    PartitionInput pin{collected.x.data(), collected.y.data(),
-                       method == Method::kRows ? nullptr : collected.weight.data(), n};
-    double total = n;
-    if (method != Method::kRows) {
-      total = 0;
-      for (double w : collected.weight) total += w;
-      if (n > 0 && !(total > 0)) {
-        return InvalidArgument("partitioning_method='", options.partitioning_method,
-                               "' needs geometries with a positive ", options.partitioning_method,
-                               ", but the total is 0 (points?); use partitioning_method='rows'");
-      }
+    double total = collected.total_weight;
+    if (method != Method::kRows && n > 0 && !(total > 0)) {
+      return InvalidArgument("partitioning_method='", options.partitioning_method,
+                             "' needs geometries with a positive ", options.partitioning_method,
+                             ", but the total is 0 (points?); use partitioning_method='rows'");
     }
     PartitionOptions po;
     const double* mpf = options.max_per_file ? &*options.max_per_file : nullptr;
@@ -978,6 +1082,9 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
       po.max_per_file = std::ceil(po.max_per_file);
       po.max_per_chunk = std::ceil(po.max_per_chunk);
     }
+    double scale = std::ldexp(1.0, -collected.level);  // the sample's share of the rows
+    po.max_per_file *= scale;
+    po.max_per_chunk *= scale;
     po.max_width_ratio = options.max_width_ratio;
     po.max_height_ratio = options.max_height_ratio;
     po.split_method = options.split_method == "median" ? SplitMethod::kMedian : SplitMethod::kMean;
@@ -985,20 +1092,26 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
                    : options.force_utm == "chunk" ? ForceUtm::kChunk
                                                   : ForceUtm::kNone;
     po.split_identical_centroids = options.split_identical_centroids;
+    PartitionInput pin{collected.x.data(), collected.y.data(),
+                       method == Method::kRows ? nullptr : collected.weight.data(),
+                       static_cast<int64_t>(collected.row.size()), collected.row.data()};
     ARROW_ASSIGN_OR_RAISE(partitioning, Partition(pin, po));
+    partitioning.order = {};
+    layout.chunk_file.assign(partitioning.chunk_file.begin(), partitioning.chunk_file.end());
+    layout.find = [&partitioning](double x, double y, int64_t row) { return partitioning.FindChunk(x, y, row); };
+    for (int64_t k = 0; k < partitioning.num_chunks(); ++k) {  // the chunks were cut from the sample
+      layout.estimate.push_back((partitioning.chunk_offsets[k + 1] - partitioning.chunk_offsets[k]) << collected.level);
+    }
   }
-  collected.x = {};
-  collected.y = {};
-  collected.weight = {};
 
-  // Pass 3: write beside the output, then move into place.
+  // Passes 3 and 4: scatter the spill into buckets, write beside the output, move into place.
   std::string parent = Parent(output);
   std::string tmp = (parent.empty() ? "" : parent + "/") + "." + BaseName(output) + ".tmp-" +
                     std::to_string(getpid()) + "-" + std::to_string(g_temp_counter++);
   if (!parent.empty()) ARROW_RETURN_NOT_OK(fs->CreateDir(parent, /*recursive=*/true));
   ARROW_RETURN_NOT_OK(fs->CreateDir(tmp, /*recursive=*/true));
   Writer writer(fs.get(), tmp, options, options.crs_projjson, progress);
-  Status st = writer.Run(spill_dir.path(), spill_path, collected, partitioning);
+  Status st = writer.Run(spill_dir.path(), spill_path, collected, layout, budget);
   if (st.ok() && progress && progress->cancel.load()) st = Cancelled();
   if (st.ok()) {
     ARROW_ASSIGN_OR_RAISE(existing, fs->GetFileInfo(output));
@@ -1015,10 +1128,27 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
   }
   IngestResult result;
   result.num_rows = n;
-  result.num_files = partitioning.num_files;
+  result.num_files = writer.num_files();
   result.num_chunks = writer.num_chunks();
   result.rows_dropped = collected.dropped;
   return result;
+}
+
+Result<int64_t> MemoryBudget(int64_t option) {
+  if (option > 0) return option;
+  if (const char* env = std::getenv("TERRAFUSE_INGEST_MEMORY"); env && *env) {
+    char* end = nullptr;
+    double v = std::strtod(env, &end);
+    std::string unit = end ? end : "";
+    double scale = unit.empty() ? 1 : unit == "K" || unit == "KB" ? 1 << 10 : unit == "M" || unit == "MB" ? 1 << 20
+                                    : unit == "G" || unit == "GB" ? 1 << 30 : 0;
+    if (!(v > 0) || scale == 0) {
+      return InvalidArgument("TERRAFUSE_INGEST_MEMORY must be a size in bytes such as 512MB or 4GB, got '", env, "'");
+    }
+    return static_cast<int64_t>(v * scale);
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / 4 : int64_t{2} << 30;
 }
 
 Result<std::pair<std::shared_ptr<arrow::fs::FileSystem>, std::string>> ResolvePath(
@@ -1143,13 +1273,14 @@ Result<std::shared_ptr<arrow::RecordBatchReader>> OpenInput(std::shared_ptr<arro
   auto columns = options.columns;
   char delimiter = options.csv_delimiter;
   std::string forced = options.format;
-  auto opener = [fs, columns, delimiter, forced](const std::string& path) -> Result<std::shared_ptr<arrow::RecordBatchReader>> {
+  int64_t batch_bytes = options.batch_bytes;
+  auto opener = [fs, columns, delimiter, forced, batch_bytes](const std::string& path) -> Result<std::shared_ptr<arrow::RecordBatchReader>> {
     ARROW_ASSIGN_OR_RAISE(std::string format, FormatOf(path, forced));
     if (format == "csv") {
       auto stream = fs->OpenInputStream(path);
       if (!stream.ok()) return IOError("cannot open '", path, "': ", stream.status().message());
       auto read = arrow::csv::ReadOptions::Defaults();
-      read.block_size = 16 << 20;
+      read.block_size = static_cast<int32_t>(std::clamp<int64_t>(batch_bytes, 1 << 20, 16 << 20));
       auto parse = arrow::csv::ParseOptions::Defaults();
       parse.delimiter = delimiter;
       auto convert = arrow::csv::ConvertOptions::Defaults();
@@ -1160,12 +1291,17 @@ Result<std::shared_ptr<arrow::RecordBatchReader>> OpenInput(std::shared_ptr<arro
     }
     auto file = fs->OpenInputFile(path);
     if (!file.ok()) return IOError("cannot open '", path, "': ", file.status().message());
-    parquet::ArrowReaderProperties props;
-    props.set_batch_size(65536);
-    props.set_use_threads(true);
     parquet::arrow::FileReaderBuilder builder;
     Status st = builder.Open(*file);
     if (!st.ok()) return InvalidArgument("'", path, "' is not a readable Parquet file: ", st.message());
+    // Batches of about batch_bytes (wide rows, fewer rows), at most 64 k rows.
+    auto meta = builder.raw_reader()->metadata();
+    int64_t bytes = 0;
+    for (int i = 0; i < meta->num_row_groups(); ++i) bytes += meta->RowGroup(i)->total_byte_size();
+    double width = meta->num_rows() > 0 ? static_cast<double>(bytes) / meta->num_rows() : 1;
+    parquet::ArrowReaderProperties props;
+    props.set_batch_size(std::clamp<int64_t>(static_cast<int64_t>(batch_bytes / std::max(width, 1.0)), 1024, 65536));
+    props.set_use_threads(true);
     std::unique_ptr<parquet::arrow::FileReader> reader;
     ARROW_RETURN_NOT_OK(builder.properties(props)->Build(&reader));
     std::shared_ptr<arrow::Schema> schema;

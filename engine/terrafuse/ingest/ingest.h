@@ -3,10 +3,11 @@
 // per chunk, GeoParquet 1.1 `geo` metadata with a bbox covering column, zstd, and `_sample`
 // carrying `fused:format_version = "5"` and `fused:_metadata`.
 //
-// Memory: pass 1 streams the input once, keeping only a centroid (and weight) per row and
-// spilling the batches to a local Arrow IPC file; pass 2 partitions the centroids; pass 3
-// splits the spill into buckets of whole chunk groups (one sequential read), then writes
-// the files from the memory-mapped buckets, about group_rows rows at a time per thread.
+// Memory is bounded by `memory_budget`, whatever the input's size: pass 1 streams the input
+// once, spilling the rows to a local Arrow IPC file and keeping a bounded deterministic
+// sample of their centroids (every row while it fits); pass 2 builds the KD-tree on the
+// sample; pass 3 reads the spill once more, places each row with the tree's cuts and
+// appends it to a bucket file of whole chunks; pass 4 writes the table a bucket at a time.
 #pragma once
 
 #include <arrow/filesystem/filesystem.h>
@@ -48,7 +49,7 @@ struct IngestOptions {
   std::string partitioning_schema_input;  // path (same file system) of an earlier table
   int compression_level = 3;              // zstd
   std::string spill_dir;                  // local directory; "" = the system temp dir
-  int64_t group_rows = 1 << 20;           // rows gathered in memory at once per writing thread
+  int64_t memory_budget = 0;              // bytes; 0 = TERRAFUSE_INGEST_MEMORY, else RAM/4
   std::string crs_projjson;               // written as the `geo` crs; "" = omitted (OGC:CRS84)
 };
 
@@ -78,7 +79,12 @@ struct InputOptions {
   std::string format;                // parquet | csv | "" (by file suffix)
   std::vector<std::string> columns;  // load only these ("" = all)
   char csv_delimiter = ',';
+  int64_t batch_bytes = 64 << 20;    // about this much data per batch (at most 64 k rows)
 };
+
+/// The ingest's memory budget in bytes: `option` when > 0, else the environment variable
+/// TERRAFUSE_INGEST_MEMORY (bytes, or with a K/KB/M/MB/G/GB suffix), else 1/4 of the RAM.
+Result<int64_t> MemoryBudget(int64_t option);
 
 /// Opens Parquet or CSV files as one stream of batches. All files must share one schema;
 /// `total_rows` is set when known from metadata (Parquet), else -1.

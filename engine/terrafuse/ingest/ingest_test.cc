@@ -114,7 +114,7 @@ TEST_F(IngestTest, SmallMemoryGroupsGiveTheSameTable) {
   o.max_per_chunk = 400;
   auto a = (dir_ / "a").string(), b = (dir_ / "b").string();
   ASSERT_TRUE(Run(t, a, o).ok());
-  o.group_rows = 500;
+  o.memory_budget = 1 << 20;  // buckets of about 1/8 MB: many
   auto r = Run(t, b, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   auto read = [](const std::filesystem::path& p) {

@@ -7,7 +7,11 @@
 
 namespace terrafuse::ingest {
 
+
 namespace {
+
+// The UTM zone (0..59) of a longitude.
+int Zone(double lon) { return std::clamp(static_cast<int>(std::floor((lon + 180) / 6)), 0, 59); }
 
 // A row with its centroid and weight: the splitter moves these, so every pass over a part
 // reads memory in order (chasing row indices into coordinate arrays was cache-miss bound).
@@ -34,39 +38,42 @@ class Splitter {
   Splitter(bool weighted, const PartitionOptions& options) : weighted_(weighted), options_(options) {}
 
   // Cuts `root` into parts of at most `max` weight; appends them in depth-first order, so
-  // neighbouring parts are neighbours in space. With `utm_zones`, a part whose centroids lie
-  // in more than one UTM zone (6° of longitude) is cut at a zone edge whatever its weight.
-  void Split(Range root, double max, bool utm_zones, std::vector<Range>* leaves) const {
-    std::vector<Range> stack{root};
+  // neighbouring parts are neighbours in space, and records the cuts in `tree`. With
+  // `utm_zones`, a part whose centroids lie in more than one UTM zone (6° of longitude) is
+  // cut at a zone edge whatever its weight.
+  void Split(Range root, double max, bool utm_zones, std::vector<Range>* leaves, SplitTree* tree) const {
+    using Node = SplitTree::Node;
+    tree->nodes.assign(1, Node{});
+    std::vector<std::pair<Range, int32_t>> stack{{root, 0}};
     while (!stack.empty()) {
-      Range r = stack.back();
+      auto [r, node] = stack.back();
       stack.pop_back();
       int64_t n = r.end - r.begin;
-      Item* mid = utm_zones ? CutAtZoneEdge(r) : nullptr;
+      Node cut;
+      Item* mid = utm_zones ? CutAtZoneEdge(r, &cut) : nullptr;
       if (!mid) {
         double k = std::ceil(r.weight / max - 1e-9);
-        if (k <= 1 || n <= 1) {
-          leaves->push_back(r);
-          continue;
-        }
-        mid = Cut(r, k);
+        if (k > 1 && n > 1) mid = Cut(r, k, &cut);
       }
-      if (mid == nullptr) {  // identical centroids, not to be split
+      if (mid == nullptr) {  // small enough, or identical centroids not to be split
+        tree->nodes[node].value = static_cast<double>(leaves->size());
         leaves->push_back(r);
         continue;
       }
+      cut.left = static_cast<int32_t>(tree->nodes.size());
+      cut.right = cut.left + 1;
+      tree->nodes[node] = cut;
+      tree->nodes.resize(tree->nodes.size() + 2);
       Range left{r.begin, mid, Weight(r.begin, mid, weighted_)};
       Range right{mid, r.end, weighted_ ? r.weight - left.weight : static_cast<double>(r.end - mid)};
-      stack.push_back(right);
-      stack.push_back(left);
+      stack.push_back({right, cut.right});
+      stack.push_back({left, cut.left});
     }
   }
 
  private:
-  static int Zone(double lon) { return std::clamp(static_cast<int>(std::floor((lon + 180) / 6)), 0, 59); }
-
   // Splits at the UTM zone edge in the middle of the zones spanned, or nullptr for one zone.
-  Item* CutAtZoneEdge(const Range& r) const {
+  Item* CutAtZoneEdge(const Range& r, SplitTree::Node* cut) const {
     int zmin = 59, zmax = 0;
     for (const Item* p = r.begin; p != r.end; ++p) {
       int z = Zone(p->x);
@@ -75,12 +82,15 @@ class Splitter {
     }
     if (zmin >= zmax) return nullptr;
     int zone = (zmin + zmax + 1) / 2;
+    cut->kind = SplitTree::Node::Kind::kZone;
+    cut->value = zone;
     return std::partition(r.begin, r.end, [&](const Item& i) { return Zone(i.x) < zone; });
   }
 
   // Returns the split point of `r` into about floor(k/2) : ceil(k/2) of its weight, or
-  // nullptr when it cannot be split.
-  Item* Cut(const Range& r, double k) const {
+  // nullptr when it cannot be split. `cut` gets the rule: the left part is every item
+  // ordered before (value, tie_row) by (key, row).
+  Item* Cut(const Range& r, double k, SplitTree::Node* cut) const {
     double minx = HUGE_VAL, maxx = -HUGE_VAL, miny = HUGE_VAL, maxy = -HUGE_VAL;
     for (const Item* p = r.begin; p != r.end; ++p) {
       minx = std::min(minx, p->x);
@@ -96,10 +106,13 @@ class Splitter {
       // so the result stays deterministic) when allowed.
       if (!options_.split_identical_centroids) return nullptr;
       std::sort(r.begin, r.end, by_row);
-      return r.begin + std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
+      Item* mid = r.begin + std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
+      *cut = {SplitTree::Node::Kind::kX, mid->x, mid->row};
+      return mid;
     }
     double width = maxx - minx, height = maxy - miny;
     bool on_x = width / options_.max_width_ratio >= height / options_.max_height_ratio;
+    cut->kind = on_x ? SplitTree::Node::Kind::kX : SplitTree::Node::Kind::kY;
     auto key = [on_x](const Item& i) { return on_x ? i.x : i.y; };
     auto less = [&](const Item& a, const Item& b) {
       double ka = key(a), kb = key(b);
@@ -116,11 +129,17 @@ class Splitter {
       Item* mid = std::partition(r.begin, r.end, [&](const Item& i) { return key(i) < mean; });
       // Zero total weight or float rounding can put everything on one side: fall back to
       // the median so the part still shrinks.
-      if (mid != r.begin && mid != r.end) return mid;
+      if (mid != r.begin && mid != r.end) {
+        cut->value = mean;
+        cut->tie_row = INT64_MIN;  // key == mean goes right
+        return mid;
+      }
     }
     if (!weighted_) {
       Item* mid = r.begin + std::clamp<int64_t>(std::llround(n * frac), 1, n - 1);
       std::nth_element(r.begin, mid, r.end, less);
+      cut->value = key(*mid);
+      cut->tie_row = mid->row;
       return mid;
     }
     std::sort(r.begin, r.end, less);
@@ -130,7 +149,10 @@ class Splitter {
       acc += p->w;
       if (acc >= target) break;
     }
-    return std::clamp(p + 1, r.begin + 1, r.end - 1);
+    Item* mid = std::clamp(p + 1, r.begin + 1, r.end - 1);
+    cut->value = key(*mid);
+    cut->tie_row = mid->row;
+    return mid;
   }
 
   bool weighted_;
@@ -138,6 +160,21 @@ class Splitter {
 };
 
 }  // namespace
+
+int64_t SplitTree::Find(double x, double y, int64_t row) const {
+  const Node* node = &nodes[0];
+  while (node->kind != Node::Kind::kLeaf) {
+    bool left;
+    if (node->kind == Node::Kind::kZone) {
+      left = Zone(x) < node->value;
+    } else {
+      double key = node->kind == Node::Kind::kX ? x : y;
+      left = key < node->value || (key == node->value && row < node->tie_row);
+    }
+    node = &nodes[left ? node->left : node->right];
+  }
+  return static_cast<int64_t>(node->value);
+}
 
 void ResolveMaxima(double total, const double* max_per_file, const double* max_per_chunk,
                    int64_t target_num_chunks, double* file_out, double* chunk_out) {
@@ -173,23 +210,24 @@ Result<Partitioning> Partition(const PartitionInput& input, const PartitionOptio
   if (input.num_rows == 0) return result;
   bool weighted = input.weight != nullptr;
   std::vector<Item> items(input.num_rows);
-  for (int64_t i = 0; i < input.num_rows; ++i) items[i] = {input.x[i], input.y[i], weighted ? input.weight[i] : 1.0, i};
+  for (int64_t i = 0; i < input.num_rows; ++i) {
+    items[i] = {input.x[i], input.y[i], weighted ? input.weight[i] : 1.0, input.row ? input.row[i] : i};
+  }
   Splitter splitter(weighted, options);
   Item* begin = items.data();
   Item* end = begin + input.num_rows;
 
   std::vector<Range> files;
   splitter.Split({begin, end, Weight(begin, end, weighted)}, options.max_per_file,
-                 options.force_utm == ForceUtm::kFile, &files);
+                 options.force_utm == ForceUtm::kFile, &files, &result.file_tree);
   // Files are cut into chunks independently: two threads, results kept in file order.
   std::vector<std::vector<Range>> chunks(files.size());
+  result.chunk_trees.resize(files.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t f = next++; f < files.size(); f = next++) {
-      splitter.Split(files[f], options.max_per_chunk, options.force_utm != ForceUtm::kNone, &chunks[f]);
-      for (const Range& chunk : chunks[f]) {  // input order inside a chunk
-        std::sort(chunk.begin, chunk.end, [](const Item& a, const Item& b) { return a.row < b.row; });
-      }
+      splitter.Split(files[f], options.max_per_chunk, options.force_utm != ForceUtm::kNone, &chunks[f],
+                     &result.chunk_trees[f]);
     }
   };
   std::thread helper;
@@ -199,6 +237,7 @@ Result<Partitioning> Partition(const PartitionInput& input, const PartitionOptio
   result.order.resize(input.num_rows);
   for (int64_t i = 0; i < input.num_rows; ++i) result.order[i] = items[i].row;
   for (size_t f = 0; f < files.size(); ++f) {
+    result.file_first_chunk.push_back(result.num_chunks());
     int32_t chunk_id = 0;
     for (const Range& chunk : chunks[f]) {
       result.chunk_offsets.push_back(chunk.end - begin);

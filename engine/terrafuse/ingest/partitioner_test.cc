@@ -195,6 +195,65 @@ TEST(Partitioner, ForceUtmKeepsChunksInsideOneZone) {
   EXPECT_EQ(Partition(p.input(), o).ValueOrDie().num_chunks(), 1);
 }
 
+TEST(Partitioner, TreesPlaceEveryRowInItsChunk) {
+  // The recorded cuts must put each row exactly where the partition put it, for every kind
+  // of cut: mean, median (ties broken by row), weighted, UTM zones, identical centroids.
+  Points p = Clustered(6000, 11);
+  for (int i = 0; i < 500; ++i) {  // a pile of identical centroids and some shared x values
+    p.x.push_back(2.5);
+    p.y.push_back(48.5);
+    p.x.push_back(-74.0);
+    p.y.push_back(40 + i * 0.001);
+  }
+  std::vector<double> w(p.x.size());
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 1 + static_cast<double>(i % 7);
+  for (SplitMethod method : {SplitMethod::kMean, SplitMethod::kMedian}) {
+    for (ForceUtm utm : {ForceUtm::kNone, ForceUtm::kFile, ForceUtm::kChunk}) {
+      for (bool weighted : {false, true}) {
+        PartitionOptions o;
+        o.max_per_file = weighted ? 8000 : 2000;
+        o.max_per_chunk = weighted ? 900 : 250;
+        o.split_method = method;
+        o.force_utm = utm;
+        PartitionInput in = p.input();
+        if (weighted) in.weight = w.data();
+        auto result = Partition(in, o);
+        ASSERT_TRUE(result.ok()) << result.status().ToString();
+        const Partitioning& part = *result;
+        for (int64_t k = 0; k < part.num_chunks(); ++k) {
+          for (int64_t j = part.chunk_offsets[k]; j < part.chunk_offsets[k + 1]; ++j) {
+            int64_t row = part.order[j];
+            ASSERT_EQ(part.FindChunk(p.x[row], p.y[row], row), k) << "row " << row;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Partitioner, RowNumbersOfASampleBreakTies) {
+  // A sample passes the numbers of its rows: the order and the cuts use them.
+  Points p;
+  std::vector<int64_t> rows;
+  for (int i = 0; i < 100; ++i) {
+    p.x.push_back(10);
+    p.y.push_back(10);
+    rows.push_back(1000 + 10 * i);
+  }
+  PartitionOptions o;
+  o.max_per_file = 100;
+  o.max_per_chunk = 50;
+  PartitionInput in = p.input();
+  in.row = rows.data();
+  auto result = Partition(in, o);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->num_chunks(), 2);
+  EXPECT_EQ(result->order[0], 1000);
+  // An unsampled row between two sampled ones goes with its neighbours in row order.
+  EXPECT_EQ(result->FindChunk(10, 10, 1005), 0);
+  EXPECT_EQ(result->FindChunk(10, 10, 1995), 1);
+}
+
 TEST(Partitioner, RejectsBadInput) {
   Points p;
   p.x = {0, NAN};

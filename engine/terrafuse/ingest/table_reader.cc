@@ -66,18 +66,28 @@ Result<std::vector<int>> LeafIndices(parquet::arrow::FileReader* reader, const s
 
 struct GeoColumns {
   std::string geometry = "geometry";
-  std::string bbox;  // covering column, "" when none
+  std::string bbox;          // covering column, "" when none
+  bool points_only = false;  // geometry_types says only points
 };
 
-GeoColumns GeoColumnsOf(const arrow::Schema& schema) {
+// From the file's footer: the `geo` key of a data file is added at close, after the
+// Arrow schema stored in the file was written.
+GeoColumns GeoColumnsOf(parquet::arrow::FileReader* reader) {
   GeoColumns out;
-  auto md = schema.metadata();
+  auto md = reader->parquet_reader()->metadata()->key_value_metadata();
   if (!md) return out;
   int idx = md->FindKey("geo");
   if (idx < 0) return out;
   auto geo = nlohmann::json::parse(md->value(idx), nullptr, false);
   if (!geo.is_object()) return out;
   out.geometry = geo.value("primary_column", out.geometry);
+  try {
+    const auto& types = geo.at("columns").at(out.geometry).at("geometry_types");
+    out.points_only = types.is_array() && !types.empty();
+    for (const auto& t : types) out.points_only = out.points_only && (t == "Point" || t == "Point Z");
+  } catch (const nlohmann::json::exception&) {
+    out.points_only = false;
+  }
   try {
     out.bbox = geo.at("columns").at(out.geometry).at("covering").at("bbox").at("xmin").at(0).get<std::string>();
   } catch (const nlohmann::json::exception&) {
@@ -95,6 +105,65 @@ std::string FileIdString(const arrow::Array& a, int64_t i) {
     return std::string(static_cast<const arrow::BaseBinaryScalar&>(*scalar).view());
   }
   return scalar->ToString();
+}
+
+// Which rows of row groups `rgs` may meet `b`, from the bbox covering column alone (four
+// floats a row: far cheaper to decode than the rest). Empty when the column is unusable.
+Result<std::vector<uint8_t>> BboxCandidates(parquet::arrow::FileReader* reader, const std::vector<int>& rgs,
+                                            const std::string& bbox, const std::array<double, 4>& b,
+                                            const std::string& path) {
+  std::vector<uint8_t> out;
+  ARROW_ASSIGN_OR_RAISE(auto leaves, LeafIndices(reader, {bbox}, path));
+  ARROW_ASSIGN_OR_RAISE(auto table, reader->ReadRowGroups(rgs, leaves));
+  auto column = table->GetColumnByName(bbox);
+  if (!column || column->type()->id() != arrow::Type::STRUCT) return out;
+  out.reserve(table->num_rows());
+  for (const auto& piece : column->chunks()) {
+    const auto& st = static_cast<const arrow::StructArray&>(*piece);
+    std::array<std::shared_ptr<arrow::Array>, 4> v;
+    const char* names[4] = {"xmin", "ymin", "xmax", "ymax"};
+    for (int j = 0; j < 4; ++j) {
+      auto child = st.GetFieldByName(names[j]);
+      if (!child || !arrow::is_floating(child->type_id())) return std::vector<uint8_t>{};
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum d, arrow::compute::Cast(child, arrow::float64()));
+      v[j] = d.make_array();
+    }
+    auto raw = [&](int j) { return static_cast<const arrow::DoubleArray&>(*v[j]).raw_values(); };
+    const double *x0 = raw(0), *y0 = raw(1), *x1 = raw(2), *y1 = raw(3);
+    for (int64_t i = 0; i < st.length(); ++i) {
+      // A null box (or a null row) stays a candidate: the exact test decides.
+      bool known = st.IsValid(i) && v[0]->IsValid(i) && v[1]->IsValid(i) && v[2]->IsValid(i) && v[3]->IsValid(i);
+      out.push_back(!known || !(x0[i] > b[2] || x1[i] < b[0] || y0[i] > b[3] || y1[i] < b[1]));
+    }
+  }
+  return out;
+}
+
+// Which rows of row groups `rgs` meet `b`, from the WKB of a point table (decoded once: the
+// column is returned in `geoms` to be reused).
+Result<std::vector<uint8_t>> PointCandidates(parquet::arrow::FileReader* reader, const std::vector<int>& rgs,
+                                             const std::string& geometry, const std::array<double, 4>& b,
+                                             const std::string& path, std::shared_ptr<arrow::ChunkedArray>* geoms) {
+  ARROW_ASSIGN_OR_RAISE(auto leaves, LeafIndices(reader, {geometry}, path));
+  ARROW_ASSIGN_OR_RAISE(auto table, reader->ReadRowGroups(rgs, leaves));
+  *geoms = table->column(0);
+  std::vector<uint8_t> out;
+  out.reserve(table->num_rows());
+  GeomInfo info;
+  for (const auto& piece : (*geoms)->chunks()) {
+    if (piece->type_id() != arrow::Type::BINARY) return std::vector<uint8_t>{};  // the general path decides
+    const auto& wkbs = static_cast<const arrow::BinaryArray&>(*piece);
+    for (int64_t i = 0; i < wkbs.length(); ++i) {
+      bool hit = false;
+      if (wkbs.IsValid(i)) {
+        ARROW_RETURN_NOT_OK(ScanWkb(wkbs.GetView(i), &info));
+        // Any box overlap: for a point that is the exact answer; others are tested again.
+        hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
+      }
+      out.push_back(hit);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -186,7 +255,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     reader->set_use_threads(true);  // decode the columns of the chosen row groups in parallel
     std::shared_ptr<arrow::Schema> file_schema;
     ARROW_RETURN_NOT_OK(reader->GetSchema(&file_schema));
-    GeoColumns geo = GeoColumnsOf(*file_schema);
+    GeoColumns geo = GeoColumnsOf(reader.get());
     // The rows are filtered by their WKB (exact), so the bbox column is read only when asked for.
     std::vector<std::string> names = columns;
     bool want_bbox = !columns.empty() && std::find(columns.begin(), columns.end(), geo.bbox) != columns.end();
@@ -198,50 +267,103 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
       names.push_back(geo.geometry);
     }
     ARROW_ASSIGN_OR_RAISE(auto leaves, LeafIndices(reader.get(), names, path));
-    std::vector<int>& rgs = wanted[f];
+    std::vector<int> rgs = wanted[f];
     for (int rg : rgs) {
       if (rg < 0 || rg >= reader->num_row_groups()) {
         return InvalidArgument("chunk metadata names chunk ", rg, " of '", path, "', which has ",
                                reader->num_row_groups());
       }
     }
-    ARROW_ASSIGN_OR_RAISE(auto t, reader->ReadRowGroups(rgs, leaves));
-    ARROW_ASSIGN_OR_RAISE(t, t->CombineChunks());
+    // One column first tells which rows can meet the bounds: the WKB of a point table (exact,
+    // and reused below), else the bbox covering column (four floats a row). Row groups with
+    // no such row are not decoded further.
+    std::vector<uint8_t> all, candidates;
+    std::shared_ptr<arrow::ChunkedArray> geoms_all;
+    if (geo.points_only && file_schema->GetFieldIndex(geo.geometry) >= 0) {
+      ARROW_ASSIGN_OR_RAISE(all, PointCandidates(reader.get(), rgs, geo.geometry, b, path, &geoms_all));
+      if (all.empty()) geoms_all = nullptr;
+    } else if (!geo.bbox.empty() && file_schema->GetFieldIndex(geo.bbox) >= 0) {
+      ARROW_ASSIGN_OR_RAISE(all, BboxCandidates(reader.get(), rgs, geo.bbox, b, path));
+    }
+    arrow::ArrayVector kept_geoms;  // geoms_all's rows of the row groups kept
+    if (!all.empty()) {
+      std::vector<int> hit_rgs;
+      int64_t offset = 0;
+      for (int rg : rgs) {
+        int64_t n = reader->parquet_reader()->metadata()->RowGroup(rg)->num_rows();
+        auto first = all.begin() + offset, last = first + n;
+        if (std::find(first, last, 1) != last) {
+          hit_rgs.push_back(rg);
+          candidates.insert(candidates.end(), first, last);
+          if (geoms_all) {
+            auto slice = geoms_all->Slice(offset, n)->chunks();
+            kept_geoms.insert(kept_geoms.end(), slice.begin(), slice.end());
+          }
+        }
+        offset += n;
+      }
+      rgs = std::move(hit_rgs);
+      if (rgs.empty()) continue;
+    }
+    std::shared_ptr<arrow::Table> t;
+    if (geoms_all) {  // the other columns, then the geometry put back in its place
+      std::vector<std::string> others;
+      for (const std::string& name : names) {
+        if (name != geo.geometry) others.push_back(name);
+      }
+      auto geometry = std::make_shared<arrow::ChunkedArray>(kept_geoms, geoms_all->type());
+      auto geometry_field = file_schema->field(file_schema->GetFieldIndex(geo.geometry));
+      if (others.empty()) {
+        t = arrow::Table::Make(arrow::schema({geometry_field}), {geometry}, geometry->length());
+      } else {
+        ARROW_ASSIGN_OR_RAISE(auto other_leaves, LeafIndices(reader.get(), others, path));
+        ARROW_ASSIGN_OR_RAISE(t, reader->ReadRowGroups(rgs, other_leaves));
+        // Where a read of all `names` puts it: in their order.
+        int position = static_cast<int>(std::find(names.begin(), names.end(), geo.geometry) - names.begin());
+        ARROW_ASSIGN_OR_RAISE(t, t->AddColumn(position, geometry_field, geometry));
+      }
+    } else {
+      ARROW_ASSIGN_OR_RAISE(t, reader->ReadRowGroups(rgs, leaves));
+    }
     if (stats) {
       stats->chunks_read += static_cast<int64_t>(rgs.size());
       stats->rows_read += t->num_rows();
     }
     auto geom_col = t->GetColumnByName(geo.geometry);
     if (!geom_col) return InvalidArgument("'", path, "' has no geometry column '", geo.geometry, "'");
-    std::shared_ptr<arrow::Array> geoms = geom_col->num_chunks() ? geom_col->chunk(0) : nullptr;
-    arrow::BooleanBuilder keep;
-    ARROW_RETURN_NOT_OK(keep.Reserve(t->num_rows()));
+    // The mask is built chunk by chunk: no concatenated copy of the rows read.
+    arrow::ArrayVector masks;
+    int64_t row = 0;
     GeomInfo info;
-    for (int64_t i = 0; i < t->num_rows(); ++i) {
-      if (geoms->IsNull(i)) {
-        keep.UnsafeAppend(false);
-        continue;
-      }
-      std::string_view wkb;
-      if (geoms->type_id() == arrow::Type::BINARY) {
-        wkb = static_cast<const arrow::BinaryArray&>(*geoms).GetView(i);
-      } else if (geoms->type_id() == arrow::Type::LARGE_BINARY) {
-        wkb = static_cast<const arrow::LargeBinaryArray&>(*geoms).GetView(i);
-      } else {
+    for (const auto& geoms : geom_col->chunks()) {
+      if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
         return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
       }
-      ARROW_RETURN_NOT_OK(ScanWkb(wkb, &info));
-      bool hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
-      bool inside = info.minx >= b[0] && info.maxx <= b[2] && info.miny >= b[1] && info.maxy <= b[3];
-      if (hit && !inside && info.type != 1 && info.type != 4) {  // bbox overlaps only: ask GEOS
-        if (!geos) {
-          ARROW_ASSIGN_OR_RAISE(geos, GeosOps::Make());
+      arrow::BooleanBuilder keep;
+      ARROW_RETURN_NOT_OK(keep.Reserve(geoms->length()));
+      for (int64_t i = 0; i < geoms->length(); ++i, ++row) {
+        if (geoms->IsNull(i) || (!candidates.empty() && !candidates[row])) {
+          keep.UnsafeAppend(false);
+          continue;
         }
-        ARROW_ASSIGN_OR_RAISE(hit, geos->IntersectsBox(wkb, b));
+        std::string_view wkb = geoms->type_id() == arrow::Type::BINARY
+                                   ? static_cast<const arrow::BinaryArray&>(*geoms).GetView(i)
+                                   : static_cast<const arrow::LargeBinaryArray&>(*geoms).GetView(i);
+        ARROW_RETURN_NOT_OK(ScanWkb(wkb, &info));
+        bool hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
+        bool inside = info.minx >= b[0] && info.maxx <= b[2] && info.miny >= b[1] && info.maxy <= b[3];
+        if (hit && !inside && info.type != 1 && info.type != 4) {  // bbox overlaps only: ask GEOS
+          if (!geos) {
+            ARROW_ASSIGN_OR_RAISE(geos, GeosOps::Make());
+          }
+          ARROW_ASSIGN_OR_RAISE(hit, geos->IntersectsBox(wkb, b));
+        }
+        keep.UnsafeAppend(hit);
       }
-      keep.UnsafeAppend(hit);
+      ARROW_ASSIGN_OR_RAISE(auto mask_piece, keep.Finish());
+      masks.push_back(mask_piece);
     }
-    ARROW_ASSIGN_OR_RAISE(auto mask, keep.Finish());
+    auto mask = std::make_shared<arrow::ChunkedArray>(masks, arrow::boolean());
     ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, arrow::compute::Filter(t, mask));
     auto ft = filtered.table();
     if (!want_bbox && !geo.bbox.empty()) {
@@ -258,7 +380,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     ARROW_ASSIGN_OR_RAISE(auto sample, OpenParquet(fs.get(), root + "/_sample"));
     std::shared_ptr<arrow::Schema> s;
     ARROW_RETURN_NOT_OK(sample->GetSchema(&s));
-    GeoColumns geo = GeoColumnsOf(*s);
+    GeoColumns geo = GeoColumnsOf(sample.get());
     arrow::FieldVector fields;
     for (const auto& f : s->fields()) {
       bool requested = columns.empty() ? f->name() != geo.bbox

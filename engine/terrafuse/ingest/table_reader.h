@@ -28,12 +28,13 @@ Result<std::shared_ptr<arrow::Table>> ReadChunk(std::shared_ptr<arrow::fs::FileS
 
 struct ReadStats {
   int64_t chunks_total = 0;
-  int64_t chunks_read = 0;
+  int64_t chunks_read = 0;  // row groups decoded: their box and some row's bbox met the bounds
   int64_t rows_read = 0;
 };
 
 /// The rows whose geometry intersects `bounds` = (minx, miny, maxx, maxy). Reads only the
-/// chunks whose box meets `bounds`, then keeps rows exactly (bbox test, then GEOS for
+/// chunks whose box meets `bounds`, of those only the row groups where the bbox covering
+/// column has a row meeting it, then keeps rows exactly (bbox test, then GEOS for
 /// non-point geometries that are not inside the box). `columns` empty reads all; the
 /// geometry column is always returned.
 Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileSystem> fs, const std::string& table,
