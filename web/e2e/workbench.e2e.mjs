@@ -153,6 +153,25 @@ def udf():
   await page.waitForFunction(() => document.querySelector('#selected-text')?.textContent === 'Click a feature on the map.');
   log('picking shows the selected feature; Escape clears it');
 
+  // A result over the large-result limit waits for "Draw it anyway" (limit lowered to 100 bytes).
+  await page.evaluate(() => localStorage.setItem('terrafuse.largeResultBytes', '100'));
+  await page.click('#results-tabs [data-tab="stdout"]');
+  await setCode(`@fused.udf
+def udf():
+    import geopandas as gpd
+    gdf = gpd.read_file("${data}")
+    return gdf[gdf['name'].isin(['California', 'Texas'])]  # large now
+`);
+  await page.waitForFunction(() => [...document.querySelectorAll('#results-body button')].some((b) => b.textContent === 'Draw it anyway'), null, { timeout: 60000 });
+  assert(/The result is large \(\d+ MB\)\./.test(await page.textContent('#results-body')), 'the large-result warning is shown');
+  await page.waitForTimeout(300);
+  const held = await orangePixels();
+  assert(held < drawn / 10, `a large result is not drawn until asked (${held} px)`);
+  await page.click('text=Draw it anyway');
+  await waitFor(async () => (await orangePixels()) > 2000, 'the large result drawn after Draw it anyway');
+  await page.evaluate(() => localStorage.removeItem('terrafuse.largeResultBytes'));
+  log('a large result waits for Draw it anyway');
+
   // A UDF error shows its traceback.
   await setCode('@fused.udf\ndef udf():\n    print("before")\n    raise ValueError("boom")\n');
   await page.click('#results-tabs [data-tab="stdout"]');

@@ -53,7 +53,9 @@ def udf(n: int = 10):
     print(f"{n} points")
     return gpd.GeoDataFrame({"i": list(range(n))}, geometry=points, crs=4326)
 `;
-const LARGE_RESULT_BYTES = 50 * 1024 * 1024;
+// Results above this size wait for "Draw it anyway"; localStorage 'terrafuse.largeResultBytes'
+// overrides it (for machines that draw big layers well, and for the end-to-end test).
+const largeResultBytes = () => Number(localStorage.getItem('terrafuse.largeResultBytes')) || 50 * 1024 * 1024;
 // Short: a run of a trivial UDF takes ~20 ms, and a newer edit aborts the older run anyway.
 const RUN_DEBOUNCE_MS = 50;
 
@@ -547,7 +549,7 @@ async function runLayer(l: Layer) {
     perf.runs++;
     const firstResult = !l.result;
     l.result = result;
-    l.drawLarge = result.bytes < LARGE_RESULT_BYTES;
+    l.drawLarge = result.bytes < largeResultBytes();
     state.pendingDraw = { started, edit, server: result.metadata.ms ?? 0, fetch: result.clientMs };
     updateMap();
     if (firstResult && result.kind === 'vector' && !l.defaultView) zoomTo(result.features ?? []);
