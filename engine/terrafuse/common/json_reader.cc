@@ -353,6 +353,61 @@ void AppendMinified(std::string* out, const JsonValue& value) {
 
 }  // namespace
 
+void AppendAsciiJsonString(std::string* out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto escape = [out](uint32_t unit) {
+    const char u[6] = {'\\', 'u', kHex[unit >> 12], kHex[(unit >> 8) & 15], kHex[(unit >> 4) & 15],
+                       kHex[unit & 15]};
+    out->append(u, 6);
+  };
+  out->push_back('"');
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out->push_back(static_cast<char>(c));
+      ++p;
+      continue;
+    }
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        out->push_back('\\');
+        out->push_back(static_cast<char>(c));
+      } else if (c == '\n') {
+        out->append("\\n");
+      } else {
+        escape(c);
+      }
+      ++p;
+      continue;
+    }
+    // A UTF-8 sequence: 2 to 4 bytes, no overlong forms, surrogates or code points > U+10FFFF.
+    const int length = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    uint32_t code = length == 2 ? (c & 0x1f) : length == 3 ? (c & 0x0f) : (c & 0x07);
+    bool valid = length > 0 && end - p >= length;
+    for (int i = 1; valid && i < length; ++i) {
+      valid = (p[i] & 0xc0) == 0x80;
+      code = (code << 6) | (p[i] & 0x3f);
+    }
+    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    valid = valid && code >= kMinimum[length] && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
+    if (!valid) {
+      escape(0xfffd);
+      ++p;
+      continue;
+    }
+    if (code >= 0x10000) {
+      escape(0xd800 + ((code - 0x10000) >> 10));
+      escape(0xdc00 + ((code - 0x10000) & 0x3ff));
+    } else {
+      escape(code);
+    }
+    p += length;
+  }
+  out->push_back('"');
+}
+
 std::string MinifyJson(const JsonValue& value) {
   std::string out;
   out.reserve(value.raw.size());

@@ -39,6 +39,11 @@ Result<JsonValue> ParseJson(std::string_view text);
 /// and DEL escaped, all other bytes (UTF-8) copied as they are.
 void AppendJsonString(std::string* out, std::string_view value);
 
+/// Appends `text` as a JSON string literal of ASCII only, for HTTP header values such as
+/// X-Fused-Metadata: other characters as \u escapes (surrogate pairs above U+FFFF), bytes that
+/// are not UTF-8 (a text cut inside a character) as U+FFFD, one per byte.
+void AppendAsciiJsonString(std::string* out, std::string_view text);
+
 /// Returns `value` as compact JSON: no whitespace, strings escaped by AppendJsonString (so
 /// `"\u00e9"` becomes `"é"`), numbers as written in the parsed document (`raw`), so they
 /// round-trip exactly. Object members keep their order, repeated keys included.

@@ -137,5 +137,16 @@ TEST(JsonReaderTest, AppendJsonStringEscapesControlsOnly) {
             std::string("a\"b\\c/\b\f\n\r\t") + '\x01' + '\x7f' + "\xc3\xa9");
 }
 
+TEST(JsonReaderTest, AppendAsciiJsonStringEscapesAllButPrintableAscii) {
+  std::string out;
+  AppendAsciiJsonString(&out, "a\"b\\\n\x01\x7f \xc3\xa9 \xf0\x9f\x98\x80");
+  EXPECT_EQ(out, R"("a\"b\\\n\u0001\u007f \u00e9 \ud83d\ude00")");
+  out.clear();
+  // A cut inside a character, an overlong form and a lone continuation byte: one U+FFFD each byte.
+  AppendAsciiJsonString(&out, "\x98\x80x\xc0\xafy\xe2\x82");
+  EXPECT_EQ(out, R"("\ufffd\ufffdx\ufffd\ufffdy\ufffd\ufffd")");
+  EXPECT_EQ(ParseJson(out)->string, "\xef\xbf\xbd\xef\xbf\xbdx\xef\xbf\xbd\xef\xbf\xbdy\xef\xbf\xbd\xef\xbf\xbd");
+}
+
 }  // namespace
 }  // namespace terrafuse

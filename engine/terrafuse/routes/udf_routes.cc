@@ -16,8 +16,10 @@
 
 #include "terrafuse/cache/result_cache.h"
 #include "terrafuse/common/hash.h"
+#include "terrafuse/common/json_reader.h"
 #include "terrafuse/encode/encoder.h"
 #include "terrafuse/encode/more_formats.h"
+#include "terrafuse/encode/text_internal.h"
 #include "terrafuse/routes/api_prefix.h"
 #include "terrafuse/routes/services.h"
 #include "terrafuse/tiles/tile_math.h"
@@ -45,75 +47,6 @@ std::string Route(std::string_view suffix) { return std::string(kApiPrefix) + st
 std::string Tail(std::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
   return "..." + std::string(text.substr(text.size() - max_bytes));
-}
-
-// Appends `text` as a JSON string of ASCII only (X-Fused-Metadata is an HTTP header): other
-// characters as \u escapes, bytes that are not UTF-8 (a tail cut inside a character) as
-// U+FFFD.
-void AppendAsciiJsonString(std::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  auto escape = [out](uint32_t unit) {
-    const char u[6] = {'\\', 'u', kHex[unit >> 12], kHex[(unit >> 8) & 15], kHex[(unit >> 4) & 15],
-                       kHex[unit & 15]};
-    out->append(u, 6);
-  };
-  out->push_back('"');
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out->push_back(static_cast<char>(c));
-      ++p;
-      continue;
-    }
-    if (c < 0x80) {
-      if (c == '"' || c == '\\') {
-        out->push_back('\\');
-        out->push_back(static_cast<char>(c));
-      } else if (c == '\n') {
-        out->append("\\n");
-      } else {
-        escape(c);
-      }
-      ++p;
-      continue;
-    }
-    // A UTF-8 sequence: 2 to 4 bytes, no overlong forms, surrogates or code points > U+10FFFF.
-    const int length = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    uint32_t code = length == 2 ? (c & 0x1f) : length == 3 ? (c & 0x0f) : (c & 0x07);
-    bool valid = length > 0 && end - p >= length;
-    for (int i = 1; valid && i < length; ++i) {
-      valid = (p[i] & 0xc0) == 0x80;
-      code = (code << 6) | (p[i] & 0x3f);
-    }
-    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    valid = valid && code >= kMinimum[length] && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
-    if (!valid) {
-      escape(0xfffd);
-      ++p;
-      continue;
-    }
-    if (code >= 0x10000) {
-      escape(0xd800 + ((code - 0x10000) >> 10));
-      escape(0xdc00 + ((code - 0x10000) & 0x3ff));
-    } else {
-      escape(code);
-    }
-    p += length;
-  }
-  out->push_back('"');
-}
-
-// Appends a finite number in its shortest round-trip form (null otherwise, as JSON has no NaN).
-void AppendNumber(double value, std::string* out) {
-  if (!std::isfinite(value)) {
-    out->append("null");
-    return;
-  }
-  char text[32];
-  auto [end, error] = std::to_chars(text, text + sizeof(text), value);
-  out->append(text, end);
 }
 
 std::string Dump(const json& value) {
@@ -347,13 +280,13 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
 
   // Built by hand: this runs on every uncached call.
   std::string metadata = "{\"udf\":";
-  AppendAsciiJsonString(run.spec.name, &metadata);
+  AppendAsciiJsonString(&metadata, run.spec.name);
   metadata += ",\"stdout\":";
-  AppendAsciiJsonString(Tail(reply.captured_stdout(), kMaxMetadataTextBytes), &metadata);
+  AppendAsciiJsonString(&metadata, Tail(reply.captured_stdout(), kMaxMetadataTextBytes));
   metadata += ",\"stderr\":";
-  AppendAsciiJsonString(Tail(reply.captured_stderr(), kMaxMetadataTextBytes), &metadata);
+  AppendAsciiJsonString(&metadata, Tail(reply.captured_stderr(), kMaxMetadataTextBytes));
   metadata += ",\"udf_seconds\":";
-  AppendNumber(reply.seconds, &metadata);
+  encode::internal::AppendJsonDouble(&metadata, reply.seconds);
   cache::CachedResult result;
   auto fail_encoding = [](const Status& status) { return UnprocessableEntity(status.message()); };
   switch (reply.kind) {
@@ -398,7 +331,7 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
         metadata += ",\"bounds\":[";
         for (int i = 0; i < 4; ++i) {
           if (i) metadata += ',';
-          AppendNumber((*reply.bounds)[i], &metadata);
+          encode::internal::AppendJsonDouble(&metadata, (*reply.bounds)[i]);
         }
         metadata += ']';
       }

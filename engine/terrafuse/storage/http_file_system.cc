@@ -157,6 +157,13 @@ ssize_t PushNoSignal(gnutls_transport_ptr_t ptr, const void* data, size_t size) 
 // --- one connection: a blocking socket (timeouts from SO_RCVTIMEO/SO_SNDTIMEO), TLS or not,
 // shaped as a Beast SyncReadStream/SyncWriteStream ---------------------------------------
 
+// The error of a failed plain-socket read or write: a timeout when the socket stayed silent
+// (it has SO_RCVTIMEO/SO_SNDTIMEO set), else errno.
+boost::system::error_code SocketError() {
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return make_error_code(boost::asio::error::timed_out);
+  return {errno, boost::system::system_category()};
+}
+
 class Connection {
  public:
   static Result<std::unique_ptr<Connection>> Open(const Url& url, const HttpOptions& options) {
@@ -241,8 +248,7 @@ class Connection {
           if (n != GNUTLS_E_AGAIN) tls_error_ = gnutls_strerror(static_cast<int>(n));
         } else {
           if (errno == EINTR) continue;
-          ec = errno == EAGAIN || errno == EWOULDBLOCK ? make_error_code(boost::asio::error::timed_out)
-                                                       : boost::system::error_code(errno, boost::system::system_category());
+          ec = SocketError();
         }
         return 0;
       }
@@ -273,8 +279,7 @@ class Connection {
                                    : make_error_code(boost::asio::error::connection_reset);
         } else {
           if (errno == EINTR) continue;
-          ec = errno == EAGAIN || errno == EWOULDBLOCK ? make_error_code(boost::asio::error::timed_out)
-                                                       : boost::system::error_code(errno, boost::system::system_category());
+          ec = SocketError();
         }
         return 0;
       }

@@ -130,17 +130,22 @@ int WorkerPool::size() const {
 // -- calls -------------------------------------------------------------------------------
 
 Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFlag* cancel) {
-  // Both frames are built (and checked) before a worker is taken: with the code, and, for a
-  // UDF version a worker already has, without it (code and header modules can be large,
-  // and parsing them again on every call cost the worker more than a small UDF's run).
-  ARROW_ASSIGN_OR_RAISE(std::string header, EncodeRunHeader(request));
-  std::string frame;
-  AppendFrame(header, request.payload, &frame);
+  // A worker that already ran this UDF version gets it by hash alone. The frame with the
+  // code is built only for a worker that needs it: code and header modules can be
+  // kilobytes, costly to escape here and to parse again in the worker on every call.
   std::string lean_frame;
   if (!request.udf_hash.empty()) {
     ARROW_ASSIGN_OR_RAISE(std::string lean, EncodeRunHeader(request, /*with_code=*/false));
     AppendFrame(lean, request.payload, &lean_frame);
   }
+  std::string frame;
+  auto build_frame = [&]() -> Status {
+    if (!frame.empty()) return Status::OK();
+    ARROW_ASSIGN_OR_RAISE(std::string header, EncodeRunHeader(request));
+    AppendFrame(header, request.payload, &frame);
+    return Status::OK();
+  };
+  if (lean_frame.empty()) ARROW_RETURN_NOT_OK(build_frame());
   if (cancel && cancel->load()) {
     return CancelledStatus("The call of UDF '" + request.udf_name +
                            "' was cancelled before it started");
@@ -151,6 +156,10 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   double limit =
       request.timeout_seconds > 0 ? request.timeout_seconds : options_.call_timeout_seconds;
   const bool lean = !lean_frame.empty() && worker->HasCode(request.udf_hash);
+  if (Status built = lean ? Status::OK() : build_frame(); !built.ok()) {
+    ReturnUnused(std::move(worker));
+    return built;
+  }
   Result<Frame> answer = worker->Call(lean ? lean_frame : frame, sent + Seconds(limit), cancel);
   Result<WorkerReply> reply =
       answer.ok() ? DecodeReply(std::move(*answer), request.id) : Result<WorkerReply>(answer.status());
@@ -159,6 +168,10 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++stats_.code_resent;
+    }
+    if (Status built = build_frame(); !built.ok()) {
+      ReturnUnused(std::move(worker));
+      return built;
     }
     answer = worker->Call(frame, sent + Seconds(limit), cancel);
     reply = answer.ok() ? DecodeReply(std::move(*answer), request.id) : Result<WorkerReply>(answer.status());
@@ -206,6 +219,23 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
     if (shutting_down_) calls_done_.notify_all();
   }
   return reply;
+}
+
+void WorkerPool::ReturnUnused(std::shared_ptr<WorkerProcess> worker) {
+  bool extra;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    extra = extra_.count(worker->pid()) > 0;
+  }
+  if (extra) worker->RequestExit();  // a temporary worker exits, as after a call
+  std::lock_guard<std::mutex> lock(mutex_);
+  --busy_;
+  if (extra) {
+    RetireLocked(std::move(worker));
+  } else {
+    HandOutLocked(std::move(worker));
+    if (shutting_down_) calls_done_.notify_all();
+  }
 }
 
 std::shared_ptr<WorkerProcess> WorkerPool::StartExtraLocked(std::unique_lock<std::mutex>& lock) {

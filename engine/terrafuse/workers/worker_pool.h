@@ -137,6 +137,8 @@ class WorkerPool {
   std::shared_ptr<WorkerProcess> StartExtraLocked(std::unique_lock<std::mutex>& lock);
   // Gives a ready worker to the first waiting call, else makes it idle. Needs mutex_.
   void HandOutLocked(std::shared_ptr<WorkerProcess> worker);
+  // Gives back a worker taken for a call that was never sent (its frame could not be built).
+  void ReturnUnused(std::shared_ptr<WorkerProcess> worker);
   // Removes a worker from the pool and queues it for reaping and replacement. Needs mutex_.
   void RetireLocked(std::shared_ptr<WorkerProcess> worker);
   Status CallFailed(std::shared_ptr<WorkerProcess> worker, const WorkerRequest& request,

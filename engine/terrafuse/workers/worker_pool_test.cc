@@ -332,6 +332,17 @@ TEST(WorkerPoolFailureTest, AVersionTheWorkerDroppedIsSentAgainWithItsCode) {
   EXPECT_EQ(pool->stats().workers_started, 1);
   EXPECT_EQ(pool->stats().calls_by_hash, 2);  // the 2nd and the 3rd h1 calls
   EXPECT_EQ(pool->stats().code_resent, 1);
+
+  // Code that cannot be sent fails the call once a worker was taken for it, and gives the
+  // worker back unharmed.
+  WorkerRequest bad = version("h3", "3");
+  bad.code += "# \xff\n";
+  auto refused = pool->Run(bad);
+  EXPECT_EQ(KindOf(refused.status()), ErrorKind::kInvalidArgument);
+  ExpectMessage(refused.status(), "The code of UDF 'v3' is not valid UTF-8");
+  EXPECT_EQ(JsonPayload(RunOk(pool.get(), version("h1", "1"))), 1);
+  EXPECT_EQ(pool->stats().workers_started, 1);
+  EXPECT_EQ(pool->stats().busy, 0);
 }
 
 TEST(WorkerPoolFailureTest, ACallThatAnswersSoonAfterItsCancelKeepsItsWorker) {
