@@ -50,7 +50,7 @@ Options:
   --port PORT        port to listen on (default 8000; 0 picks a free port)
   --home DIR         data home (default $TERRAFUSE_HOME, else ~/.terrafuse); created if missing
   --workers N        Python worker processes (default: one per core)
-  --threads N        request handler threads (default: two per core, at least 4)
+  --threads N        request handler threads (default: four per core, at least 16)
   --io-threads N     network threads, which also answer cached results (default: one per core)
   --python PATH      interpreter of the workers (default $TERRAFUSE_PYTHON, else python3)
   --udf-timeout SEC  limit of one UDF call (default 120)
@@ -218,8 +218,9 @@ Result<Flags> ParseFlags(int argc, char** argv) {
   if (flags.workers == 0) flags.workers = CoreCount();
   // Jobs leave a worker to realtime requests, which would otherwise queue behind long tasks.
   if (flags.job_slots == 0) flags.job_slots = std::max(1, flags.workers - 1);
-  // Handlers mostly wait (on workers, on disk), so more threads than cores pays off.
-  if (flags.threads == 0) flags.threads = std::max(4, 2 * CoreCount());
+  // Handlers mostly wait (on workers, on disk), so more threads than cores pays off; calls
+  // waiting for a worker are what the pool batches (WorkerPool::Run).
+  if (flags.threads == 0) flags.threads = std::max(16, 4 * CoreCount());
   // One per core, as nginx's workers: each runs its own event loop, and sleeps when idle.
   if (flags.io_threads == 0) flags.io_threads = CoreCount();
   return flags;

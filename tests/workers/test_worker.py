@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -479,3 +480,38 @@ def test_binary_payload_types(worker):
     reply, payload = worker.run(udf_code("", "return b'\\x00raw'"))
     assert (reply["kind"], payload) == ("bytes", b"\x00raw")
     _ = io  # io.BytesIO is covered in test_html_bytes_responses_and_none
+
+
+# -- batches ---------------------------------------------------------------------------------
+def test_replies_to_a_batch_are_held_until_its_last_call(worker):
+    """Frames marked "more" (the server sent further calls behind them) get their replies in
+    one write after the last call of the batch; a call that takes long is answered at once."""
+    code = udf_code("n: int = 0, pause: float = 0", """
+        import time
+        time.sleep(pause)
+        return n
+    """)
+    worker.run(code, hash="batch-v1")
+
+    def send(n: int, more: bool, pause: float = 0) -> None:
+        header = {"op": "run", "id": f"b{n}", "udf": {"name": "t", "hash": "batch-v1"},
+                  "params": {"n": str(n), "pause": str(pause)}}
+        if more:
+            header["more"] = True
+        write_frame(worker.sock, header)
+
+    def replied_within(seconds: float) -> bool:
+        ready, _, _ = select.select([worker.sock], [], [], seconds)
+        return bool(ready)
+
+    send(1, more=True)
+    send(2, more=True)
+    assert not replied_within(0.3)  # held: the batch is not over
+    send(3, more=False)
+    assert [read_frame(worker.stream)[0]["id"] for _ in range(3)] == ["b1", "b2", "b3"]
+    assert json.loads(worker.run(None, {"n": "4"}, hash="batch-v1")[1]) == 4
+
+    send(5, more=True, pause=0.05)  # long enough not to be held
+    assert replied_within(5)
+    reply, payload = read_frame(worker.stream)
+    assert (reply["id"], json.loads(payload)) == ("b5", 5)

@@ -36,6 +36,9 @@ Result<http::Response> Metrics(const http::Request&, Services& services) {
     metric("terrafuse_worker_calls_total", "counter", "UDF calls answered by workers.", w.calls);
     metric("terrafuse_worker_calls_by_hash_total", "counter",
            "Calls sent without their code: the worker had that UDF version.", w.calls_by_hash);
+    metric("terrafuse_worker_calls_batched_total", "counter",
+           "Calls sent behind another call in one write to a worker (short calls, when calls wait).",
+           w.calls_batched);
     metric("terrafuse_worker_timeouts_total", "counter", "Calls killed at their time limit.", w.timeouts);
     metric("terrafuse_worker_crashes_total", "counter", "Workers that died during a call.", w.crashes);
     metric("terrafuse_worker_started_total", "counter", "Workers started, replacements included.",

@@ -199,9 +199,8 @@ Status FrameDecoder::Feed(const uint8_t* data, size_t n) {
         break;
       }
       case Stage::kDone:
-        return Internal("Malformed worker frame: ", n,
-                        " unexpected bytes after a complete frame (the worker must answer each "
-                        "frame with exactly one frame)");
+        after_.append(reinterpret_cast<const char*>(data), n);
+        return Status::OK();
     }
   }
   return Status::OK();
@@ -227,7 +226,7 @@ Status FrameDecoder::StartPayload() {
   return Status::OK();
 }
 
-Frame FrameDecoder::Take() {
+Result<Frame> FrameDecoder::Take() {
   Frame frame{std::move(header_), payload_ ? std::move(payload_) : EmptyBuffer()};
   header_ = std::string();
   payload_.reset();
@@ -235,6 +234,12 @@ Frame FrameDecoder::Take() {
   small_filled_ = 0;
   received_ = 0;
   stage_ = Stage::kPrefix;
+  if (!after_.empty()) {
+    std::string rest = std::move(after_);
+    after_.clear();
+    received_ = static_cast<int64_t>(rest.size());
+    ARROW_RETURN_NOT_OK(Feed(reinterpret_cast<const uint8_t*>(rest.data()), rest.size()));
+  }
   return frame;
 }
 

@@ -45,14 +45,16 @@ class FrameDecoder {
   std::span<uint8_t> ReadTarget();
 
   /// Records that the last read stored `n` bytes at ReadTarget(). Fails, naming the problem,
-  /// on a bad magic, a length over its limit, or bytes after a complete frame.
+  /// on a bad magic or a length over its limit. Bytes after a complete frame (the next
+  /// replies of a batch) are kept for the frames after it.
   Status Consume(size_t n);
 
   /// True once a whole frame has been decoded.
   bool HasFrame() const { return stage_ == Stage::kDone; }
 
-  /// Returns the decoded frame and resets the decoder for the next one.
-  Frame Take();
+  /// Returns the decoded frame and starts decoding the bytes kept after it. Fails like
+  /// Consume when those bytes are not a valid start of a frame.
+  Result<Frame> Take();
 
   /// Bytes of an incomplete frame received so far (0 between frames).
   int64_t partial_bytes() const { return received_; }
@@ -74,6 +76,7 @@ class FrameDecoder {
   bool direct_ = false;  // the last ReadTarget() was the payload itself
   int64_t received_ = 0;
   std::vector<uint8_t> scratch_;
+  std::string after_;  // bytes received after the complete frame, not decoded yet
 };
 
 /// A header module of a UDF (`import utils` inside the UDF).

@@ -94,7 +94,8 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::Start(WorkerPoolOptions options)
   std::string pids;
   for (auto& worker : launched) {
     ARROW_RETURN_NOT_OK(worker->WaitReady(deadline));
-    pids += (pids.empty() ? "" : ",") + std::to_string(worker->pid());
+    if (!pids.empty()) pids += ',';
+    pids += std::to_string(worker->pid());
   }
   {
     std::lock_guard<std::mutex> lock(pool->mutex_);
@@ -133,10 +134,10 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   // A worker that already ran this UDF version gets it by hash alone. The frame with the
   // code is built only for a worker that needs it: code and header modules can be
   // kilobytes, costly to escape here and to parse again in the worker on every call.
-  std::string lean_frame;
+  std::string lean_header, lean_frame;
   if (!request.udf_hash.empty()) {
-    ARROW_ASSIGN_OR_RAISE(std::string lean, EncodeRunHeader(request, /*with_code=*/false));
-    AppendFrame(lean, request.payload, &lean_frame);
+    ARROW_ASSIGN_OR_RAISE(lean_header, EncodeRunHeader(request, /*with_code=*/false));
+    AppendFrame(lean_header, request.payload, &lean_frame);
   }
   std::string frame;
   auto build_frame = [&]() -> Status {
@@ -150,19 +151,81 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
     return CancelledStatus("The call of UDF '" + request.udf_name +
                            "' was cancelled before it started");
   }
-  auto queued = Clock::now();
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<WorkerProcess> worker, Acquire(cancel, request.nested));
-  auto sent = Clock::now();
-  double limit =
-      request.timeout_seconds > 0 ? request.timeout_seconds : options_.call_timeout_seconds;
-  const bool lean = !lean_frame.empty() && worker->HasCode(request.udf_hash);
-  if (Status built = lean ? Status::OK() : build_frame(); !built.ok()) {
-    ReturnUnused(std::move(worker));
-    return built;
+  Waiter waiter;
+  waiter.queued = Clock::now();
+  if (!lean_header.empty() && request.payload.empty() && !request.nested) {
+    waiter.request = &request;  // it may ride in another call's batch
+    waiter.lean_header = lean_header;
   }
-  Result<Frame> answer = worker->Call(lean ? lean_frame : frame, sent + Seconds(limit), cancel);
-  Result<WorkerReply> reply =
-      answer.ok() ? DecodeReply(std::move(*answer), request.id) : Result<WorkerReply>(answer.status());
+  std::shared_ptr<WorkerProcess> worker;
+  Clock::time_point sent;
+  double limit = LimitOf(request);
+  bool lean = false;
+  bool recycle_asked = false;
+  Result<Frame> answer;
+  Result<WorkerReply> reply;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(worker, Acquire(cancel, request.nested, &waiter));
+    if (!worker) {
+      if (!waiter.retry) return std::move(waiter.reply);  // a batch answered it
+      // The batch broke before this call's reply: run it alone, so that an error is only
+      // ever charged to the call that caused it.
+      waiter.riding = waiter.done = waiter.retry = false;
+      waiter.request = nullptr;
+      continue;
+    }
+    sent = Clock::now();
+    lean = !lean_frame.empty() && worker->HasCode(request.udf_hash);
+    if (Status built = lean ? Status::OK() : build_frame(); !built.ok()) {
+      ReturnUnused(std::move(worker));
+      return built;
+    }
+    std::vector<Waiter*> riders;
+    if (lean && waiter.request) riders = TakeRiders(*worker, request.udf_hash);
+    if (riders.empty()) {
+      answer = worker->Call(lean ? lean_frame : frame, sent + Seconds(limit), cancel);
+      reply = answer.ok() ? DecodeReply(std::move(*answer), request.id) : Result<WorkerReply>(answer.status());
+      break;
+    }
+    // One write: this call, then the riders; "more" lets the worker hold its replies until
+    // the last one and send them in one write too. Calls of a batch are short: a batch
+    // silent for kBatchWaitSeconds has a call that is not, and its calls are run again alone.
+    auto with_more = [](std::string_view header) {
+      return std::string(header.substr(0, header.size() - 1)) + ",\"more\":true}";
+    };
+    std::string batch;
+    AppendFrame(with_more(lean_header), {}, &batch);
+    for (size_t i = 0; i < riders.size(); ++i) {
+      AppendFrame(i + 1 < riders.size() ? with_more(riders[i]->lean_header)
+                                        : std::string(riders[i]->lean_header),
+                  {}, &batch);
+    }
+    auto batch_deadline = sent + Seconds(std::min(limit, kBatchWaitSeconds));
+    Status written = worker->Send(batch, batch_deadline, cancel);
+    answer = written.ok() ? worker->Receive(batch_deadline, cancel) : Result<Frame>(written);
+    reply = answer.ok() ? DecodeReply(std::move(*answer), request.id) : Result<WorkerReply>(answer.status());
+    if (!reply.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        RetryLocked(riders, 0);
+      }
+      if (answer.ok()) worker->Kill();  // a malformed reply: its stream cannot be trusted
+      Status failure = CallFailed(std::move(worker), request, reply.status(), limit);
+      if (answer.status().IsCancelled()) return failure;  // its caller went away
+      waiter.request = nullptr;  // run again alone: the batch broke, not necessarily on it
+      continue;
+    }
+    if (!FinishRiders(worker, riders, sent, &recycle_asked)) {
+      // The worker broke on a rider's call, after answering this one; it is retired.
+      reply->worker_pid = worker->pid();
+      reply->queue_seconds = std::chrono::duration<double>(sent - waiter.queued).count();
+      reply->call_seconds = SecondsSince(sent);
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++stats_.calls;
+      return reply;
+    }
+    break;
+  }
   if (lean && reply.ok() && !reply->ok && reply->error_kind() == kCodeNeeded) {
     worker->ForgetCode(request.udf_hash);  // it dropped that version from its cache
     {
@@ -186,7 +249,7 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
   }
   if (!request.udf_hash.empty() && reply->ok) worker->NoteCodeSent(request.udf_hash);
   reply->worker_pid = worker->pid();
-  reply->queue_seconds = std::chrono::duration<double>(sent - queued).count();
+  reply->queue_seconds = std::chrono::duration<double>(sent - waiter.queued).count();
   reply->call_seconds = SecondsSince(sent);
   worker->CountCall();
   const char* recycle = nullptr;
@@ -199,7 +262,7 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
     recycle = "extra_for_nested_call";  // temporary: the pool goes back to its size
   } else if (options_.max_calls_per_worker > 0 && worker->calls() >= options_.max_calls_per_worker) {
     recycle = "max_calls";
-  } else if (reply->recycle) {
+  } else if (reply->recycle || recycle_asked) {
     recycle = "worker_asked";  // e.g. after a MemoryError: its heap is not to be trusted
   }
   if (recycle) {
@@ -208,6 +271,7 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
                              " reason=" + recycle + " calls=" + std::to_string(worker->calls()));
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!request.udf_hash.empty() && reply->ok) NoteSecondsLocked(request.udf_hash, reply->seconds);
   --busy_;
   ++stats_.calls;
   if (lean) ++stats_.calls_by_hash;
@@ -219,6 +283,93 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
     if (shutting_down_) calls_done_.notify_all();
   }
   return reply;
+}
+
+double WorkerPool::LimitOf(const WorkerRequest& request) const {
+  return request.timeout_seconds > 0 ? request.timeout_seconds : options_.call_timeout_seconds;
+}
+
+void WorkerPool::NoteSecondsLocked(const std::string& hash, double seconds) {
+  if (recent_seconds_.size() >= 4096) recent_seconds_.clear();  // bounded: forgetting is cheap
+  auto [it, added] = recent_seconds_.try_emplace(hash, seconds);
+  if (!added) it->second = 0.8 * it->second + 0.2 * seconds;
+}
+
+std::vector<WorkerPool::Waiter*> WorkerPool::TakeRiders(const WorkerProcess& worker,
+                                                        const std::string& hash) {
+  std::vector<Waiter*> riders;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto short_calls = [&](const std::string& version) {
+    auto it = recent_seconds_.find(version);
+    return it != recent_seconds_.end() && it->second < kBatchableSeconds;
+  };
+  if (waiters_.empty() || extra_.count(worker.pid()) || !short_calls(hash)) return riders;
+  int64_t room = kMaxBatchCalls - 1;
+  if (options_.max_calls_per_worker > 0) {
+    room = std::min(room, options_.max_calls_per_worker - worker.calls() - 1);
+  }
+  for (auto it = waiters_.begin(); it != waiters_.end() && static_cast<int64_t>(riders.size()) < room;) {
+    Waiter* w = *it;
+    if (w->request && worker.HasCode(w->request->udf_hash) && short_calls(w->request->udf_hash)) {
+      w->riding = true;
+      riders.push_back(w);
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  stats_.calls_batched += static_cast<int64_t>(riders.size());
+  return riders;
+}
+
+void WorkerPool::RetryLocked(const std::vector<Waiter*>& riders, size_t from) {
+  for (size_t i = from; i < riders.size(); ++i) {
+    riders[i]->retry = riders[i]->done = true;
+    riders[i]->cv.notify_one();  // under mutex_: the waiter cannot leave before this returns
+  }
+}
+
+bool WorkerPool::FinishRiders(const std::shared_ptr<WorkerProcess>& worker,
+                              const std::vector<Waiter*>& riders, Clock::time_point sent,
+                              bool* recycle) {
+  for (size_t i = 0; i < riders.size(); ++i) {
+    Waiter* rider = riders[i];
+    const WorkerRequest& request = *rider->request;
+    double limit = LimitOf(request);
+    Result<Frame> frame = worker->Receive(sent + Seconds(std::min(limit, kBatchWaitSeconds)), nullptr);
+    Result<WorkerReply> reply =
+        frame.ok() ? DecodeReply(std::move(*frame), request.id) : Result<WorkerReply>(frame.status());
+    if (!reply.ok()) {
+      if (frame.ok()) worker->Kill();  // a malformed reply: its stream cannot be trusted
+      (void)CallFailed(worker, request, reply.status(), limit);  // retires the worker
+      std::lock_guard<std::mutex> lock(mutex_);
+      RetryLocked(riders, i);  // run again alone, each: the batch broke, not necessarily on it
+      return false;
+    }
+    bool resend = !reply->ok && reply->error_kind() == kCodeNeeded;
+    if (resend) {
+      worker->ForgetCode(request.udf_hash);  // the next worker it gets sends the code
+    } else {
+      reply->worker_pid = worker->pid();
+      reply->queue_seconds = std::chrono::duration<double>(sent - rider->queued).count();
+      reply->call_seconds = SecondsSince(sent);
+      worker->CountCall();
+      *recycle = *recycle || reply->recycle;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (resend) {
+      ++stats_.code_resent;
+      rider->retry = true;
+    } else {
+      if (reply->ok) NoteSecondsLocked(request.udf_hash, reply->seconds);
+      ++stats_.calls;
+      ++stats_.calls_by_hash;
+      rider->reply = std::move(reply);
+    }
+    rider->done = true;
+    rider->cv.notify_one();
+  }
+  return true;
 }
 
 void WorkerPool::ReturnUnused(std::shared_ptr<WorkerProcess> worker) {
@@ -260,7 +411,8 @@ std::shared_ptr<WorkerProcess> WorkerPool::StartExtraLocked(std::unique_lock<std
   return worker;
 }
 
-Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* cancel, bool nested) {
+Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* cancel, bool nested,
+                                                           Waiter* waiter) {
   auto deadline = Clock::now() + Seconds(options_.queue_timeout_seconds);
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
@@ -277,15 +429,20 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* can
                            " workers are busy and " + std::to_string(waiters_.size()) +
                            " calls are already waiting: try again later");
       }
-      Waiter waiter;
-      waiters_.push_back(&waiter);
-      while (!waiter.worker && !shutting_down_ && !(cancel && cancel->load())) {
+      waiters_.push_back(waiter);
+      while (!waiter->worker && !waiter->done) {
+        if (waiter->riding) {  // in a batch: its end is near, and it must be waited for
+          waiter->cv.wait(lock);
+          continue;
+        }
+        if (shutting_down_ || (cancel && cancel->load())) break;
         auto now = Clock::now();
         if (now >= deadline) break;
-        waiter.cv.wait_until(lock, cancel ? std::min(deadline, now + kCancelPoll) : deadline);
+        waiter->cv.wait_until(lock, cancel ? std::min(deadline, now + kCancelPoll) : deadline);
       }
-      if (!waiter.worker) {
-        waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
+      if (waiter->done) return std::shared_ptr<WorkerProcess>();
+      if (!waiter->worker) {
+        waiters_.erase(std::find(waiters_.begin(), waiters_.end(), waiter));
         if (shutting_down_)
           return Unavailable("The worker pool is shutting down: no new UDF calls");
         if (cancel && cancel->load()) {
@@ -299,7 +456,7 @@ Result<std::shared_ptr<WorkerProcess>> WorkerPool::Acquire(const CancelFlag* can
           message += "; the last worker start failed: " + last_start_error_;
         return Unavailable(std::move(message));
       }
-      worker = std::move(waiter.worker);
+      worker = std::move(waiter->worker);
     }
     ++busy_;
     lock.unlock();

@@ -61,6 +61,7 @@ struct WorkerPoolStats {
   int64_t recycled = 0;
   int64_t calls_by_hash = 0;   // sent without their code (the worker had the version)
   int64_t code_resent = 0;     // of those, answered "code_needed" and sent again whole
+  int64_t calls_batched = 0;   // sent behind another call in one write (see Run)
   int idle = 0;
   int busy = 0;
   int starting = 0;
@@ -107,7 +108,19 @@ class WorkerPool {
   /// - Cancelled (arrow code, Timeout kind): `*cancel` became true; a running call's worker
   ///   was killed and is being replaced, unless the call answered within 200 ms of the
   ///   cancel: its reply is then returned and the worker kept.
+  ///
+  /// Batching: when calls wait for a worker, the call that gets one takes up to
+  /// kMaxBatchCalls - 1 waiting calls along, sent in one write and answered in one write.
+  /// Only short calls ride (versions the worker has, whose recent worker time averages
+  /// under kBatchableSeconds), so a call waits behind others for at most a few ms; a call
+  /// that rides is not cancelled by its caller (it is that short). When a batch breaks
+  /// (a crash, no reply within kBatchWaitSeconds), its calls without a reply are run again,
+  /// each alone: errors are charged only to the call that causes them alone.
   Result<WorkerReply> Run(const WorkerRequest& request, const CancelFlag* cancel = nullptr);
+
+  static constexpr int kMaxBatchCalls = 8;
+  static constexpr double kBatchableSeconds = 0.001;
+  static constexpr double kBatchWaitSeconds = 5;
 
   /// Refuses new calls, lets calls in progress finish for up to `grace_seconds` (then kills
   /// their workers), asks idle workers to exit and reaps every worker (SIGKILL for those
@@ -125,13 +138,36 @@ class WorkerPool {
   std::vector<pid_t> WorkerPids() const;
 
  private:
+  // A call waiting for a worker: handed one (`worker`), or taken into another call's batch.
   struct Waiter {
     std::condition_variable cv;
     std::shared_ptr<WorkerProcess> worker;
+    // Set when the call may ride in a batch: the call, and its header without the code.
+    const WorkerRequest* request = nullptr;
+    std::string_view lean_header;
+    Clock::time_point queued;
+    bool riding = false;  // taken into a batch: waits for `done`, whatever else happens
+    bool done = false;
+    bool retry = false;   // the batch broke before this call's reply: wait for a worker again
+    Result<WorkerReply> reply;
   };
 
   explicit WorkerPool(WorkerPoolOptions options);
-  Result<std::shared_ptr<WorkerProcess>> Acquire(const CancelFlag* cancel, bool nested);
+  // A worker for the call of `waiter`, or null when a batch answered the call meanwhile
+  // (`waiter->done`).
+  Result<std::shared_ptr<WorkerProcess>> Acquire(const CancelFlag* cancel, bool nested,
+                                                 Waiter* waiter);
+  // Takes waiting calls that may ride behind a call of `hash` on `worker`.
+  std::vector<Waiter*> TakeRiders(const WorkerProcess& worker, const std::string& hash);
+  // Receives the riders' replies and hands each to its caller. Returns false when the worker
+  // broke (that call gets the error, the ones behind it retry; the worker is retired).
+  bool FinishRiders(const std::shared_ptr<WorkerProcess>& worker, const std::vector<Waiter*>& riders,
+                    Clock::time_point sent, bool* recycle);
+  // Sends the riders back to wait for a worker; needs mutex_.
+  void RetryLocked(const std::vector<Waiter*>& riders, size_t from);
+  // Notes a version's worker time (the moving average that decides batching); needs mutex_.
+  void NoteSecondsLocked(const std::string& hash, double seconds);
+  double LimitOf(const WorkerRequest& request) const;
   // Starts a temporary worker for a nested call when none is free; null when the pool is at
   // its limit of extra workers or the start failed (the call then waits as usual).
   std::shared_ptr<WorkerProcess> StartExtraLocked(std::unique_lock<std::mutex>& lock);
@@ -158,6 +194,7 @@ class WorkerPool {
   std::vector<std::shared_ptr<WorkerProcess>> idle_;
   std::unordered_map<pid_t, std::shared_ptr<WorkerProcess>> live_;  // idle and busy
   std::vector<std::shared_ptr<WorkerProcess>> retiring_;            // to reap, then replace
+  std::unordered_map<std::string, double> recent_seconds_;  // per UDF version, moving average
   int busy_ = 0;
   int starting_ = 0;
   bool shutting_down_ = false;

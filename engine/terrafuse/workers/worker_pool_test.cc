@@ -509,6 +509,114 @@ TEST(WorkerPoolFailureTest, ACrashDoesNotDisturbOtherCalls) {
   EXPECT_EQ(pool->stats().crashes, 3);
 }
 
+// Batching (WorkerPool::Run): one worker is held by a slow call while short calls queue
+// behind it in a known order; the first queued call then takes the others along.
+class WorkerPoolBatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = StartPool(TestPoolOptions(1, &log_));
+    ASSERT_NE(pool_, nullptr);
+    RunOk(pool_.get(), Short(0, false));  // sent with its code
+    RunOk(pool_.get(), Short(0, false));  // by hash: the version's time is now known
+  }
+
+  // A short call of one version; `crash` ends its worker instead of answering.
+  static WorkerRequest Short(int n, bool crash) {
+    WorkerRequest request = UdfRequest(
+        "short", "n: int = 0, crash: bool = False",
+        "    if crash:\n        import os\n        os._exit(3)\n    return n\n",
+        {{"n", std::to_string(n)}, {"crash", crash ? "true" : "false"}});
+    request.id = "req-" + std::to_string(n);
+    request.udf_hash = "short-v1";
+    return request;
+  }
+
+  // Runs Short(i, i == crash_index) for i in [1, calls] queued in that order behind a slow
+  // call; returns each call's outcome.
+  std::vector<Result<WorkerReply>> RunQueued(int calls, int crash_index) {
+    std::vector<Result<WorkerReply>> results(calls + 1);
+    std::thread slow([&] {
+      WorkerRequest request = UdfRequest("slow", "", "    import time\n    time.sleep(0.6)\n    return 0\n");
+      results[0] = pool_->Run(request);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the slow call has the worker
+    std::vector<std::thread> threads;
+    for (int i = 1; i <= calls; ++i) {
+      threads.emplace_back([&, i] { results[i] = pool_->Run(Short(i, i == crash_index)); });
+      for (int wait = 0; wait < 100 && pool_->stats().waiting < i; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    EXPECT_EQ(pool_->stats().waiting, calls);
+    slow.join();
+    for (auto& thread : threads) thread.join();
+    EXPECT_TRUE(results[0].ok() && results[0]->ok) << results[0].status().ToString();
+    results.erase(results.begin());
+    return results;
+  }
+
+  LogCapture log_;
+  std::unique_ptr<WorkerPool> pool_;
+};
+
+TEST_F(WorkerPoolBatchTest, ShortCallsWaitingForAWorkerRideInOneBatch) {
+  auto results = RunQueued(6, /*crash_index=*/0);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].status().ToString();
+    EXPECT_EQ(JsonPayload(*results[i]), i + 1);  // each caller gets its own answer
+    EXPECT_GT(results[i]->queue_seconds, 0.2);
+  }
+  WorkerPoolStats stats = pool_->stats();
+  EXPECT_EQ(stats.calls_batched, 5);  // the first queued call took the other five along
+  EXPECT_EQ(stats.workers_started, 1);
+  EXPECT_EQ(stats.busy, 0);
+  EXPECT_EQ(stats.idle, 1);
+}
+
+TEST_F(WorkerPoolBatchTest, ACrashInABatchIsChargedOnlyToTheCallThatCausesIt) {
+  // The crashing call leads the batch: the worker dies before any reply, every call of the
+  // batch runs again alone, and only the crashing one fails (on a second worker).
+  auto results = RunQueued(5, /*crash_index=*/1);
+  EXPECT_EQ(KindOf(results[0].status()), ErrorKind::kWorkerCrashed) << results[0].status().ToString();
+  for (int i = 1; i < 5; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
+    EXPECT_EQ(JsonPayload(*results[i]), i + 1);
+  }
+  EXPECT_EQ(pool_->stats().calls_batched, 4);
+  EXPECT_EQ(pool_->stats().crashes, 2);  // in the batch, then alone
+}
+
+TEST_F(WorkerPoolBatchTest, ACrashingRiderFailsAloneAndTheOtherCallsAnswer) {
+  auto results = RunQueued(5, /*crash_index=*/3);
+  EXPECT_EQ(KindOf(results[2].status()), ErrorKind::kWorkerCrashed) << results[2].status().ToString();
+  for (int i : {0, 1, 3, 4}) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
+    EXPECT_EQ(JsonPayload(*results[i]), i + 1);
+  }
+  EXPECT_EQ(pool_->stats().crashes, 2);  // in the batch, then alone
+  EXPECT_EQ(pool_->stats().busy, 0);
+}
+
+TEST_F(WorkerPoolBatchTest, LongCallsNeverRide) {
+  // A version whose calls take longer than kBatchableSeconds runs one call per write.
+  WorkerRequest slowish = UdfRequest("slowish", "n: int = 0", "    import time\n    time.sleep(0.005)\n    return n\n");
+  slowish.udf_hash = "slowish-v1";
+  RunOk(pool_.get(), slowish);
+  std::vector<std::thread> threads;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      WorkerRequest request = slowish;
+      request.params = {{"n", std::to_string(i)}};
+      auto reply = pool_->Run(request);
+      if (reply.ok() && reply->ok && JsonPayload(*reply) == i) ++answered;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(answered.load(), 6);
+  EXPECT_EQ(pool_->stats().calls_batched, 0);
+}
+
 TEST(WorkerPoolFailureTest, WorkersAreRecycledAfterMaxCalls) {
   LogCapture log;
   WorkerPoolOptions options = TestPoolOptions(1, &log);

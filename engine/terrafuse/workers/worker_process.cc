@@ -332,6 +332,17 @@ Result<Frame> WorkerProcess::Receive(Clock::time_point deadline, const CancelFla
   bool exited = false;
   std::optional<Clock::time_point> cancelled_at;
   while (true) {
+    if (decoder_.HasFrame()) {  // a batch's replies may arrive in one read
+      // What the worker wrote to stderr before replying is in the pipe now: forward it
+      // while it is fresh (one read when there is nothing).
+      if (!stderr_eof_.load()) DrainStderr(false);
+      Result<Frame> frame = decoder_.Take();
+      if (!frame.ok()) {
+        Kill();  // its stream cannot be trusted any more
+        return Crashed("sent a malformed frame: " + frame.status().message());
+      }
+      return frame;
+    }
     std::span<uint8_t> target = decoder_.ReadTarget();
     ssize_t n = recv(socket_fd_, target.data(), target.size(), 0);
     if (n > 0) {
@@ -339,12 +350,6 @@ Result<Frame> WorkerProcess::Receive(Clock::time_point deadline, const CancelFla
       if (!status.ok()) {
         Kill();  // its stream cannot be trusted any more
         return Crashed("sent a malformed frame: " + status.message());
-      }
-      if (decoder_.HasFrame()) {
-        // What the worker wrote to stderr before replying is in the pipe now: forward it
-        // while it is fresh (one read when there is nothing).
-        if (!stderr_eof_.load()) DrainStderr(false);
-        return decoder_.Take();
       }
       continue;
     }
@@ -382,6 +387,7 @@ void WorkerProcess::NoteCodeSent(const std::string& hash) {
 }
 
 bool WorkerProcess::CheckIdle() {
+  if (decoder_.HasFrame() || decoder_.partial_bytes() > 0) return false;  // spoke out of turn
   pollfd fds[3] = {{socket_fd_, POLLIN, 0},
                    {stderr_eof_.load() ? -1 : stderr_fd_, POLLIN, 0},
                    {pid_fd_, POLLIN, 0}};

@@ -82,6 +82,11 @@ class WorkerProcess {
   Result<Frame> Call(std::string_view frame, Clock::time_point deadline,
                      const CancelFlag* cancel = nullptr);
 
+  /// Call in two steps, for a batch: Send writes any number of encoded frames, then Receive
+  /// returns one reply frame per call, in the order sent. Errors as for Call.
+  Status Send(std::string_view bytes, Clock::time_point deadline, const CancelFlag* cancel);
+  Result<Frame> Receive(Clock::time_point deadline, const CancelFlag* cancel);
+
   /// True when an idle worker is still alive and has nothing unexpected to say; forwards
   /// whatever it wrote to stderr meanwhile.
   bool CheckIdle();
@@ -115,8 +120,6 @@ class WorkerProcess {
  private:
   WorkerProcess(pid_t pid, int socket_fd, int stderr_fd, int pid_fd,
                 const WorkerProcessOptions& options);
-  Status Send(std::string_view bytes, Clock::time_point deadline, const CancelFlag* cancel);
-  Result<Frame> Receive(Clock::time_point deadline, const CancelFlag* cancel);
   // Reads what is available on the stderr pipe; `final` also flushes a partial last line.
   void DrainStderr(bool final);
   void ForwardLine(std::string_view line);

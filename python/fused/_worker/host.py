@@ -25,7 +25,7 @@ from fused._capture import capture
 from fused._errors import FusedError, NotFoundError, UdfError
 from fused._run import _bind, _plan, _run_calls, _udf_error
 from fused._udf import Header, Udf
-from fused._worker.protocol import MAX_PAYLOAD_BYTES, ProtocolError, read_frame, write_frame
+from fused._worker.protocol import MAX_PAYLOAD_BYTES, ProtocolError, frame_parts, read_frame, send_all, write_frame
 
 # Server workers import the scientific stack here, once, before the ready frame: they start
 # warm. The workers of fused.submit's local engine (TERRAFUSE_WORKER_LIGHT=1) only answer
@@ -47,6 +47,10 @@ UDF_CACHE_SIZE = int(os.environ.get("TERRAFUSE_WORKER_UDF_CACHE") or 64)
 # Captured output above this many characters keeps its end (the reply header has a size limit).
 MAX_CAPTURED_CHARS = 1 << 20
 _READ_BUFFER = 1 << 16
+# Replies to a batch ("more": the server sent further frames behind this one) are held and
+# sent in one write, unless the call took long enough that its caller should not wait.
+_HOLD_SECONDS = 0.002
+_HOLD_BYTES = 1 << 20
 _ERROR_KINDS = {NotFoundError: "not_found"}
 
 
@@ -95,6 +99,8 @@ class Host:
         """Send ``ready``, then answer frames; returns the process exit code."""
         write_frame(self.sock, {"op": "ready", "pid": os.getpid(), "version": fused.__version__,
                                 "python": sys.version.split()[0]})
+        held: list = []  # reply buffers of a batch, sent after its last call
+        held_bytes = 0
         while True:
             try:
                 frame = read_frame(self.stream)
@@ -114,10 +120,15 @@ class Host:
             else:
                 reply, payload = _error_reply(header.get("id"), _Failure(
                     "invalid_argument", f"Unknown worker operation {op!r}: expected 'run' or 'exit'")), b""
+            held += frame_parts(reply, payload)
+            held_bytes += len(payload)
+            if header.get("more") and reply["seconds"] < _HOLD_SECONDS and held_bytes < _HOLD_BYTES:
+                continue
             try:
-                write_frame(self.sock, reply, payload)
+                send_all(self.sock, held)
             except (BrokenPipeError, ConnectionResetError):
                 return 0
+            held, held_bytes = [], 0
 
     # -- one run -----------------------------------------------------------------------
     def run(self, header: dict, payload: bytes = b"") -> tuple[dict, Any]:

@@ -115,12 +115,17 @@ def encode_header(header: dict) -> bytes:
 
 def write_frame(sock: socket.socket, header: dict, payload: Any = b"") -> None:
     """Send one frame; ``payload`` is any C-contiguous bytes-like object (sent without a copy)."""
+    send_all(sock, frame_parts(header, payload))
+
+
+def frame_parts(header: dict, payload: Any = b"") -> list:
+    """The buffers of one frame, for ``send_all`` (the payload is not copied)."""
     raw = encode_header(header)
     view = memoryview(payload).cast("B") if not isinstance(payload, bytes) else payload
     parts = [_PREFIX.pack(MAGIC, len(raw)) + raw + _LENGTH.pack(len(view))]
     if len(view):
         parts.append(view)
-    send_all(sock, parts)
+    return parts
 
 
 def send_all(sock: socket.socket, parts: list) -> None:
@@ -135,4 +140,4 @@ def send_all(sock: socket.socket, parts: list) -> None:
             else:
                 views[0] = views[0][sent:]
                 sent = 0
-        # sendmsg takes at most IOV_MAX buffers per call; we never pass more than 2.
+        # sendmsg takes at most IOV_MAX (1024) buffers per call: a batch passes at most 16.
