@@ -417,7 +417,8 @@ Result<Response> RunAndRespond(const Request& request, Services& services, const
   ARROW_ASSIGN_OR_RAISE(Formats formats, PickFormats(request, services, tile.has_value()));
   http::Params params = UdfParams(request);
   ARROW_ASSIGN_OR_RAISE(double max_age, MaxAgeOf(request, run));
-  const std::string key = ResultKey(run, params, tile, formats);
+  // A run that bypasses the cache (cache_max_age=0) needs no key.
+  const std::string key = max_age > 0 ? ResultKey(run, params, tile, formats) : std::string();
   cache::CacheOutcome outcome;
   auto compute = [&]() { return Execute(request, services, run, tile, params, formats, max_age > 0); };
   ARROW_ASSIGN_OR_RAISE(cache::CachedResult result,
