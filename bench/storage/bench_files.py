@@ -129,13 +129,13 @@ def _own_cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _timed(fn, server_pid: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the client and the server) of one call."""
-    cpu = _own_cpu_seconds() + _cpu_seconds(server_pid)
+def _timed(fn, server_pid: int) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the client, CPU seconds of the server) of one call."""
+    client, server = _own_cpu_seconds(), _cpu_seconds(server_pid)
     start = time.perf_counter()
     fn()
     wall = time.perf_counter() - start
-    return wall, _own_cpu_seconds() + _cpu_seconds(server_pid) - cpu
+    return wall, _own_cpu_seconds() - client, _cpu_seconds(server_pid) - server
 
 
 def main() -> int:
@@ -145,6 +145,7 @@ def main() -> int:
         "--scale", type=float, default=1.0, help="multiply the file size (1 GB at 1)"
     )
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--binary", default=None, help="the terrafused to measure (default: the installed one)")
     args = parser.parse_args()
     size = int((32 * MB if args.quick else 1024 * MB) * args.scale)
     runs = args.runs or (1 if args.quick else 5)
@@ -153,7 +154,7 @@ def main() -> int:
     work.mkdir()
     source = work / "big.bin"
     _make_file(source, size)
-    server = start_server(port=0, home=_HOME, workers=1, threads=4)
+    server = start_server(port=0, home=_HOME, workers=1, threads=4, binary=args.binary)
     token = (Path(_HOME) / "credentials").read_text().strip()
     auth = f"Authorization: Bearer {token}"
     base = server.base_url
@@ -185,6 +186,11 @@ def main() -> int:
             lambda: subprocess.run([curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth, up_url],
                                    check=True),
             uploaded.unlink)
+        # No Content-Length: the server decodes the chunks in user space (1 MiB buffer).
+        cases["upload, curl chunked"] = (
+            lambda: subprocess.run([curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth,
+                                    "-H", "Transfer-Encoding: chunked", up_url], check=True),
+            uploaded.unlink)
         cases["download, curl"] = (
             lambda: subprocess.run([curl, "-sf", "-o", str(work / "down.bin"), "-H", auth, download_url],
                                    check=True),
@@ -197,31 +203,36 @@ def main() -> int:
             fn()
             cleanup()
         times: dict[str, list[float]] = {name: [] for name in cases}
-        cpu: dict[str, list[float]] = {name: [] for name in cases}
+        client_cpu: dict[str, list[float]] = {name: [] for name in cases}
+        server_cpu: dict[str, list[float]] = {name: [] for name in cases}
+        loads = []
         for _ in range(runs):
+            loads.append(os.getloadavg()[0])
             for name, (fn, cleanup) in cases.items():
                 os.sync()  # each case starts with no dirty pages of the one before (untimed)
-                wall, used = _timed(fn, server.process.pid)
+                wall, client, served = _timed(fn, server.process.pid)
                 cleanup()
                 times[name].append(wall)
-                cpu[name].append(used)
+                client_cpu[name].append(client)
+                server_cpu[name].append(served)
         rss_after = _peak_rss_mb(server.process.pid)
     finally:
         server.stop()
         shutil.rmtree(_HOME, ignore_errors=True)
 
+    gb = size / (1 << 30)
     rate = {k: size / MB / statistics.median(v) for k, v in times.items()}
-    cpu_gb = {k: statistics.median(v) / (size / (1 << 30)) for k, v in cpu.items()}
-    load = os.getloadavg()[0]
-    print(f"file: {size / MB:.0f} MB, {runs} round(s), same disk, loopback, "
-          f"{os.cpu_count()} cores, load average {load:.1f}")
+    client_gb = {k: statistics.median(v) / gb for k, v in client_cpu.items()}
+    server_gb = {k: statistics.median(v) / gb for k, v in server_cpu.items()}
+    print(f"file: {size / MB:.0f} MB, {runs} round(s), same disk, loopback, {os.cpu_count()} cores, "
+          f"load average {min(loads):.1f}-{max(loads):.1f} over the rounds")
     print(f"| {'case (through the server)':<28} | {'terrafuse MB/s':>14} | {'cp MB/s':>8} | {'ratio':>6} "
-          f"| {'CPU s/GB':>8} | {'cp CPU s/GB':>11} |")
+          f"| {'CPU s/GB client':>15} | {'server':>6} | {'cp':>5} |")
     for case in cases:
         if case != "cp":
             print(f"| {case:<28} | {rate[case]:>14.0f} | {rate['cp']:>8.0f} | {rate[case] / rate['cp']:>6.2f} "
-                  f"| {cpu_gb[case]:>8.2f} | {cpu_gb['cp']:>11.2f} |")
-    print("(CPU: client + server; throughput is wall time, so other load on the machine lowers it)")
+                  f"| {client_gb[case]:>15.2f} | {server_gb[case]:>6.2f} | {client_gb['cp']:>5.2f} |")
+    print("(throughput is wall time, so other load on the machine lowers it; CPU is per side)")
     print(
         f"server peak RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after "
         f"({rss_after - rss_before:+.0f} MB for a {size / MB:.0f} MB file)"

@@ -414,19 +414,23 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
     response = ErrorResponse(opened.status(), request.request_id);
   } else {
     std::unique_ptr<BodySink> sink = std::move(opened).ValueUnsafe();
-    if (expects_continue) {
+    Status status;
+    const auto declared = parser.content_length();
+    // A declared length is checked (limit, space) before the client is told to send it.
+    if (declared && *declared > server_.options.upload_limit) {
+      status = TooLarge("Upload exceeds the ", server_.options.upload_limit, "-byte limit");
+    } else if (declared && *declared > 0) {
+      status = co_await RunOnPool(server_.pool, [&] { return sink->Expect(*declared); });
+    }
+    if (expects_continue && status.ok()) {
       bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
       stream_.expires_after(server_.options.write_timeout);
       co_await bhttp::async_write(stream_, go_on, net::redirect_error(net::use_awaitable, ec));
     }
     std::vector<char> chunk(kStreamChunk);
-    Status status;
-    if (auto declared = parser.content_length(); declared) {
+    if (declared) {
       // A declared length: read straight from the socket into the chunk, in reads as big
       // as the chunk, never past the body (a pipelined request may follow).
-      if (*declared > server_.options.upload_limit) {
-        status = TooLarge("Upload exceeds the ", server_.options.upload_limit, "-byte limit");
-      }
       uint64_t remaining = status.ok() ? *declared : 0;
       if (status.ok() && remaining > 0 && sink->CanSplice()) {
         // Bytes Beast already read past the header go in by Write, the rest by splice.

@@ -1,6 +1,7 @@
 #include "terrafuse/storage/files.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -165,6 +166,26 @@ Result<std::unique_ptr<AtomicWriter>> AtomicWriter::Open(const Location& where) 
   return std::unique_ptr<AtomicWriter>(new AtomicWriter(where, std::move(temp), *out));
 }
 
+Status AtomicWriter::Reserve(int64_t size) {
+  auto file = std::dynamic_pointer_cast<arrow::io::FileOutputStream>(out_);
+  if (done_ || !file || size <= written_) return Status::OK();
+  // fallocate, not posix_fallocate: where the file system cannot reserve, glibc's fallback
+  // writes zeros over the whole length.
+  int rc;
+  do {
+    rc = ::fallocate(file->file_descriptor(), 0, 0, size);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) {
+    reserved_ = size;
+    return Status::OK();
+  }
+  if (errno == EOPNOTSUPP || errno == ENOSYS) return Status::OK();
+  if (errno == EFBIG) {
+    return TooLarge("Cannot write '", where_.uri, "': ", size, " bytes is more than its file system allows in one file");
+  }
+  return Describe(arrow::internal::IOErrorFromErrno(errno, "fallocate"), where_, "write");
+}
+
 Status AtomicWriter::Write(const void* data, int64_t size) {
   if (done_) return Internal("AtomicWriter: write after commit or abort");
   Status st = out_->Write(data, size);
@@ -197,7 +218,13 @@ Status AtomicWriter::WriteFromPipe(int pipe_fd, int64_t size) {
 
 Status AtomicWriter::Commit() {
   if (done_) return Internal("AtomicWriter: commit after commit or abort");
-  Status st = out_->Close();
+  Status st;
+  if (written_ < reserved_) {
+    // Fewer bytes came than were reserved: the file ends where the data does.
+    auto file = std::dynamic_pointer_cast<arrow::io::FileOutputStream>(out_);
+    if (::ftruncate(file->file_descriptor(), written_) != 0) st = arrow::internal::IOErrorFromErrno(errno, "ftruncate");
+  }
+  if (st.ok()) st = out_->Close();
   if (st.ok() && !temp_path_.empty()) st = where_.fs->Move(temp_path_, where_.path);
   if (!st.ok()) {
     Abort();
