@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
-from fused._errors import InvalidArgumentError
+from fused._errors import FusedError, InvalidArgumentError
 from fused._options import data_home, options
 
 _atexit_registered = False
@@ -180,10 +180,23 @@ def _stream_to(path: str, target: Path) -> None:
 
         with (
             request_stream("GET", "/files/download", params={"path": path}) as response,
-            open(tmp, "wb") as out,
+            # "r+b", not "wb": truncating the existing (empty) temp file makes ext4 flush the
+            # whole file to disk when it is closed (auto_da_alloc), ~0.35 s per GB.
+            open(tmp, "r+b") as out,
         ):
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                out.write(chunk)
+            # http.client's response reads straight into one reused buffer (iter_content
+            # allocates and copies each piece again: half the speed).
+            raw = getattr(response.raw, "_fp", None)
+            if raw is None or not hasattr(raw, "readinto") or response.headers.get("Content-Encoding"):
+                for chunk in response.iter_content(chunk_size=1 << 20):
+                    out.write(chunk)
+                return
+            buffer = bytearray(1 << 20)
+            view = memoryview(buffer)
+            while n := raw.readinto(buffer):
+                out.write(view[:n])
+            if raw.length:  # http.client does not raise when the body stops short
+                raise FusedError(f"Download of {path!r} was cut short: {raw.length} bytes missing")
 
     _atomic_local(target, write)
 
