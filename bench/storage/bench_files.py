@@ -3,17 +3,19 @@
 Both sides move the same file on the same disk (the benchmark's temp directory): ``cp``
 copies it to a new file (copy_file_range: one copy in the kernel); terrafused receives it
 over loopback HTTP (``PUT /files/upload``, spliced from the socket into a temp file renamed
-at the end) and sends it back (``GET /files/download``, sendfile). Two clients: a zero-copy
-one written here (sendfile(2) up, splice(2) socket -> pipe -> file down: the client costs
-what ``cp`` costs, so the ratio measures the server) and ``curl`` when installed (a common
-client, which copies through user space in 16-64 KB pieces). The server's peak resident
+at the end) and sends it back (``GET /files/download``, sendfile). Three clients: a
+zero-copy one written here (sendfile(2) up, splice(2) socket -> pipe -> file down: the
+client costs what ``cp`` costs, so the ratio measures the server), the SDK
+(``fused.api.upload/download``: what users run) and ``curl`` when installed (a common
+client, which copies through user space in 16-64 KB pieces; once more with chunked
+transfer encoding, which the server decodes in user space). The server's peak resident
 memory (VmHWM) before and after the transfers shows that memory stays flat whatever the
 file's size.
 
 1 warm-up per case, then N rounds alternating the cases; medians are printed. Ratio is
 terrafuse / cp throughput (target: >= 0.7 with the zero-copy client). Never fails on figures.
 
-    python bench/storage/bench_files.py [--quick] [--scale S] [--runs N]
+    python bench/storage/bench_files.py [--quick] [--scale S] [--runs N] [--binary PATH]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 _HOME = tempfile.mkdtemp(prefix="terrafuse-bench-files-")
 os.environ["TERRAFUSE_HOME"] = _HOME
 
+import fused  # noqa: E402
 from fused._server import start_server  # noqa: E402
 
 MB = 1 << 20
@@ -181,6 +184,12 @@ def main() -> int:
         "download, zero-copy client": (lambda: zero_copy_download(download_url, token, work / "down.bin"),
                                        check_download),
     }
+    # What a user runs: the SDK (requests) with the server as fd://'s home.
+    os.environ["TERRAFUSE_TOKEN"] = token
+    fused.options.base_url = base
+    cases["upload, fused.api"] = (lambda: fused.api.upload(str(source), "fd://bench/up.bin"), uploaded.unlink)
+    cases["download, fused.api"] = (lambda: fused.api.download("fd://bench/big.bin", work / "down.bin"),
+                                    check_download)
     if curl:
         cases["upload, curl"] = (
             lambda: subprocess.run([curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth, up_url],

@@ -22,6 +22,8 @@ namespace {
 namespace afs = arrow::fs;
 
 constexpr int64_t kCopyChunk = 1 << 20;
+// Bytes an object-store upload may have in flight (parts of 10 MB) before a write waits.
+constexpr int64_t kObjectWindow = 32 << 20;
 // Remote sources (S3, http) answer each read with a request: bigger pieces, fewer round trips.
 constexpr int64_t kRemoteCopyChunk = 16 << 20;
 
@@ -191,6 +193,14 @@ Status AtomicWriter::Write(const void* data, int64_t size) {
   Status st = out_->Write(data, size);
   if (!st.ok()) return Describe(st, where_, "write");
   written_ += size;
+  // An object store uploads parts in the background with no limit on how many wait in
+  // memory: a client faster than the store would fill it. Waiting for them every
+  // kObjectWindow bytes (Flush does not cut a part) keeps a few parts in flight.
+  if (temp_path_.empty() && (unflushed_ += size) >= kObjectWindow) {
+    unflushed_ = 0;
+    st = out_->Flush();
+    if (!st.ok()) return Describe(st, where_, "write");
+  }
   return Status::OK();
 }
 

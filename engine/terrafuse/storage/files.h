@@ -77,6 +77,7 @@ class AtomicWriter {
   std::shared_ptr<arrow::io::OutputStream> out_;
   int64_t written_ = 0;
   int64_t reserved_ = 0;
+  int64_t unflushed_ = 0;  // object stores: bytes written since the last wait for the parts
   bool done_ = false;
 };
 
