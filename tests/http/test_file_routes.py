@@ -320,6 +320,32 @@ def test_upload_bigger_than_the_disk_is_refused_before_its_body(api, files_serve
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
+def test_overwriting_upload_replaces_the_file_and_lets_the_old_one_go(api, files_server):
+    # The replaced file is held open across the rename (its blocks are freed after the
+    # answer, not inside rename) and must then be closed: no deleted file stays open.
+    folder = _root(files_server) / "over"
+    fused.api.upload(b"first version " * 100_000, "fd://over/x.bin")
+    fused.api.upload(b"second", "fd://over/x.bin")
+    assert fused.api.get("fd://over/x.bin") == b"second"
+    assert [p.name for p in folder.iterdir()] == ["x.bin"]
+    fds = Path(f"/proc/{files_server.process.pid}/fd")
+
+    def deleted_open_files() -> list[str]:
+        targets = []
+        for fd in fds.iterdir():
+            try:
+                targets.append(os.readlink(fd))
+            except OSError:
+                pass  # closed meanwhile
+        return [t for t in targets if t.startswith(str(folder)) and t.endswith("(deleted)")]
+
+    deadline = time.time() + 5
+    while deleted_open_files() and time.time() < deadline:
+        time.sleep(0.05)
+    assert deleted_open_files() == []
+    assert fused.api.delete("fd://over", max_deletion_depth=1)
+
+
 def test_signed_urls_expire_and_resist_tampering(api):
     fused.api.upload(b"shared data", "fd://signed/a.txt")
     fused.api.upload(b"other", "fd://signed/b.txt")

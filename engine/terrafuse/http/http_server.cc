@@ -409,11 +409,13 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
   });
   Response response;
   bool body_read = false;
+  bool finished_ok = false;
   beast::error_code ec;
+  std::unique_ptr<BodySink> sink;
   if (!opened.ok()) {
     response = ErrorResponse(opened.status(), request.request_id);
   } else {
-    std::unique_ptr<BodySink> sink = std::move(opened).ValueUnsafe();
+    sink = std::move(opened).ValueUnsafe();
     Status status;
     const auto declared = parser.content_length();
     // A declared length is checked (limit, space) before the client is told to send it.
@@ -485,6 +487,7 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
       body_read = true;
       auto finished = co_await RunOnPool(server_.pool, [&]() -> Result<Response> { return sink->Finish(); });
       if (finished.ok()) {
+        finished_ok = true;
         response = std::move(finished).ValueUnsafe();
       } else {
         response = ErrorResponse(finished.status(), request.request_id);
@@ -492,11 +495,14 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
     } else if (!status.ok()) {
       response = ErrorResponse(status, request.request_id);
     }
-    // Dropping an unfinished sink deletes the partial upload (file work: on the pool).
-    co_await RunOnPool(server_.pool, [&] {
-      sink.reset();
-      return 0;
-    });
+    // Dropping an unfinished sink deletes the partial upload (file work: on the pool). A
+    // finished one is dropped once the answer is out: it may still free a replaced file.
+    if (!finished_ok) {
+      co_await RunOnPool(server_.pool, [&] {
+        sink.reset();
+        return 0;
+      });
+    }
     if (ec) {
       TF_LOG(LogLevel::kInfo, "upload_aborted", {"request_id", request.request_id},
              {"path", RedactTokens(request.path)}, {"reason", ec.message()});
@@ -508,6 +514,12 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
   server_.metrics.CountResponse(response.status);
   ec = co_await Write(request, response, keep_alive);
   LogRequest(request, response, start);
+  if (sink) {
+    co_await RunOnPool(server_.pool, [&] {
+      sink.reset();
+      return 0;
+    });
+  }
   // The body was not (all) read: drain a little so the client sees the answer.
   if (!ec && !body_read) co_await LingeringClose();
   co_return keep_alive && !ec;

@@ -1,6 +1,7 @@
 #include "terrafuse/storage/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -140,7 +141,10 @@ Status Delete(const Location& where, int max_depth) {
 AtomicWriter::AtomicWriter(Location where, std::string temp_path, std::shared_ptr<arrow::io::OutputStream> out)
     : where_(std::move(where)), temp_path_(std::move(temp_path)), out_(std::move(out)) {}
 
-AtomicWriter::~AtomicWriter() { Abort(); }
+AtomicWriter::~AtomicWriter() {
+  Abort();
+  if (replaced_fd_ >= 0) ::close(replaced_fd_);
+}
 
 Result<std::unique_ptr<AtomicWriter>> AtomicWriter::Open(const Location& where) {
   if (IsStoreRoot(where) || where.path.ends_with('/')) {
@@ -235,7 +239,15 @@ Status AtomicWriter::Commit() {
     if (::ftruncate(file->file_descriptor(), written_) != 0) st = arrow::internal::IOErrorFromErrno(errno, "ftruncate");
   }
   if (st.ok()) st = out_->Close();
-  if (st.ok() && !temp_path_.empty()) st = where_.fs->Move(temp_path_, where_.path);
+  if (st.ok() && !temp_path_.empty()) {
+    // A file being replaced stays open across the rename, so that freeing its blocks and
+    // cached pages (~0.3 s per GB) happens when the writer is dropped, not inside rename.
+    struct stat old_file;
+    if (::lstat(where_.path.c_str(), &old_file) == 0 && S_ISREG(old_file.st_mode)) {
+      replaced_fd_ = ::open(where_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    }
+    st = where_.fs->Move(temp_path_, where_.path);
+  }
   if (!st.ok()) {
     Abort();
     return Describe(st, where_, "write");

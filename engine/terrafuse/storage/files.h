@@ -77,7 +77,8 @@ class AtomicWriter {
   std::shared_ptr<arrow::io::OutputStream> out_;
   int64_t written_ = 0;
   int64_t reserved_ = 0;
-  int64_t unflushed_ = 0;  // object stores: bytes written since the last wait for the parts
+  int64_t unflushed_ = 0;
+  int replaced_fd_ = -1;  // the file Commit replaced, closed by the destructor  // object stores: bytes written since the last wait for the parts
   bool done_ = false;
 };
 
