@@ -346,6 +346,18 @@ def test_overwriting_upload_replaces_the_file_and_lets_the_old_one_go(api, files
     assert fused.api.delete("fd://over", max_deletion_depth=1)
 
 
+def test_sdk_moves_big_files_both_ways_exactly(api, tmp_path):
+    # fused.api.upload sends 1 MiB blocks; fused.api.download splices the socket into the
+    # file after the bytes read with the head: many pieces, each byte in its place.
+    body = os.urandom(5_000_000 + 123)
+    source = tmp_path / "big.bin"
+    source.write_bytes(body)
+    fused.api.upload(source, "fd://sdkbig/big.bin")
+    fused.api.download("fd://sdkbig/big.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == body
+    assert fused.api.delete("fd://sdkbig", max_deletion_depth=1)
+
+
 def test_signed_urls_expire_and_resist_tampering(api):
     fused.api.upload(b"shared data", "fd://signed/a.txt")
     fused.api.upload(b"other", "fd://signed/b.txt")
