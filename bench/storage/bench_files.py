@@ -3,17 +3,20 @@
 Both sides move the same file on the same disk (the benchmark's temp directory): ``cp``
 copies it to a new file (copy_file_range: one copy in the kernel); terrafused receives it
 over loopback HTTP (``PUT /files/upload``, spliced from the socket into a temp file renamed
-at the end) and sends it back (``GET /files/download``, sendfile). Two clients: a zero-copy
-one written here (sendfile(2) up, splice(2) socket -> pipe -> file down: the client costs
-what ``cp`` costs, so the ratio measures the server) and ``curl`` when installed (a common
-client, which copies through user space in 16-64 KB pieces). The server's peak resident
+at the end) and sends it back (``GET /files/download``, sendfile). Three clients: a
+zero-copy one written here (sendfile(2) up, splice(2) socket -> pipe -> file down: the
+client costs what ``cp`` costs, so the ratio measures the server), the SDK
+(``fused.api.upload/download``: what users run) and ``curl`` when installed (a common
+client, which copies through user space in 16-64 KB pieces; once more with chunked
+transfer encoding, which the server decodes in user space). Once more the zero-copy upload
+over a file that exists, against ``cp`` over a file that exists. The server's peak resident
 memory (VmHWM) before and after the transfers shows that memory stays flat whatever the
 file's size.
 
 1 warm-up per case, then N rounds alternating the cases; medians are printed. Ratio is
 terrafuse / cp throughput (target: >= 0.7 with the zero-copy client). Never fails on figures.
 
-    python bench/storage/bench_files.py [--quick] [--scale S] [--runs N]
+    python bench/storage/bench_files.py [--quick] [--scale S] [--runs N] [--binary PATH]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 _HOME = tempfile.mkdtemp(prefix="terrafuse-bench-files-")
 os.environ["TERRAFUSE_HOME"] = _HOME
 
+import fused  # noqa: E402
 from fused._server import start_server  # noqa: E402
 
 MB = 1 << 20
@@ -129,13 +133,13 @@ def _own_cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _timed(fn, server_pid: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the client and the server) of one call."""
-    cpu = _own_cpu_seconds() + _cpu_seconds(server_pid)
+def _timed(fn, server_pid: int) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the client, CPU seconds of the server) of one call."""
+    client, server = _own_cpu_seconds(), _cpu_seconds(server_pid)
     start = time.perf_counter()
     fn()
     wall = time.perf_counter() - start
-    return wall, _own_cpu_seconds() + _cpu_seconds(server_pid) - cpu
+    return wall, _own_cpu_seconds() - client, _cpu_seconds(server_pid) - server
 
 
 def main() -> int:
@@ -145,6 +149,7 @@ def main() -> int:
         "--scale", type=float, default=1.0, help="multiply the file size (1 GB at 1)"
     )
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--binary", default=None, help="the terrafused to measure (default: the installed one)")
     args = parser.parse_args()
     size = int((32 * MB if args.quick else 1024 * MB) * args.scale)
     runs = args.runs or (1 if args.quick else 5)
@@ -153,7 +158,7 @@ def main() -> int:
     work.mkdir()
     source = work / "big.bin"
     _make_file(source, size)
-    server = start_server(port=0, home=_HOME, workers=1, threads=4)
+    server = start_server(port=0, home=_HOME, workers=1, threads=4, binary=args.binary)
     token = (Path(_HOME) / "credentials").read_text().strip()
     auth = f"Authorization: Bearer {token}"
     base = server.base_url
@@ -180,48 +185,78 @@ def main() -> int:
         "download, zero-copy client": (lambda: zero_copy_download(download_url, token, work / "down.bin"),
                                        check_download),
     }
+    # What a user runs: the SDK (requests) with the server as fd://'s home.
+    os.environ["TERRAFUSE_TOKEN"] = token
+    fused.options.base_url = base
+    cases["upload, fused.api"] = (lambda: fused.api.upload(str(source), "fd://bench/up.bin"), uploaded.unlink)
+    cases["download, fused.api"] = (lambda: fused.api.download("fd://bench/big.bin", work / "down.bin"),
+                                    check_download)
     if curl:
         cases["upload, curl"] = (
             lambda: subprocess.run([curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth, up_url],
                                    check=True),
+            uploaded.unlink)
+        # No Content-Length: the server decodes the chunks in user space (1 MiB buffer).
+        cases["upload, curl chunked"] = (
+            lambda: subprocess.run([curl, "-sf", "-o", "/dev/null", "-T", str(source), "-H", auth,
+                                    "-H", "Transfer-Encoding: chunked", up_url], check=True),
             uploaded.unlink)
         cases["download, curl"] = (
             lambda: subprocess.run([curl, "-sf", "-o", str(work / "down.bin"), "-H", auth, download_url],
                                    check=True),
             check_download)
 
+    # Replacing a file that is on disk (the warm-up creates it; each round's sync writes it
+    # out): the upload's peer is cp over an existing file. Their rounds come after the
+    # others': freeing the replaced blocks (a discard on this disk) slows what follows.
+    over_url = upload_url.replace("big.bin", "over.bin")
+    replacing = {
+        "cp, replacing a file": (
+            lambda: subprocess.run(["cp", str(source), str(work / "over.bin")], check=True), lambda: None),
+        "upload, replacing a file": (lambda: zero_copy_upload(over_url, token, source), lambda: None),
+    }
+
     try:
         zero_copy_upload(upload_url, token, source)  # the file the downloads read
         rss_before = _peak_rss_mb(server.process.pid)
-        for fn, cleanup in cases.values():  # warm-up
-            fn()
-            cleanup()
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        cpu: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(runs):
-            for name, (fn, cleanup) in cases.items():
-                os.sync()  # each case starts with no dirty pages of the one before (untimed)
-                wall, used = _timed(fn, server.process.pid)
+        times: dict[str, list[float]] = {}
+        client_cpu: dict[str, list[float]] = {}
+        server_cpu: dict[str, list[float]] = {}
+        loads = []
+        for group in (cases, replacing):
+            for fn, cleanup in group.values():  # warm-up
+                fn()
                 cleanup()
-                times[name].append(wall)
-                cpu[name].append(used)
+            for _ in range(runs):
+                loads.append(os.getloadavg()[0])
+                for name, (fn, cleanup) in group.items():
+                    os.sync()  # each case starts with no dirty pages of the one before (untimed)
+                    wall, client, served = _timed(fn, server.process.pid)
+                    cleanup()
+                    times.setdefault(name, []).append(wall)
+                    client_cpu.setdefault(name, []).append(client)
+                    server_cpu.setdefault(name, []).append(served)
+        cases.update(replacing)
         rss_after = _peak_rss_mb(server.process.pid)
     finally:
         server.stop()
         shutil.rmtree(_HOME, ignore_errors=True)
 
+    gb = size / (1 << 30)
     rate = {k: size / MB / statistics.median(v) for k, v in times.items()}
-    cpu_gb = {k: statistics.median(v) / (size / (1 << 30)) for k, v in cpu.items()}
-    load = os.getloadavg()[0]
-    print(f"file: {size / MB:.0f} MB, {runs} round(s), same disk, loopback, "
-          f"{os.cpu_count()} cores, load average {load:.1f}")
+    client_gb = {k: statistics.median(v) / gb for k, v in client_cpu.items()}
+    server_gb = {k: statistics.median(v) / gb for k, v in server_cpu.items()}
+    print(f"file: {size / MB:.0f} MB, {runs} round(s), same disk, loopback, {os.cpu_count()} cores, "
+          f"load average {min(loads):.1f}-{max(loads):.1f} over the rounds")
     print(f"| {'case (through the server)':<28} | {'terrafuse MB/s':>14} | {'cp MB/s':>8} | {'ratio':>6} "
-          f"| {'CPU s/GB':>8} | {'cp CPU s/GB':>11} |")
+          f"| {'CPU s/GB client':>15} | {'server':>6} | {'cp':>5} |")
     for case in cases:
-        if case != "cp":
-            print(f"| {case:<28} | {rate[case]:>14.0f} | {rate['cp']:>8.0f} | {rate[case] / rate['cp']:>6.2f} "
-                  f"| {cpu_gb[case]:>8.2f} | {cpu_gb['cp']:>11.2f} |")
-    print("(CPU: client + server; throughput is wall time, so other load on the machine lowers it)")
+        if case.startswith("cp"):
+            continue
+        peer = "cp, replacing a file" if "replacing" in case else "cp"
+        print(f"| {case:<28} | {rate[case]:>14.0f} | {rate[peer]:>8.0f} | {rate[case] / rate[peer]:>6.2f} "
+              f"| {client_gb[case]:>15.2f} | {server_gb[case]:>6.2f} | {client_gb[peer]:>5.2f} |")
+    print("(throughput is wall time, so other load on the machine lowers it; CPU is per side)")
     print(
         f"server peak RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after "
         f"({rss_after - rss_before:+.0f} MB for a {size / MB:.0f} MB file)"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
-from fused._errors import InvalidArgumentError
+from fused._errors import FusedError, InvalidArgumentError
 from fused._options import data_home, options
 
 _atexit_registered = False
@@ -180,12 +180,71 @@ def _stream_to(path: str, target: Path) -> None:
 
         with (
             request_stream("GET", "/files/download", params={"path": path}) as response,
-            open(tmp, "wb") as out,
+            # "r+b", not "wb": truncating the existing (empty) temp file makes ext4 flush the
+            # whole file to disk when it is closed (auto_da_alloc), ~0.35 s per GB.
+            open(tmp, "r+b") as out,
         ):
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                out.write(chunk)
+            # http.client's response reads straight into one reused buffer (iter_content
+            # allocates and copies each piece again: half the speed).
+            raw = getattr(response.raw, "_fp", None)
+            if raw is None or not hasattr(raw, "readinto") or response.headers.get("Content-Encoding"):
+                for chunk in response.iter_content(chunk_size=1 << 20):
+                    out.write(chunk)
+                return
+            if not _splice_body(raw, out):
+                buffer = bytearray(1 << 20)
+                view = memoryview(buffer)
+                while n := raw.readinto(buffer):
+                    out.write(view[:n])
+            if raw.length:  # http.client does not raise when the body stops short
+                raise FusedError(f"Download of {path!r} was cut short: {raw.length} bytes missing")
 
     _atomic_local(target, write)
+
+
+def _splice_body(raw: Any, out: BinaryIO) -> bool:
+    """Moves the rest of a plain-HTTP body of known length from the socket into ``out`` in
+    the kernel (splice(2) socket -> pipe -> file: one copy, as ``cp`` makes), keeping
+    ``raw.length`` (http.client's count of bytes to come) exact. False where it cannot
+    (no splice, TLS, chunked): the caller then copies through a buffer."""
+    import fcntl
+    import select
+    import socket
+    import ssl
+
+    sock = getattr(getattr(raw.fp, "raw", None), "_sock", None)  # socket.SocketIO's socket
+    if (not hasattr(os, "splice") or raw.length is None or raw.chunked
+            or not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket)):
+        return False
+    # http.client may have read the start of the body with the head: those bytes first.
+    ahead = raw.fp.peek()[: raw.length] if raw.length else b""
+    if ahead:
+        out.write(raw.fp.read(len(ahead)))
+        raw.length -= len(ahead)
+    out.flush()
+    timeout = sock.gettimeout()  # with a timeout the socket is non-blocking underneath
+    pipe_r, pipe_w = os.pipe()
+    try:
+        try:
+            piece = fcntl.fcntl(pipe_w, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MiB per splice
+        except OSError:
+            piece = 1 << 16  # the default pipe size
+        while raw.length:
+            try:
+                moved = os.splice(sock.fileno(), pipe_w, min(raw.length, piece))
+            except BlockingIOError:
+                if not select.select([sock], [], [], timeout)[0]:
+                    raise TimeoutError("the server stopped sending the download") from None
+                continue
+            if moved == 0:
+                break  # the server hung up: the caller reports the missing bytes
+            raw.length -= moved
+            while moved:
+                moved -= os.splice(pipe_r, out.fileno(), moved)
+    finally:
+        os.close(pipe_r)
+        os.close(pipe_w)
+    return True
 
 
 def upload(

@@ -240,6 +240,124 @@ def test_interrupted_upload_leaves_nothing(api, files_server):
         fused.api.get("fd://partial/big.bin")
 
 
+def _put_head(api, files_server, uri: str, length: int, extra: str = "") -> tuple[socket.socket, bytes]:
+    host, port = files_server.base_url.split("//")[1].split("/")[0].rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = (f"PUT /server/v1/files/upload?path={uri} HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {api.headers['Authorization']}\r\nContent-Length: {length}\r\n{extra}\r\n")
+    return sock, head.encode()
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except ConnectionResetError:
+        pass
+    return answer
+
+
+def test_upload_reserves_its_length_and_shows_nothing_until_complete(api, files_server):
+    # The declared length is reserved (fallocate) before the body; the reserved temp file is
+    # hidden from listings and reads until the last byte has come and it is renamed.
+    body = os.urandom(4 << 20)
+    folder = _root(files_server) / "reserved"
+    sock, head = _put_head(api, files_server, "fd://reserved/r.bin", len(body))
+    with sock:
+        sock.sendall(head + body[: 1 << 20])
+        deadline = time.time() + 10
+        while time.time() < deadline and not (folder.exists() and any(folder.iterdir())):
+            time.sleep(0.05)
+        (temp,) = folder.iterdir()
+        assert temp.name.startswith(".tfupload-")
+        # The whole length is reserved up front (the file is created a moment before).
+        while time.time() < deadline and temp.stat().st_blocks * 512 < len(body):
+            time.sleep(0.05)
+        assert temp.stat().st_blocks * 512 >= len(body)
+        assert fused.api.list("fd://reserved/") == []
+        with pytest.raises(NotFoundError, match="fd://reserved/r.bin"):
+            fused.api.get("fd://reserved/r.bin")
+        sock.sendall(body[1 << 20:])
+        sock.shutdown(socket.SHUT_WR)
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert [p.name for p in folder.iterdir()] == ["r.bin"]
+    assert (folder / "r.bin").read_bytes() == body
+    assert fused.api.delete("fd://reserved", max_deletion_depth=1)
+
+
+def test_body_shorter_than_its_content_length_is_refused_and_leaves_nothing(api, files_server):
+    # The client declares 4 MB, sends 1 MB and says it is done: the reservation goes too.
+    folder = _root(files_server) / "short"
+    sock, head = _put_head(api, files_server, "fd://short/s.bin", 4 << 20)
+    with sock:
+        sock.sendall(head + b"s" * (1 << 20))
+        sock.shutdown(socket.SHUT_WR)
+        answer = _read_all(sock)
+    assert b" 200 " not in answer.split(b"\r\n", 1)[0], answer[:300]
+    deadline = time.time() + 10
+    while time.time() < deadline and folder.exists() and any(folder.iterdir()):
+        time.sleep(0.05)
+    assert not folder.exists() or list(folder.iterdir()) == []
+    with pytest.raises(NotFoundError, match="fd://short/s.bin"):
+        fused.api.get("fd://short/s.bin")
+
+
+def test_upload_bigger_than_the_disk_is_refused_before_its_body(api, files_server):
+    # 15 TiB: under ext4's largest file, over any disk this runs on. With Expect:
+    # 100-continue the client is told before it sends a byte.
+    folder = _root(files_server) / "huge"
+    sock, head = _put_head(api, files_server, "fd://huge/h.bin", 15 << 40, "Expect: 100-continue\r\n")
+    with sock:
+        sock.sendall(head)
+        answer = _read_all(sock)
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert not status_line.startswith(b"HTTP/1.1 100"), answer[:300]
+    assert status_line.split()[1] in (b"500", b"413"), answer[:300]
+    assert b"fd://huge/h.bin" in answer and (b"disk is full" in answer or b"file system allows" in answer)
+    assert str(_root(files_server)) not in answer.decode("latin-1")
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_overwriting_upload_replaces_the_file_and_lets_the_old_one_go(api, files_server):
+    # The replaced file is held open across the rename (its blocks are freed after the
+    # answer, not inside rename) and must then be closed: no deleted file stays open.
+    folder = _root(files_server) / "over"
+    fused.api.upload(b"first version " * 100_000, "fd://over/x.bin")
+    fused.api.upload(b"second", "fd://over/x.bin")
+    assert fused.api.get("fd://over/x.bin") == b"second"
+    assert [p.name for p in folder.iterdir()] == ["x.bin"]
+    fds = Path(f"/proc/{files_server.process.pid}/fd")
+
+    def deleted_open_files() -> list[str]:
+        targets = []
+        for fd in fds.iterdir():
+            try:
+                targets.append(os.readlink(fd))
+            except OSError:
+                pass  # closed meanwhile
+        return [t for t in targets if t.startswith(str(folder)) and t.endswith("(deleted)")]
+
+    deadline = time.time() + 5
+    while deleted_open_files() and time.time() < deadline:
+        time.sleep(0.05)
+    assert deleted_open_files() == []
+    assert fused.api.delete("fd://over", max_deletion_depth=1)
+
+
+def test_sdk_moves_big_files_both_ways_exactly(api, tmp_path):
+    # fused.api.upload sends 1 MiB blocks; fused.api.download splices the socket into the
+    # file after the bytes read with the head: many pieces, each byte in its place.
+    body = os.urandom(5_000_000 + 123)
+    source = tmp_path / "big.bin"
+    source.write_bytes(body)
+    fused.api.upload(source, "fd://sdkbig/big.bin")
+    fused.api.download("fd://sdkbig/big.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == body
+    assert fused.api.delete("fd://sdkbig", max_deletion_depth=1)
+
+
 def test_signed_urls_expire_and_resist_tampering(api):
     fused.api.upload(b"shared data", "fd://signed/a.txt")
     fused.api.upload(b"other", "fd://signed/b.txt")

@@ -197,7 +197,7 @@ def server():
             if self.path.startswith("/missing"):
                 self.send_error(404, "Not Found")
                 return
-            if self.path.startswith("/truncated"):
+            if self.path.startswith(("/truncated", "/files/download?path=fd%3A%2F%2Fx%2Ftruncated")):
                 # Promise the whole payload, send a tenth of it, hang up.
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(PAYLOAD)))
@@ -252,6 +252,21 @@ def test_http_truncated_body_leaves_no_file(server):
         fused.download(server.url("/truncated.bin"), "web/truncated.bin")
     assert not (shared() / "web" / "truncated.bin").exists()
     assert leftovers(shared()) == []
+
+
+def test_api_download_through_a_server_is_exact_and_refuses_a_cut_body(server, monkeypatch, tmp_path):
+    # fused.api.download reads the server's answer straight into one buffer; http.client
+    # does not notice a body that stops short of its Content-Length, so the SDK checks.
+    monkeypatch.setenv("TERRAFUSE_TOKEN", "tok")
+    fused.options.base_url = server.url("")
+    try:
+        fused.api.download("fd://x/data.bin", tmp_path / "data.bin")
+        assert (tmp_path / "data.bin").read_bytes() == PAYLOAD
+        with pytest.raises(fused.FusedError, match=r"'fd://x/truncated.bin' was cut short: \d+ bytes missing"):
+            fused.api.download("fd://x/truncated.bin", tmp_path / "truncated.bin")
+    finally:
+        fused.options.base_url = None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
 
 
 def test_concurrent_threads_download_once(server):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 import requests
@@ -162,6 +163,43 @@ def test_fd_on_s3_through_the_server(
         assert _keys(client, "org/cut/") == []
         with pytest.raises(NotFoundError, match="fd://cut/big.bin"):
             fused.api.get("fd://cut/big.bin")
+    finally:
+        assert server.stop() == 0
+    assert_log_clean(server)
+
+
+def test_upload_to_s3_through_the_server_keeps_memory_flat(
+    s3_env, terrafused_bin, tmp_path, monkeypatch, assert_log_clean
+):
+    # The S3 stream uploads parts in the background; a client faster than the store must
+    # not pile them up in the server's memory (it did: +330 MB for a 300 MB upload).
+    import os
+
+    from fused._server import start_server
+
+    size = 120 << 20
+    source = tmp_path / "big.bin"
+    block = os.urandom(1 << 20)
+    with open(source, "wb") as out:
+        for _ in range(size >> 20):
+            out.write(block)
+    home = tmp_path / "server-home"
+    server = start_server(binary=terrafused_bin, port=0, home=home, workers=1, env=dict(os.environ))
+
+    def peak_mb() -> int:
+        status = Path(f"/proc/{server.process.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) >> 10
+
+    try:
+        monkeypatch.setenv("TERRAFUSE_TOKEN", (home / "credentials").read_text().strip())
+        fused.options.base_url = server.base_url
+        fused.api.upload(b"warm up", "fd://flat/small.bin")
+        before = peak_mb()
+        fused.api.upload(source, "fd://flat/big.bin")
+        growth = peak_mb() - before
+        head = s3_env.head_object(Bucket=BUCKET, Key="org/flat/big.bin")
+        assert head["ContentLength"] == size
+        assert growth < 80, f"the server's peak memory grew by {growth} MB for a {size >> 20} MB upload"
     finally:
         assert server.stop() == 0
     assert_log_clean(server)

@@ -409,24 +409,30 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
   });
   Response response;
   bool body_read = false;
+  bool finished_ok = false;
   beast::error_code ec;
+  std::unique_ptr<BodySink> sink;
   if (!opened.ok()) {
     response = ErrorResponse(opened.status(), request.request_id);
   } else {
-    std::unique_ptr<BodySink> sink = std::move(opened).ValueUnsafe();
-    if (expects_continue) {
+    sink = std::move(opened).ValueUnsafe();
+    Status status;
+    const auto declared = parser.content_length();
+    // A declared length is checked (limit, space) before the client is told to send it.
+    if (declared && *declared > server_.options.upload_limit) {
+      status = TooLarge("Upload exceeds the ", server_.options.upload_limit, "-byte limit");
+    } else if (declared && *declared > 0) {
+      status = co_await RunOnPool(server_.pool, [&] { return sink->Expect(*declared); });
+    }
+    if (expects_continue && status.ok()) {
       bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
       stream_.expires_after(server_.options.write_timeout);
       co_await bhttp::async_write(stream_, go_on, net::redirect_error(net::use_awaitable, ec));
     }
     std::vector<char> chunk(kStreamChunk);
-    Status status;
-    if (auto declared = parser.content_length(); declared) {
+    if (declared) {
       // A declared length: read straight from the socket into the chunk, in reads as big
       // as the chunk, never past the body (a pipelined request may follow).
-      if (*declared > server_.options.upload_limit) {
-        status = TooLarge("Upload exceeds the ", server_.options.upload_limit, "-byte limit");
-      }
       uint64_t remaining = status.ok() ? *declared : 0;
       if (status.ok() && remaining > 0 && sink->CanSplice()) {
         // Bytes Beast already read past the header go in by Write, the rest by splice.
@@ -481,6 +487,7 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
       body_read = true;
       auto finished = co_await RunOnPool(server_.pool, [&]() -> Result<Response> { return sink->Finish(); });
       if (finished.ok()) {
+        finished_ok = true;
         response = std::move(finished).ValueUnsafe();
       } else {
         response = ErrorResponse(finished.status(), request.request_id);
@@ -488,11 +495,14 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
     } else if (!status.ok()) {
       response = ErrorResponse(status, request.request_id);
     }
-    // Dropping an unfinished sink deletes the partial upload (file work: on the pool).
-    co_await RunOnPool(server_.pool, [&] {
-      sink.reset();
-      return 0;
-    });
+    // Dropping an unfinished sink deletes the partial upload (file work: on the pool). A
+    // finished one is dropped once the answer is out: it may still free a replaced file.
+    if (!finished_ok) {
+      co_await RunOnPool(server_.pool, [&] {
+        sink.reset();
+        return 0;
+      });
+    }
     if (ec) {
       TF_LOG(LogLevel::kInfo, "upload_aborted", {"request_id", request.request_id},
              {"path", RedactTokens(request.path)}, {"reason", ec.message()});
@@ -504,6 +514,12 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
   server_.metrics.CountResponse(response.status);
   ec = co_await Write(request, response, keep_alive);
   LogRequest(request, response, start);
+  if (sink) {
+    co_await RunOnPool(server_.pool, [&] {
+      sink.reset();
+      return 0;
+    });
+  }
   // The body was not (all) read: drain a little so the client sees the answer.
   if (!ec && !body_read) co_await LingeringClose();
   co_return keep_alive && !ec;

@@ -50,6 +50,13 @@ class BodySink {
     (void)size;
     return Status::NotImplemented("This upload target cannot take spliced bytes");
   }
+  /// Called before the body when its length is declared (Content-Length, within the
+  /// upload limit): a file sink reserves the space, so a full disk is refused before the
+  /// body is sent and the writes that follow allocate nothing.
+  virtual Status Expect(uint64_t length) {
+    (void)length;
+    return Status::OK();
+  }
   /// Called once the whole body was received; returns the answer.
   virtual Result<Response> Finish() = 0;
 };

@@ -245,6 +245,7 @@ class FileSink : public http::BodySink {
   FileSink(storage::Location where, std::unique_ptr<storage::AtomicWriter> writer)
       : where_(std::move(where)), writer_(std::move(writer)) {}
   Status Write(const char* data, size_t size) override { return writer_->Write(data, static_cast<int64_t>(size)); }
+  Status Expect(uint64_t length) override { return writer_->Reserve(static_cast<int64_t>(length)); }
   bool CanSplice() const override { return writer_->can_splice(); }
   Status WriteFromPipe(int pipe_fd, size_t size) override {
     return writer_->WriteFromPipe(pipe_fd, static_cast<int64_t>(size));

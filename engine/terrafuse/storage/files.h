@@ -52,6 +52,11 @@ class AtomicWriter {
   static Result<std::unique_ptr<AtomicWriter>> Open(const Location& where);
   ~AtomicWriter();
 
+  /// Reserves `size` bytes for a local file whose final size is known (fallocate(2)):
+  /// refuses a full disk before any byte is written, and makes the writes that follow
+  /// cheaper (ext4: no delayed-allocation bookkeeping per block). A no-op on object stores
+  /// and on file systems that cannot reserve. Commit trims the file if fewer bytes came.
+  Status Reserve(int64_t size);
   Status Write(const void* data, int64_t size);
   /// True when the target is a local file that WriteFromPipe can fill (zero copy).
   bool can_splice() const;
@@ -71,6 +76,9 @@ class AtomicWriter {
   std::string temp_path_;  // empty on object stores
   std::shared_ptr<arrow::io::OutputStream> out_;
   int64_t written_ = 0;
+  int64_t reserved_ = 0;
+  int64_t unflushed_ = 0;
+  int replaced_fd_ = -1;  // the file Commit replaced, closed by the destructor  // object stores: bytes written since the last wait for the parts
   bool done_ = false;
 };
 

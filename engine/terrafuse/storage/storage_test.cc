@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <arrow/buffer.h>
 #include <arrow/io/file.h>
@@ -139,6 +141,34 @@ TEST_F(StorageTest, AtomicWriterPublishesOnlyOnCommit) {
   auto dir = AtomicWriter::Open(Resolve("fd://up"));
   ASSERT_FALSE(dir.ok());
   EXPECT_NE(dir.status().message().find("is a directory"), std::string::npos);
+}
+
+TEST_F(StorageTest, ReservedSpaceIsTrimmedToWhatCameAndAFullDiskIsRefusedUpFront) {
+  Location target = Resolve("fd://res/data.bin");
+  {
+    auto writer = AtomicWriter::Open(target);
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    ASSERT_TRUE((*writer)->Reserve(1 << 20).ok());
+    ASSERT_TRUE((*writer)->Write("abc", 3).ok());
+    ASSERT_TRUE((*writer)->Commit().ok());
+  }
+  EXPECT_EQ(stdfs::file_size(target.path), 3u);  // not the 1 MiB reserved
+  {
+    // A file over any disk (and under ext4's 16 TiB): refused before a byte is written,
+    // naming the URI and not the local root; dropping the writer leaves nothing.
+    auto writer = AtomicWriter::Open(Resolve("fd://res/huge.bin"));
+    ASSERT_TRUE(writer.ok());
+    Status reserved = (*writer)->Reserve(int64_t{15} << 40);
+    ASSERT_FALSE(reserved.ok());
+    EXPECT_NE(reserved.message().find("fd://res/huge.bin"), std::string::npos) << reserved.message();
+    EXPECT_TRUE(reserved.message().find("disk is full") != std::string::npos ||
+                reserved.message().find("file system allows") != std::string::npos)
+        << reserved.message();
+    EXPECT_EQ(reserved.message().find(Root()), std::string::npos) << reserved.message();
+  }
+  std::vector<std::string> left;
+  for (const auto& entry : stdfs::directory_iterator(Root() + "/res")) left.push_back(entry.path().filename());
+  EXPECT_EQ(left, std::vector<std::string>{"data.bin"});
 }
 
 TEST_F(StorageTest, StatListAndNotFoundNameTheUri) {
