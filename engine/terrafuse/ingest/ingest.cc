@@ -475,6 +475,27 @@ json GeoMetadata(const std::string& geom, const std::set<std::string>& types, co
   return {{"version", "1.1.0"}, {"primary_column", geom}, {"columns", {{geom, col}}}};
 }
 
+// Position of (x, y), each in [0, 2^16), along a Hilbert curve of order 16.
+uint32_t Hilbert16(uint32_t x, uint32_t y) {
+  uint32_t d = 0;
+  for (uint32_t s = 1u << 15; s > 0; s >>= 1) {
+    uint32_t rx = (x & s) ? 1 : 0, ry = (y & s) ? 1 : 0;
+    d += s * s * ((3 * rx) ^ ry);
+    if (ry == 0) {
+      if (rx == 1) {
+        x = 0xFFFF - x;
+        y = 0xFFFF - y;
+      }
+      std::swap(x, y);
+    }
+  }
+  return d;
+}
+
+// Rows per data page: a chunk (65,536 rows by default) is cut into pages small enough that
+// a reader using the page index decodes little more than the rows that meet its box.
+constexpr int64_t kRowsPerPage = 1024;
+
 std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::string& geom,
                                                        const arrow::Schema& schema) {
   // Geometry and bbox values are nearly all distinct: dictionary encoding only costs time,
@@ -485,6 +506,9 @@ std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::str
   parquet::WriterProperties::Builder b;
   b.compression(parquet::Compression::ZSTD)->compression_level(level)->max_row_group_length(INT64_MAX);
   b.disable_dictionary()->disable_statistics(geom);
+  // Rows are in Hilbert order inside a chunk, so the page index (min/max of the bbox columns
+  // per page, and where each page starts) lets a reader skip most pages of a chunk.
+  b.max_rows_per_page(kRowsPerPage)->enable_write_page_index();
   for (const auto& field : schema.fields()) {
     switch (field->type()->id()) {
       case arrow::Type::STRING:
@@ -794,8 +818,8 @@ class Writer {
     std::shared_ptr<arrow::Table> sample;  // first rows, kept for file 0 only
   };
 
-  // Reads each bucket of the job whole, orders its rows by chunk (keeping their order
-  // inside a chunk) and appends one row group per chunk to the chunk's file.
+  // Reads each bucket of the job whole, orders its rows by chunk and inside a chunk along a
+  // Hilbert curve, and appends one row group per chunk to the chunk's file.
   Status WriteJob(const Collected& c, const Job& job, const std::string& geom_name, std::vector<FileOutput>* outs) {
     for (size_t b = job.b0; b < job.b1; ++b) {
       if (progress_ && progress_->cancel.load()) return Cancelled();
@@ -824,6 +848,7 @@ class Writer {
           const auto& chunk_ids = static_cast<const arrow::Int32Array&>(*piece);
           for (int64_t i = 0; i < chunk_ids.length(); ++i, ++pos) p[offsets[chunk_ids.Value(i) - bucket.c0]++] = pos;
         }
+        ARROW_RETURN_NOT_OK(HilbertOrder(*table->column(c.geometry_index), offsets, p));
         ARROW_ASSIGN_OR_RAISE(table, table->RemoveColumn(table->num_columns() - 1));
         ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(table, perm));
         ARROW_ASSIGN_OR_RAISE(rows, taken.table()->CombineChunksToBatch());
@@ -855,6 +880,48 @@ class Writer {
       }
     }
     if (!outs->empty()) ARROW_RETURN_NOT_OK(CloseFile(&outs->back(), geom_name));
+    return Status::OK();
+  }
+
+  // Orders the rows of each chunk along a Hilbert curve over the chunk's box of centroids,
+  // ties by position (deterministic). `ends[k]` is where chunk k ends in `perm`, which
+  // holds row positions in `geoms` grouped by chunk.
+  static Status HilbertOrder(const arrow::ChunkedArray& geoms, const std::vector<int64_t>& ends, int64_t* perm) {
+    std::vector<double> cx(geoms.length()), cy(geoms.length());
+    GeomInfo info;
+    int64_t row = 0;
+    for (const auto& piece : geoms.chunks()) {
+      const auto& wkbs = static_cast<const arrow::BinaryArray&>(*piece);
+      for (int64_t i = 0; i < wkbs.length(); ++i, ++row) {
+        ARROW_RETURN_NOT_OK(ScanWkb(wkbs.GetView(i), &info));
+        cx[row] = info.empty() ? 0 : (info.minx + info.maxx) / 2;
+        cy[row] = info.empty() ? 0 : (info.miny + info.maxy) / 2;
+      }
+    }
+    std::vector<uint64_t> keys;
+    for (size_t k = 0; k + 1 < ends.size(); ++k) {
+      int64_t begin = k == 0 ? 0 : ends[k - 1], end = ends[k];
+      if (end - begin < 2) continue;
+      double box[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
+      for (int64_t i = begin; i < end; ++i) {
+        box[0] = std::min(box[0], cx[perm[i]]);
+        box[1] = std::min(box[1], cy[perm[i]]);
+        box[2] = std::max(box[2], cx[perm[i]]);
+        box[3] = std::max(box[3], cy[perm[i]]);
+      }
+      double sx = box[2] > box[0] ? 65535.0 / (box[2] - box[0]) : 0;
+      double sy = box[3] > box[1] ? 65535.0 / (box[3] - box[1]) : 0;
+      // Key in the high 32 bits, the row's place in the chunk (< 2^32) in the low ones.
+      keys.resize(end - begin);
+      for (int64_t i = begin; i < end; ++i) {
+        auto hx = static_cast<uint32_t>((cx[perm[i]] - box[0]) * sx);
+        auto hy = static_cast<uint32_t>((cy[perm[i]] - box[1]) * sy);
+        keys[i - begin] = (static_cast<uint64_t>(Hilbert16(hx, hy)) << 32) | static_cast<uint64_t>(i - begin);
+      }
+      std::sort(keys.begin(), keys.end());
+      std::vector<int64_t> rows(perm + begin, perm + end);
+      for (int64_t i = begin; i < end; ++i) perm[i] = rows[keys[i - begin] & 0xFFFFFFFFu];
+    }
     return Status::OK();
   }
 
