@@ -4,6 +4,7 @@
 #include <arrow/compute/api.h>
 #include <arrow/io/api.h>
 #include <arrow/util/base64.h>
+#include <arrow/util/parallel.h>
 #include <parquet/arrow/reader.h>
 #include <parquet/arrow/schema.h>
 #include <parquet/file_reader.h>
@@ -30,7 +31,14 @@ std::string Trim(const std::string& path) {
 }
 
 Result<std::unique_ptr<parquet::arrow::FileReader>> OpenParquet(arrow::fs::FileSystem* fs, const std::string& path) {
-  auto file = fs->OpenInputFile(path);
+  Result<std::shared_ptr<arrow::io::RandomAccessFile>> file;
+  if (fs->type_name() == "local") {
+    // Mapped: a column chunk is a view of the page cache, so the pages a read skips are
+    // never copied.
+    auto mapped = arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ);
+    if (mapped.ok()) file = std::static_pointer_cast<arrow::io::RandomAccessFile>(*mapped);
+  }
+  if (!file.ok() || !*file) file = fs->OpenInputFile(path);
   if (!file.ok()) {
     auto info = fs->GetFileInfo(path);
     if (info.ok() && info->type() == arrow::fs::FileType::NotFound) return NotFound("'", path, "' does not exist");
@@ -394,8 +402,7 @@ Result<std::shared_ptr<arrow::Array>> TakeRows(const std::shared_ptr<arrow::Arra
 Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& path, const GeoColumns& geo,
                          const arrow::Schema& file_schema, const std::vector<std::string>& names,
                          const std::vector<int>& rgs, const std::array<double, 4>& b,
-                         std::vector<std::shared_ptr<arrow::Table>>* parts, ReadStats* stats,
-                         std::unique_ptr<GeosOps>* geos) {
+                         std::vector<std::shared_ptr<arrow::Table>>* parts, ReadStats* stats) {
   if (geo.bbox.empty()) return false;
   const parquet::arrow::SchemaField* bbox = FieldNamed(reader, geo.bbox);
   const parquet::arrow::SchemaField* geometry = FieldNamed(reader, geo.geometry);
@@ -434,8 +441,11 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
   } catch (const parquet::ParquetException& e) {
     return false;  // an unreadable page index: read the whole row groups
   }
-  for (size_t i = 0; i < rgs.size(); ++i) {
-    if (candidates[i].empty()) continue;
+  // Row groups are independent: decoded on the CPU pool, kept in order.
+  std::vector<std::shared_ptr<arrow::Table>> tables(rgs.size());
+  std::vector<int64_t> decoded(rgs.size(), -1);
+  auto read_one = [&](int i) -> Status {
+    if (candidates[i].empty()) return Status::OK();
     std::vector<int64_t> rows;
     for (const auto& [begin, end] : candidates[i]) {
       for (int64_t r = begin; r < end; ++r) rows.push_back(r);
@@ -445,20 +455,18 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
     if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
       return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
     }
-    if (stats) {
-      stats->chunks_read += 1;
-      stats->rows_read += geoms->length();
-    }
+    decoded[i] = geoms->length();
+    std::unique_ptr<GeosOps> geos;
     std::vector<int64_t> hits, hit_positions;
     for (size_t k = 0; k < rows.size(); ++k) {
       if (geoms->IsNull(positions[k])) continue;
-      ARROW_ASSIGN_OR_RAISE(bool hit, Meets(WkbAt(*geoms, positions[k]), b, geos));
+      ARROW_ASSIGN_OR_RAISE(bool hit, Meets(WkbAt(*geoms, positions[k]), b, &geos));
       if (hit) {
         hits.push_back(rows[k]);
         hit_positions.push_back(positions[k]);
       }
     }
-    if (hits.empty()) continue;
+    if (hits.empty()) return Status::OK();
     arrow::ArrayVector columns;
     for (const parquet::arrow::SchemaField* f : fields) {
       std::shared_ptr<arrow::Array> values = geoms;
@@ -470,7 +478,16 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
       ARROW_ASSIGN_OR_RAISE(auto column, TakeRows(values, *where));
       columns.push_back(column);
     }
-    parts->push_back(arrow::Table::Make(out_schema, columns, static_cast<int64_t>(hits.size())));
+    tables[i] = arrow::Table::Make(out_schema, columns, static_cast<int64_t>(hits.size()));
+    return Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(arrow::internal::ParallelFor(static_cast<int>(rgs.size()), read_one));
+  for (size_t i = 0; i < rgs.size(); ++i) {
+    if (stats && decoded[i] >= 0) {
+      stats->chunks_read += 1;
+      stats->rows_read += decoded[i];
+    }
+    if (tables[i]) parts->push_back(tables[i]);
   }
   return true;
 }
@@ -586,7 +603,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     // Tables written with a page index (rows in Hilbert order inside a chunk): read by pages.
     size_t before = parts.size();
     ARROW_ASSIGN_OR_RAISE(bool by_pages,
-                          ReadByPages(reader.get(), path, geo, *file_schema, names, rgs, b, &parts, stats, &geos));
+                          ReadByPages(reader.get(), path, geo, *file_schema, names, rgs, b, &parts, stats));
     if (by_pages) {
       if (!schema && parts.size() > before) schema = parts[before]->schema();
       for (size_t i = before; i < parts.size(); ++i) parts[i] = parts[i]->ReplaceSchemaMetadata(schema->metadata());
