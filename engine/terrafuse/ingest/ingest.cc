@@ -514,8 +514,10 @@ uint32_t Hilbert16(uint32_t x, uint32_t y) {
 }
 
 // Rows per data page: a chunk (65,536 rows by default) is cut into pages small enough that
-// a reader using the page index decodes little more than the rows that meet its box.
-constexpr int64_t kRowsPerPage = 1024;
+// a reader using the page index decodes little more than the rows that meet its box. At
+// 10 M points, 2,048 read as fast as 1,024 (which costs ~1 s more CPU to write: zstd sets
+// up per page) and faster than 512 or 4,096.
+constexpr int64_t kRowsPerPage = 2048;
 
 std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::string& geom,
                                                        const arrow::Schema& schema) {

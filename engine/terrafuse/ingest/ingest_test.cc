@@ -89,7 +89,7 @@ TEST_F(IngestTest, WritesTheFusedLayoutAndReadsItBack) {
 }
 
 TEST_F(IngestTest, RowsInAChunkAreHilbertOrderedAndReadByPages) {
-  const int n = 20000;
+  const int n = 40000;
   auto t = MakePoints(n, 4);
   IngestOptions o;
   o.max_per_chunk = n;

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -364,7 +365,8 @@ const parquet::arrow::SchemaField* FieldNamed(parquet::arrow::FileReader* reader
 // leaf with an offset index, else the whole column chunk.
 Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* reader, parquet::RowGroupPageIndexReader* index,
                                                  int rg, const parquet::arrow::SchemaField& field,
-                                                 const std::vector<int64_t>& rows, std::vector<int64_t>* positions) {
+                                                 const std::vector<int64_t>& rows, std::vector<int64_t>* positions,
+                                                 std::mutex* arrow_reader) {
   parquet::ParquetFileReader* file = reader->parquet_reader();
   if (field.column_index >= 0 && field.children.empty() &&
       PlainLeaf(*file->metadata()->schema()->Column(field.column_index), *field.field->type())) {
@@ -377,7 +379,12 @@ Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* rea
     for (const auto& child : f.children) collect(child);
   };
   collect(field);
-  ARROW_ASSIGN_OR_RAISE(auto table, reader->ReadRowGroup(rg, leaves));
+  std::shared_ptr<arrow::Table> table;
+  {
+    // The Arrow reader's pre-buffering keeps state in the file reader: one read at a time.
+    std::lock_guard<std::mutex> lock(*arrow_reader);
+    ARROW_ASSIGN_OR_RAISE(table, reader->ReadRowGroup(rg, leaves));
+  }
   *positions = rows;
   if (table->column(0)->num_chunks() == 1) return table->column(0)->chunk(0);
   return arrow::Concatenate(table->column(0)->chunks());
@@ -444,6 +451,7 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
   // Row groups are independent: decoded on the CPU pool, kept in order.
   std::vector<std::shared_ptr<arrow::Table>> tables(rgs.size());
   std::vector<int64_t> decoded(rgs.size(), -1);
+  std::mutex arrow_reader;  // for columns the Arrow reader decodes
   auto read_one = [&](int i) -> Status {
     if (candidates[i].empty()) return Status::OK();
     std::vector<int64_t> rows;
@@ -451,7 +459,7 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
       for (int64_t r = begin; r < end; ++r) rows.push_back(r);
     }
     std::vector<int64_t> positions;
-    ARROW_ASSIGN_OR_RAISE(auto geoms, DecodeRows(reader, indices[i].get(), rgs[i], *geometry, rows, &positions));
+    ARROW_ASSIGN_OR_RAISE(auto geoms, DecodeRows(reader, indices[i].get(), rgs[i], *geometry, rows, &positions, &arrow_reader));
     if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
       return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
     }
@@ -472,7 +480,7 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
       std::shared_ptr<arrow::Array> values = geoms;
       std::vector<int64_t>* where = &hit_positions;
       if (f != geometry) {
-        ARROW_ASSIGN_OR_RAISE(values, DecodeRows(reader, indices[i].get(), rgs[i], *f, hits, &positions));
+        ARROW_ASSIGN_OR_RAISE(values, DecodeRows(reader, indices[i].get(), rgs[i], *f, hits, &positions, &arrow_reader));
         where = &positions;
       }
       ARROW_ASSIGN_OR_RAISE(auto column, TakeRows(values, *where));
@@ -481,7 +489,11 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
     tables[i] = arrow::Table::Make(out_schema, columns, static_cast<int64_t>(hits.size()));
     return Status::OK();
   };
-  ARROW_RETURN_NOT_OK(arrow::internal::ParallelFor(static_cast<int>(rgs.size()), read_one));
+  // No nested parallelism inside the pool's tasks (a task waiting on tasks can starve it).
+  reader->set_use_threads(false);
+  Status st = arrow::internal::ParallelFor(static_cast<int>(rgs.size()), read_one);
+  reader->set_use_threads(true);
+  ARROW_RETURN_NOT_OK(st);
   for (size_t i = 0; i < rgs.size(); ++i) {
     if (stats && decoded[i] >= 0) {
       stats->chunks_read += 1;
