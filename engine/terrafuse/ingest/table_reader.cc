@@ -32,14 +32,7 @@ std::string Trim(const std::string& path) {
 }
 
 Result<std::unique_ptr<parquet::arrow::FileReader>> OpenParquet(arrow::fs::FileSystem* fs, const std::string& path) {
-  Result<std::shared_ptr<arrow::io::RandomAccessFile>> file;
-  if (fs->type_name() == "local") {
-    // Mapped: a column chunk is a view of the page cache, so the pages a read skips are
-    // never copied.
-    auto mapped = arrow::io::MemoryMappedFile::Open(path, arrow::io::FileMode::READ);
-    if (mapped.ok()) file = std::static_pointer_cast<arrow::io::RandomAccessFile>(*mapped);
-  }
-  if (!file.ok() || !*file) file = fs->OpenInputFile(path);
+  auto file = fs->OpenInputFile(path);
   if (!file.ok()) {
     auto info = fs->GetFileInfo(path);
     if (info.ok() && info->type() == arrow::fs::FileType::NotFound) return NotFound("'", path, "' does not exist");
