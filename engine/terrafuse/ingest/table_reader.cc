@@ -15,7 +15,6 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -353,18 +352,24 @@ const parquet::arrow::SchemaField* FieldNamed(parquet::arrow::FileReader* reader
   return nullptr;
 }
 
+// Whether DecodeRows reads `field` by pages (a plain leaf with an offset index).
+bool ByPages(parquet::ParquetFileReader* file, parquet::RowGroupPageIndexReader* index,
+             const parquet::arrow::SchemaField& field) {
+  return field.column_index >= 0 && field.children.empty() &&
+         PlainLeaf(*file->metadata()->schema()->Column(field.column_index), *field.field->type()) &&
+         index->GetOffsetIndex(field.column_index) != nullptr;
+}
+
 // Values of one top-level field in row group `rg` covering the rows `rows` (sorted), and
-// where each of those rows is among the values: only the pages holding them for a plain
-// leaf with an offset index, else the whole column chunk.
+// where each of those rows is among the values: only the pages holding them when ByPages,
+// else the whole column chunk (through the Arrow reader).
 Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* reader, parquet::RowGroupPageIndexReader* index,
                                                  int rg, const parquet::arrow::SchemaField& field,
-                                                 const std::vector<int64_t>& rows, std::vector<int64_t>* positions,
-                                                 std::mutex* arrow_reader) {
+                                                 const std::vector<int64_t>& rows, std::vector<int64_t>* positions) {
   parquet::ParquetFileReader* file = reader->parquet_reader();
-  if (field.column_index >= 0 && field.children.empty() &&
-      PlainLeaf(*file->metadata()->schema()->Column(field.column_index), *field.field->type())) {
-    auto offsets = index->GetOffsetIndex(field.column_index);
-    if (offsets) return ReadPages(file, rg, field.column_index, field.field->type(), *offsets, rows, positions);
+  if (ByPages(file, index, field)) {
+    return ReadPages(file, rg, field.column_index, field.field->type(), *index->GetOffsetIndex(field.column_index),
+                     rows, positions);
   }
   std::vector<int> leaves;
   std::function<void(const parquet::arrow::SchemaField&)> collect = [&](const parquet::arrow::SchemaField& f) {
@@ -372,12 +377,7 @@ Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* rea
     for (const auto& child : f.children) collect(child);
   };
   collect(field);
-  std::shared_ptr<arrow::Table> table;
-  {
-    // The Arrow reader's pre-buffering keeps state in the file reader: one read at a time.
-    std::lock_guard<std::mutex> lock(*arrow_reader);
-    ARROW_ASSIGN_OR_RAISE(table, reader->ReadRowGroup(rg, leaves));
-  }
+  ARROW_ASSIGN_OR_RAISE(auto table, reader->ReadRowGroup(rg, leaves));
   *positions = rows;
   if (table->column(0)->num_chunks() == 1) return table->column(0)->chunk(0);
   return arrow::Concatenate(table->column(0)->chunks());
@@ -441,10 +441,8 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
   } catch (const parquet::ParquetException& e) {
     return false;  // an unreadable page index: read the whole row groups
   }
-  // Row groups are independent: decoded on the CPU pool, kept in order.
   std::vector<std::shared_ptr<arrow::Table>> tables(rgs.size());
   std::vector<int64_t> decoded(rgs.size(), -1);
-  std::mutex arrow_reader;  // for columns the Arrow reader decodes
   auto read_one = [&](int i) -> Status {
     if (candidates[i].empty()) return Status::OK();
     std::vector<int64_t> rows;
@@ -452,7 +450,7 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
       for (int64_t r = begin; r < end; ++r) rows.push_back(r);
     }
     std::vector<int64_t> positions;
-    ARROW_ASSIGN_OR_RAISE(auto geoms, DecodeRows(reader, indices[i].get(), rgs[i], *geometry, rows, &positions, &arrow_reader));
+    ARROW_ASSIGN_OR_RAISE(auto geoms, DecodeRows(reader, indices[i].get(), rgs[i], *geometry, rows, &positions));
     if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
       return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
     }
@@ -473,7 +471,7 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
       std::shared_ptr<arrow::Array> values = geoms;
       std::vector<int64_t>* where = &hit_positions;
       if (f != geometry) {
-        ARROW_ASSIGN_OR_RAISE(values, DecodeRows(reader, indices[i].get(), rgs[i], *f, hits, &positions, &arrow_reader));
+        ARROW_ASSIGN_OR_RAISE(values, DecodeRows(reader, indices[i].get(), rgs[i], *f, hits, &positions));
         where = &positions;
       }
       ARROW_ASSIGN_OR_RAISE(auto column, TakeRows(values, *where));
@@ -482,11 +480,18 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
     tables[i] = arrow::Table::Make(out_schema, columns, static_cast<int64_t>(hits.size()));
     return Status::OK();
   };
-  // No nested parallelism inside the pool's tasks (a task waiting on tasks can starve it).
-  reader->set_use_threads(false);
-  Status st = arrow::internal::ParallelFor(static_cast<int>(rgs.size()), read_one);
-  reader->set_use_threads(true);
-  ARROW_RETURN_NOT_OK(st);
+  // Row groups are independent: decoded on the CPU pool when every column is read by pages
+  // (the Arrow reader is not safe to share across threads: it pre-buffers into the file
+  // reader's state), else one after another.
+  bool parallel = true;
+  for (size_t i = 0; i < rgs.size() && parallel; ++i) {
+    for (const parquet::arrow::SchemaField* f : fields) parallel = parallel && ByPages(file, indices[i].get(), *f);
+  }
+  if (parallel) {
+    ARROW_RETURN_NOT_OK(arrow::internal::ParallelFor(static_cast<int>(rgs.size()), read_one));
+  } else {
+    for (size_t i = 0; i < rgs.size(); ++i) ARROW_RETURN_NOT_OK(read_one(static_cast<int>(i)));
+  }
   for (size_t i = 0; i < rgs.size(); ++i) {
     if (stats && decoded[i] >= 0) {
       stats->chunks_read += 1;
