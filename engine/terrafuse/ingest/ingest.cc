@@ -475,6 +475,50 @@ json GeoMetadata(const std::string& geom, const std::set<std::string>& types, co
   return {{"version", "1.1.0"}, {"primary_column", geom}, {"columns", {{geom, col}}}};
 }
 
+uint32_t Interleave16(uint32_t x) {
+  x = (x | (x << 8)) & 0x00FF00FF;
+  x = (x | (x << 4)) & 0x0F0F0F0F;
+  x = (x | (x << 2)) & 0x33333333;
+  x = (x | (x << 1)) & 0x55555555;
+  return x;
+}
+
+// Position of (x, y), each in [0, 2^16), along a Hilbert curve of order 16: the same values
+// as the textbook loop over bits (Wikipedia's xy2d), computed without branches by a prefix
+// scan over the bits (the public-domain formulation from threadlocalmutex.com): the loop's
+// mispredicted branches cost ~90 ns a row.
+uint32_t Hilbert16(uint32_t x, uint32_t y) {
+  uint32_t A, B, C, D;
+  {
+    uint32_t a = x ^ y, b = 0xFFFF ^ a, c = 0xFFFF ^ (x | y), d = x & (y ^ 0xFFFF);
+    A = a | (b >> 1);
+    B = (a >> 1) ^ a;
+    C = ((c >> 1) ^ (b & (d >> 1))) ^ c;
+    D = ((a & (c >> 1)) ^ (d >> 1)) ^ d;
+  }
+  for (int s = 2; s <= 4; s *= 2) {
+    uint32_t a = A, b = B, c = C, d = D;
+    A = (a & (a >> s)) ^ (b & (b >> s));
+    B = (a & (b >> s)) ^ (b & ((a ^ b) >> s));
+    C ^= (a & (c >> s)) ^ (b & (d >> s));
+    D ^= (b & (c >> s)) ^ ((a ^ b) & (d >> s));
+  }
+  {
+    uint32_t c = C, d = D;
+    C ^= (A & (c >> 8)) ^ (B & (d >> 8));
+    D ^= (B & (c >> 8)) ^ ((A ^ B) & (d >> 8));
+  }
+  uint32_t a = C ^ (C >> 1), b = D ^ (D >> 1);
+  uint32_t i0 = x ^ y, i1 = b | (0xFFFF ^ (i0 | a));
+  return (Interleave16(i1) << 1) | Interleave16(i0);
+}
+
+// Rows per data page: a chunk (65,536 rows by default) is cut into pages small enough that
+// a reader using the page index decodes little more than the rows that meet its box. At
+// 10 M points, 2,048 read as fast as 1,024 (which costs ~1 s more CPU to write: zstd sets
+// up per page) and faster than 512 or 4,096.
+constexpr int64_t kRowsPerPage = 2048;
+
 std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::string& geom,
                                                        const arrow::Schema& schema) {
   // Geometry and bbox values are nearly all distinct: dictionary encoding only costs time,
@@ -485,6 +529,9 @@ std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::str
   parquet::WriterProperties::Builder b;
   b.compression(parquet::Compression::ZSTD)->compression_level(level)->max_row_group_length(INT64_MAX);
   b.disable_dictionary()->disable_statistics(geom);
+  // Rows are in Hilbert order inside a chunk, so the page index (min/max of the bbox columns
+  // per page, and where each page starts) lets a reader skip most pages of a chunk.
+  b.max_rows_per_page(kRowsPerPage)->enable_write_page_index();
   for (const auto& field : schema.fields()) {
     switch (field->type()->id()) {
       case arrow::Type::STRING:
@@ -794,8 +841,8 @@ class Writer {
     std::shared_ptr<arrow::Table> sample;  // first rows, kept for file 0 only
   };
 
-  // Reads each bucket of the job whole, orders its rows by chunk (keeping their order
-  // inside a chunk) and appends one row group per chunk to the chunk's file.
+  // Reads each bucket of the job whole, orders its rows by chunk and inside a chunk along a
+  // Hilbert curve, and appends one row group per chunk to the chunk's file.
   Status WriteJob(const Collected& c, const Job& job, const std::string& geom_name, std::vector<FileOutput>* outs) {
     for (size_t b = job.b0; b < job.b1; ++b) {
       if (progress_ && progress_->cancel.load()) return Cancelled();
@@ -824,6 +871,7 @@ class Writer {
           const auto& chunk_ids = static_cast<const arrow::Int32Array&>(*piece);
           for (int64_t i = 0; i < chunk_ids.length(); ++i, ++pos) p[offsets[chunk_ids.Value(i) - bucket.c0]++] = pos;
         }
+        ARROW_RETURN_NOT_OK(HilbertOrder(*table->column(c.geometry_index), offsets, p));
         ARROW_ASSIGN_OR_RAISE(table, table->RemoveColumn(table->num_columns() - 1));
         ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(table, perm));
         ARROW_ASSIGN_OR_RAISE(rows, taken.table()->CombineChunksToBatch());
@@ -855,6 +903,63 @@ class Writer {
       }
     }
     if (!outs->empty()) ARROW_RETURN_NOT_OK(CloseFile(&outs->back(), geom_name));
+    return Status::OK();
+  }
+
+  // Orders the rows of each chunk along a Hilbert curve over the chunk's box of centroids,
+  // ties by position (deterministic). `ends[k]` is where chunk k ends in `perm`, which
+  // holds row positions in `geoms` grouped by chunk.
+  static Status HilbertOrder(const arrow::ChunkedArray& geoms, const std::vector<int64_t>& ends, int64_t* perm) {
+    std::vector<double> cx(geoms.length()), cy(geoms.length());
+    GeomInfo info;
+    int64_t row = 0;
+    for (const auto& piece : geoms.chunks()) {
+      const auto& wkbs = static_cast<const arrow::BinaryArray&>(*piece);
+      for (int64_t i = 0; i < wkbs.length(); ++i, ++row) {
+        ARROW_RETURN_NOT_OK(ScanWkb(wkbs.GetView(i), &info));
+        cx[row] = info.empty() ? 0 : (info.minx + info.maxx) / 2;
+        cy[row] = info.empty() ? 0 : (info.miny + info.maxy) / 2;
+      }
+    }
+    std::vector<uint32_t> keys, keys2;
+    std::vector<int64_t> rows, rows2;
+    for (size_t k = 0; k + 1 < ends.size(); ++k) {
+      int64_t begin = k == 0 ? 0 : ends[k - 1], end = ends[k];
+      if (end - begin < 2) continue;
+      double box[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
+      for (int64_t i = begin; i < end; ++i) {
+        box[0] = std::min(box[0], cx[perm[i]]);
+        box[1] = std::min(box[1], cy[perm[i]]);
+        box[2] = std::max(box[2], cx[perm[i]]);
+        box[3] = std::max(box[3], cy[perm[i]]);
+      }
+      double sx = box[2] > box[0] ? 65535.0 / (box[2] - box[0]) : 0;
+      double sy = box[3] > box[1] ? 65535.0 / (box[3] - box[1]) : 0;
+      auto cell = [](double v) { return v > 0 ? (v < 65535 ? static_cast<uint32_t>(v) : 65535u) : 0u; };  // NaN: 0
+      keys.resize(end - begin);
+      for (int64_t i = begin; i < end; ++i) {
+        keys[i - begin] = Hilbert16(cell((cx[perm[i]] - box[0]) * sx), cell((cy[perm[i]] - box[1]) * sy));
+      }
+      // A stable LSD radix sort of the rows by key (ties keep their order): std::sort of
+      // every chunk cost more than the rest of the ordering.
+      int64_t m = end - begin;
+      rows.assign(perm + begin, perm + end);
+      keys2.resize(m);
+      rows2.resize(m);
+      for (int shift = 0; shift < 32; shift += 8) {
+        size_t count[257] = {0};
+        for (int64_t i = 0; i < m; ++i) ++count[((keys[i] >> shift) & 0xFF) + 1];
+        for (int d = 0; d < 256; ++d) count[d + 1] += count[d];
+        for (int64_t i = 0; i < m; ++i) {
+          size_t at = count[(keys[i] >> shift) & 0xFF]++;
+          keys2[at] = keys[i];
+          rows2[at] = rows[i];
+        }
+        keys.swap(keys2);
+        rows.swap(rows2);
+      }
+      std::copy(rows.begin(), rows.end(), perm + begin);
+    }
     return Status::OK();
   }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <parquet/arrow/reader.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -85,6 +86,38 @@ TEST_F(IngestTest, WritesTheFusedLayoutAndReadsItBack) {
   EXPECT_LT(stats.chunks_read, 10);
   EXPECT_EQ(got->schema()->field(0)->name(), "id");
   EXPECT_EQ(got->schema()->field(1)->name(), "geometry");
+}
+
+TEST_F(IngestTest, RowsInAChunkAreHilbertOrderedAndReadByPages) {
+  const int n = 40000;
+  auto t = MakePoints(n, 4);
+  IngestOptions o;
+  o.max_per_chunk = n;
+  o.force_utm = "";
+  std::string out = (dir_ / "table").string();
+  ASSERT_TRUE(Run(t, out, o).ok());
+  // One chunk of every row, in Hilbert order: consecutive rows are close (random order
+  // would put them ~10 degrees apart).
+  auto chunk = ReadChunk(fs_, out, "0", 0, {"LON", "LAT"}).ValueOrDie()->CombineChunks().ValueOrDie();
+  ASSERT_EQ(chunk->num_rows(), n);
+  const auto& cx = static_cast<const arrow::DoubleArray&>(*chunk->column(0)->chunk(0));
+  const auto& cy = static_cast<const arrow::DoubleArray&>(*chunk->column(1)->chunk(0));
+  double total = 0;
+  for (int i = 1; i < n; ++i) total += std::hypot(cx.Value(i) - cx.Value(i - 1), cy.Value(i) - cy.Value(i - 1));
+  EXPECT_LT(total / (n - 1), 0.5);
+  // A small box decodes a few pages of the chunk, not all of it, and returns every hit.
+  std::array<double, 4> b{-1, 44, 0, 45};
+  ReadStats stats;
+  auto got = ReadTable(fs_, out, b, {"id"}, &stats).ValueOrDie();
+  const auto& xs = static_cast<const arrow::DoubleArray&>(*t->column(1)->chunk(0));
+  const auto& ys = static_cast<const arrow::DoubleArray&>(*t->column(2)->chunk(0));
+  int64_t expected = 0;
+  for (int i = 0; i < n; ++i) expected += xs.Value(i) >= b[0] && xs.Value(i) <= b[2] && ys.Value(i) >= b[1] && ys.Value(i) <= b[3];
+  ASSERT_GT(expected, 0);
+  EXPECT_EQ(got->num_rows(), expected);
+  EXPECT_EQ(stats.chunks_read, 1);
+  EXPECT_GE(stats.rows_read, expected);
+  EXPECT_LT(stats.rows_read, n / 4);
 }
 
 TEST_F(IngestTest, ByteIdenticalOutputForTheSameInput) {

@@ -55,7 +55,7 @@ class SplitTree {
 };
 
 /// Rows grouped file by file, chunk by chunk (in no set order inside a chunk: the writer
-/// keeps input order, placing rows with the trees).
+/// orders them along a Hilbert curve, placing rows with the trees).
 struct Partitioning {
   std::vector<int64_t> order;            // row numbers (input.row), grouped by (file, chunk)
   std::vector<int64_t> chunk_offsets;    // chunk k holds order[chunk_offsets[k], chunk_offsets[k+1])

@@ -4,13 +4,18 @@
 #include <arrow/compute/api.h>
 #include <arrow/io/api.h>
 #include <arrow/util/base64.h>
+#include <arrow/util/parallel.h>
 #include <parquet/arrow/reader.h>
 #include <parquet/arrow/schema.h>
 #include <parquet/file_reader.h>
+#include <parquet/column_reader.h>
+#include <parquet/exception.h>
 #include <parquet/metadata.h>
+#include <parquet/page_index.h>
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "terrafuse/ingest/geometry.h"
@@ -166,6 +171,337 @@ Result<std::vector<uint8_t>> PointCandidates(parquet::arrow::FileReader* reader,
   return out;
 }
 
+// Rows [begin, end) of a row group, sorted and disjoint.
+using Ranges = std::vector<std::pair<int64_t, int64_t>>;
+
+Ranges Intersect(const Ranges& a, const Ranges& b) {
+  Ranges out;
+  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+    int64_t lo = std::max(a[i].first, b[j].first), hi = std::min(a[i].second, b[j].second);
+    if (lo < hi) out.emplace_back(lo, hi);
+    if (a[i].second < b[j].second) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
+  return out;
+}
+
+// The first row of each page of a column chunk, then the row group's row count.
+std::vector<int64_t> PageStarts(const parquet::OffsetIndex& index, int64_t num_rows) {
+  std::vector<int64_t> starts;
+  for (const auto& page : index.page_locations()) starts.push_back(page.first_row_index);
+  starts.push_back(num_rows);
+  return starts;
+}
+
+template <typename T>
+bool PageBounds(const parquet::ColumnIndex& index, std::vector<double>* mins, std::vector<double>* maxs) {
+  auto typed = dynamic_cast<const parquet::TypedColumnIndex<T>*>(&index);
+  if (!typed) return false;
+  mins->assign(typed->min_values().begin(), typed->min_values().end());
+  maxs->assign(typed->max_values().begin(), typed->max_values().end());
+  return true;
+}
+
+// The rows of a row group that may meet `b` by the page index of the bbox covering column
+// (min/max of xmin, ymin, xmax, ymax per page); nullopt when the file has no usable one.
+std::optional<Ranges> PageCandidates(parquet::RowGroupPageIndexReader* index, const std::array<int, 4>& leaves,
+                                     int64_t num_rows, const std::array<double, 4>& b) {
+  Ranges out{{0, num_rows}};
+  for (int j = 0; j < 4; ++j) {
+    auto column_index = index->GetColumnIndex(leaves[j]);
+    auto offset_index = index->GetOffsetIndex(leaves[j]);
+    if (!column_index || !offset_index) return std::nullopt;
+    std::vector<double> mins, maxs;
+    if (!PageBounds<parquet::FloatType>(*column_index, &mins, &maxs) &&
+        !PageBounds<parquet::DoubleType>(*column_index, &mins, &maxs)) {
+      return std::nullopt;
+    }
+    std::vector<int64_t> starts = PageStarts(*offset_index, num_rows);
+    size_t pages = starts.size() - 1;
+    const auto& null_pages = column_index->null_pages();
+    if (null_pages.size() != pages || mins.size() != pages || maxs.size() != pages) return std::nullopt;
+    bool counts = column_index->has_null_counts() && column_index->null_counts().size() == pages;
+    Ranges keep;
+    for (size_t p = 0; p < pages; ++p) {
+      // A page with nulls keeps its rows: a null box leaves the decision to the exact test.
+      bool nulls = null_pages[p] || !counts || column_index->null_counts()[p] > 0;
+      bool meets = j == 0 ? mins[p] <= b[2] : j == 1 ? mins[p] <= b[3] : j == 2 ? maxs[p] >= b[0] : maxs[p] >= b[1];
+      if (!nulls && !meets) continue;
+      if (!keep.empty() && keep.back().second == starts[p]) {
+        keep.back().second = starts[p + 1];
+      } else {
+        keep.emplace_back(starts[p], starts[p + 1]);
+      }
+    }
+    out = Intersect(out, keep);
+  }
+  return out;
+}
+
+// Whether the fast page reader below decodes this leaf to `type` exactly as the Arrow reader
+// would: flat columns of plain numbers, binary or strings.
+bool PlainLeaf(const parquet::ColumnDescriptor& descr, const arrow::DataType& type) {
+  if (descr.max_repetition_level() != 0 || descr.max_definition_level() > 1) return false;
+  auto logical = descr.logical_type();
+  bool plain = !logical || logical->is_none() || (logical->is_int() && type.id() != arrow::Type::UINT32 &&
+                                                  type.id() != arrow::Type::UINT64);
+  switch (descr.physical_type()) {
+    case parquet::Type::INT32:
+      return plain && type.id() == arrow::Type::INT32;
+    case parquet::Type::INT64:
+      return plain && type.id() == arrow::Type::INT64;
+    case parquet::Type::FLOAT:
+      return plain && type.id() == arrow::Type::FLOAT;
+    case parquet::Type::DOUBLE:
+      return plain && type.id() == arrow::Type::DOUBLE;
+    case parquet::Type::BYTE_ARRAY:
+      return type.id() == arrow::Type::BINARY || (type.id() == arrow::Type::STRING && logical && logical->is_string());
+    default:
+      return false;
+  }
+}
+
+// Decodes only the pages of leaf `leaf` (row group `rg`) that hold some row of `rows`
+// (sorted row numbers) and sets `positions` to where each of those rows is in the result.
+Result<std::shared_ptr<arrow::Array>> ReadPages(parquet::ParquetFileReader* file, int rg, int leaf,
+                                                const std::shared_ptr<arrow::DataType>& type,
+                                                const parquet::OffsetIndex& index, const std::vector<int64_t>& rows,
+                                                std::vector<int64_t>* positions) {
+  int64_t num_rows = file->metadata()->RowGroup(rg)->num_rows();
+  std::vector<int64_t> starts = PageStarts(index, num_rows);
+  size_t pages = starts.size() - 1;
+  auto keep = std::make_shared<std::vector<uint8_t>>(pages, 0);
+  positions->clear();
+  positions->reserve(rows.size());
+  int64_t decoded = 0;
+  size_t p = 0;
+  for (size_t i = 0; i < rows.size();) {
+    while (p + 1 < pages && starts[p + 1] <= rows[i]) ++p;
+    (*keep)[p] = 1;
+    for (; i < rows.size() && rows[i] < starts[p + 1]; ++i) positions->push_back(decoded + rows[i] - starts[p]);
+    decoded += starts[p + 1] - starts[p];
+  }
+  const parquet::ColumnDescriptor* descr = file->metadata()->schema()->Column(leaf);
+  try {
+    auto pager = file->RowGroup(rg)->GetColumnPageReader(leaf);
+    // Called once per data page, in order: true skips the page before it is decompressed.
+    pager->set_data_page_filter([keep, page = size_t{0}](const parquet::DataPageStats&) mutable {
+      bool skip = page >= keep->size() || !(*keep)[page];
+      ++page;
+      return skip;
+    });
+    auto records = parquet::internal::RecordReader::Make(descr, parquet::internal::LevelInfo::ComputeLevelInfo(descr),
+                                                         arrow::default_memory_pool(), false, false, type);
+    records->SetPageReader(std::move(pager));
+    records->Reserve(decoded);
+    for (int64_t got = 0; got < decoded;) {
+      int64_t n = records->ReadRecords(decoded - got);
+      if (n == 0) return IOError("column '", descr->path()->ToDotString(), "' ends before its page index says");
+      got += n;
+    }
+    if (descr->physical_type() == parquet::Type::BYTE_ARRAY) {
+      auto chunks = dynamic_cast<parquet::internal::BinaryRecordReader&>(*records).GetBuilderChunks();
+      std::shared_ptr<arrow::Array> out;
+      if (chunks.size() == 1) {
+        out = chunks[0];
+      } else {
+        ARROW_ASSIGN_OR_RAISE(out, arrow::Concatenate(chunks));
+      }
+      if (out->type()->Equals(*type)) return out;
+      auto data = out->data()->Copy();  // binary and string share their layout
+      data->type = type;
+      return arrow::MakeArray(data);
+    }
+    std::shared_ptr<arrow::Buffer> validity;
+    if (descr->max_definition_level() > 0) validity = records->ReleaseIsValid();
+    int64_t nulls = records->null_count();
+    return arrow::MakeArray(arrow::ArrayData::Make(type, records->values_written(),
+                                                   {nulls > 0 ? validity : nullptr, records->ReleaseValues()}, nulls));
+  } catch (const parquet::ParquetException& e) {
+    return IOError("cannot read column '", descr->path()->ToDotString(), "': ", e.what());
+  }
+}
+
+// Whether a geometry meets `b` exactly: by its box, then GEOS when the box only overlaps.
+Result<bool> Meets(std::string_view wkb, const std::array<double, 4>& b, std::unique_ptr<GeosOps>* geos) {
+  GeomInfo info;
+  ARROW_RETURN_NOT_OK(ScanWkb(wkb, &info));
+  bool hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
+  bool inside = info.minx >= b[0] && info.maxx <= b[2] && info.miny >= b[1] && info.maxy <= b[3];
+  if (hit && !inside && info.type != 1 && info.type != 4) {  // bbox overlaps only: ask GEOS
+    if (!*geos) {
+      ARROW_ASSIGN_OR_RAISE(*geos, GeosOps::Make());
+    }
+    return (*geos)->IntersectsBox(wkb, b);
+  }
+  return hit;
+}
+
+std::string_view WkbAt(const arrow::Array& a, int64_t i) {
+  return a.type_id() == arrow::Type::BINARY ? static_cast<const arrow::BinaryArray&>(a).GetView(i)
+                                            : static_cast<const arrow::LargeBinaryArray&>(a).GetView(i);
+}
+
+const parquet::arrow::SchemaField* FieldNamed(parquet::arrow::FileReader* reader, const std::string& name) {
+  for (const auto& f : reader->manifest().schema_fields) {
+    if (f.field->name() == name) return &f;
+  }
+  return nullptr;
+}
+
+// Whether DecodeRows reads `field` by pages (a plain leaf with an offset index).
+bool ByPages(parquet::ParquetFileReader* file, parquet::RowGroupPageIndexReader* index,
+             const parquet::arrow::SchemaField& field) {
+  return field.column_index >= 0 && field.children.empty() &&
+         PlainLeaf(*file->metadata()->schema()->Column(field.column_index), *field.field->type()) &&
+         index->GetOffsetIndex(field.column_index) != nullptr;
+}
+
+// Values of one top-level field in row group `rg` covering the rows `rows` (sorted), and
+// where each of those rows is among the values: only the pages holding them when ByPages,
+// else the whole column chunk (through the Arrow reader).
+Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* reader, parquet::RowGroupPageIndexReader* index,
+                                                 int rg, const parquet::arrow::SchemaField& field,
+                                                 const std::vector<int64_t>& rows, std::vector<int64_t>* positions) {
+  parquet::ParquetFileReader* file = reader->parquet_reader();
+  if (ByPages(file, index, field)) {
+    return ReadPages(file, rg, field.column_index, field.field->type(), *index->GetOffsetIndex(field.column_index),
+                     rows, positions);
+  }
+  std::vector<int> leaves;
+  std::function<void(const parquet::arrow::SchemaField&)> collect = [&](const parquet::arrow::SchemaField& f) {
+    if (f.column_index >= 0) leaves.push_back(f.column_index);
+    for (const auto& child : f.children) collect(child);
+  };
+  collect(field);
+  ARROW_ASSIGN_OR_RAISE(auto table, reader->ReadRowGroup(rg, leaves));
+  *positions = rows;
+  if (table->column(0)->num_chunks() == 1) return table->column(0)->chunk(0);
+  return arrow::Concatenate(table->column(0)->chunks());
+}
+
+Result<std::shared_ptr<arrow::Array>> TakeRows(const std::shared_ptr<arrow::Array>& values,
+                                               const std::vector<int64_t>& positions) {
+  if (static_cast<int64_t>(positions.size()) == values->length() &&
+      (positions.empty() || positions.back() == values->length() - 1)) {
+    return values;  // every value, in order
+  }
+  arrow::Int64Builder builder;
+  ARROW_RETURN_NOT_OK(builder.AppendValues(positions));
+  ARROW_ASSIGN_OR_RAISE(auto indices, builder.Finish());
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(values, indices));
+  return taken.make_array();
+}
+
+// ReadTable for one file written with a page index: in each row group only the pages whose
+// bbox ranges meet `b` are decoded (the geometry first, tested exactly, then the other
+// columns' pages that hold a hit). False when the file has no usable page index.
+Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& path, const GeoColumns& geo,
+                         const arrow::Schema& file_schema, const std::vector<std::string>& names,
+                         const std::vector<int>& rgs, const std::array<double, 4>& b,
+                         std::vector<std::shared_ptr<arrow::Table>>* parts, ReadStats* stats) {
+  if (geo.bbox.empty()) return false;
+  const parquet::arrow::SchemaField* bbox = FieldNamed(reader, geo.bbox);
+  const parquet::arrow::SchemaField* geometry = FieldNamed(reader, geo.geometry);
+  if (!bbox || !geometry) return false;
+  std::array<int, 4> bbox_leaves{-1, -1, -1, -1};
+  const char* corner[4] = {"xmin", "ymin", "xmax", "ymax"};
+  for (const auto& child : bbox->children) {
+    for (int j = 0; j < 4; ++j) {
+      if (child.field->name() == corner[j] && child.children.empty()) bbox_leaves[j] = child.column_index;
+    }
+  }
+  if (std::find(bbox_leaves.begin(), bbox_leaves.end(), -1) != bbox_leaves.end()) return false;
+  std::vector<const parquet::arrow::SchemaField*> fields;
+  arrow::FieldVector out_fields;
+  for (const std::string& name : names) {
+    const parquet::arrow::SchemaField* f = FieldNamed(reader, name);
+    if (!f) return InvalidArgument("column '", name, "' not found in '", path, "'");
+    fields.push_back(f);
+    out_fields.push_back(file_schema.field(file_schema.GetFieldIndex(name)));
+  }
+  auto out_schema = arrow::schema(out_fields, file_schema.metadata());
+  parquet::ParquetFileReader* file = reader->parquet_reader();
+  std::shared_ptr<parquet::PageIndexReader> page_index;
+  std::vector<std::shared_ptr<parquet::RowGroupPageIndexReader>> indices;
+  std::vector<Ranges> candidates;
+  try {
+    page_index = file->GetPageIndexReader();
+    if (!page_index) return false;
+    for (int rg : rgs) {
+      indices.push_back(page_index->RowGroup(rg));
+      if (!indices.back()) return false;
+      auto ranges = PageCandidates(indices.back().get(), bbox_leaves, file->metadata()->RowGroup(rg)->num_rows(), b);
+      if (!ranges) return false;
+      candidates.push_back(std::move(*ranges));
+    }
+  } catch (const parquet::ParquetException& e) {
+    return false;  // an unreadable page index: read the whole row groups
+  }
+  std::vector<std::shared_ptr<arrow::Table>> tables(rgs.size());
+  std::vector<int64_t> decoded(rgs.size(), -1);
+  auto read_one = [&](int i) -> Status {
+    if (candidates[i].empty()) return Status::OK();
+    std::vector<int64_t> rows;
+    for (const auto& [begin, end] : candidates[i]) {
+      for (int64_t r = begin; r < end; ++r) rows.push_back(r);
+    }
+    std::vector<int64_t> positions;
+    ARROW_ASSIGN_OR_RAISE(auto geoms, DecodeRows(reader, indices[i].get(), rgs[i], *geometry, rows, &positions));
+    if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
+      return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
+    }
+    decoded[i] = geoms->length();
+    std::unique_ptr<GeosOps> geos;
+    std::vector<int64_t> hits, hit_positions;
+    for (size_t k = 0; k < rows.size(); ++k) {
+      if (geoms->IsNull(positions[k])) continue;
+      ARROW_ASSIGN_OR_RAISE(bool hit, Meets(WkbAt(*geoms, positions[k]), b, &geos));
+      if (hit) {
+        hits.push_back(rows[k]);
+        hit_positions.push_back(positions[k]);
+      }
+    }
+    if (hits.empty()) return Status::OK();
+    arrow::ArrayVector columns;
+    for (const parquet::arrow::SchemaField* f : fields) {
+      std::shared_ptr<arrow::Array> values = geoms;
+      std::vector<int64_t>* where = &hit_positions;
+      if (f != geometry) {
+        ARROW_ASSIGN_OR_RAISE(values, DecodeRows(reader, indices[i].get(), rgs[i], *f, hits, &positions));
+        where = &positions;
+      }
+      ARROW_ASSIGN_OR_RAISE(auto column, TakeRows(values, *where));
+      columns.push_back(column);
+    }
+    tables[i] = arrow::Table::Make(out_schema, columns, static_cast<int64_t>(hits.size()));
+    return Status::OK();
+  };
+  // Row groups are independent: decoded on the CPU pool when every column is read by pages
+  // (the Arrow reader is not safe to share across threads: it pre-buffers into the file
+  // reader's state), else one after another.
+  bool parallel = true;
+  for (size_t i = 0; i < rgs.size() && parallel; ++i) {
+    for (const parquet::arrow::SchemaField* f : fields) parallel = parallel && ByPages(file, indices[i].get(), *f);
+  }
+  if (parallel) {
+    ARROW_RETURN_NOT_OK(arrow::internal::ParallelFor(static_cast<int>(rgs.size()), read_one));
+  } else {
+    for (size_t i = 0; i < rgs.size(); ++i) ARROW_RETURN_NOT_OK(read_one(static_cast<int>(i)));
+  }
+  for (size_t i = 0; i < rgs.size(); ++i) {
+    if (stats && decoded[i] >= 0) {
+      stats->chunks_read += 1;
+      stats->rows_read += decoded[i];
+    }
+    if (tables[i]) parts->push_back(tables[i]);
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<arrow::Table>> ReadChunksMetadata(std::shared_ptr<arrow::fs::FileSystem> fs,
@@ -274,6 +610,15 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
                                reader->num_row_groups());
       }
     }
+    // Tables written with a page index (rows in Hilbert order inside a chunk): read by pages.
+    size_t before = parts.size();
+    ARROW_ASSIGN_OR_RAISE(bool by_pages,
+                          ReadByPages(reader.get(), path, geo, *file_schema, names, rgs, b, &parts, stats));
+    if (by_pages) {
+      if (!schema && parts.size() > before) schema = parts[before]->schema();
+      for (size_t i = before; i < parts.size(); ++i) parts[i] = parts[i]->ReplaceSchemaMetadata(schema->metadata());
+      continue;
+    }
     // One column first tells which rows can meet the bounds: the WKB of a point table (exact,
     // and reused below), else the bbox covering column (four floats a row). Row groups with
     // no such row are not decoded further.
@@ -334,7 +679,6 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     // The mask is built chunk by chunk: no concatenated copy of the rows read.
     arrow::ArrayVector masks;
     int64_t row = 0;
-    GeomInfo info;
     for (const auto& geoms : geom_col->chunks()) {
       if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
         return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
@@ -346,18 +690,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
           keep.UnsafeAppend(false);
           continue;
         }
-        std::string_view wkb = geoms->type_id() == arrow::Type::BINARY
-                                   ? static_cast<const arrow::BinaryArray&>(*geoms).GetView(i)
-                                   : static_cast<const arrow::LargeBinaryArray&>(*geoms).GetView(i);
-        ARROW_RETURN_NOT_OK(ScanWkb(wkb, &info));
-        bool hit = !(info.empty() || info.minx > b[2] || info.maxx < b[0] || info.miny > b[3] || info.maxy < b[1]);
-        bool inside = info.minx >= b[0] && info.maxx <= b[2] && info.miny >= b[1] && info.maxy <= b[3];
-        if (hit && !inside && info.type != 1 && info.type != 4) {  // bbox overlaps only: ask GEOS
-          if (!geos) {
-            ARROW_ASSIGN_OR_RAISE(geos, GeosOps::Make());
-          }
-          ARROW_ASSIGN_OR_RAISE(hit, geos->IntersectsBox(wkb, b));
-        }
+        ARROW_ASSIGN_OR_RAISE(bool hit, Meets(WkbAt(*geoms, i), b, &geos));
         keep.UnsafeAppend(hit);
       }
       ARROW_ASSIGN_OR_RAISE(auto mask_piece, keep.Finish());
