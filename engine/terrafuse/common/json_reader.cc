@@ -1,5 +1,6 @@
 #include "terrafuse/common/json_reader.h"
 
+#include <array>
 #include <charconv>
 
 namespace terrafuse {
@@ -288,31 +289,79 @@ Result<JsonValue> ParseJson(std::string_view text) {
   return value;
 }
 
+namespace {
+
+// For each byte: 0 = copy as is, 'u' = \u00XX, else the letter after the backslash.
+constexpr std::array<char, 256> MakeEscapeTable() {
+  std::array<char, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = 'u';
+  table[0x7f] = 'u';
+  table['\b'] = 'b';
+  table['\f'] = 'f';
+  table['\n'] = 'n';
+  table['\r'] = 'r';
+  table['\t'] = 't';
+  table['"'] = '"';
+  table['\\'] = '\\';
+  return table;
+}
+constexpr std::array<char, 256> kEscape = MakeEscapeTable();
+
+}  // namespace
+
 void AppendJsonString(std::string* out, std::string_view value) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->reserve(out->size() + value.size() + 2);
+  // Runs of bytes that need no escape are copied at once: the encoders write every string
+  // value of a table through here.
   out->push_back('"');
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\b': *out += "\\b"; break;
-      case '\f': *out += "\\f"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          *out += "\\u00";
-          out->push_back(kHex[u >> 4]);
-          out->push_back(kHex[u & 15]);
-        } else {
-          out->push_back(c);  // UTF-8 passes through: callers validate it
-        }
+  const char* run = value.data();
+  const char* end = value.data() + value.size();
+  for (const char* p = run; p < end; ++p) {
+    const char escape = kEscape[static_cast<unsigned char>(*p)];
+    if (escape == 0) continue;
+    out->append(run, p);
+    if (escape == 'u') {
+      static constexpr char kHex[] = "0123456789abcdef";
+      const char u[6] = {'\\', 'u', '0', '0', kHex[(*p >> 4) & 0xF], kHex[*p & 0xF]};
+      out->append(u, 6);
+    } else {
+      const char pair[2] = {'\\', escape};
+      out->append(pair, 2);
     }
+    run = p + 1;
   }
+  out->append(run, end);
   out->push_back('"');
+}
+
+int Utf8Sequence(const unsigned char* p, const unsigned char* end, uint32_t* code) {
+  const unsigned char c = *p;
+  const int length = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+  if (length == 0 || end - p < length) return 0;
+  uint32_t value = length == 2 ? (c & 0x1f) : length == 3 ? (c & 0x0f) : (c & 0x07);
+  for (int i = 1; i < length; ++i) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    value = (value << 6) | (p[i] & 0x3f);
+  }
+  static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};  // shorter forms
+  if (value < kMinimum[length] || value > 0x10ffff || (value >= 0xd800 && value <= 0xdfff)) return 0;
+  *code = value;
+  return length;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    if (*p < 0x80) {
+      ++p;
+      continue;
+    }
+    uint32_t code;
+    const int length = Utf8Sequence(p, end, &code);
+    if (length == 0) return false;
+    p += length;
+  }
+  return true;
 }
 
 namespace {
@@ -382,17 +431,9 @@ void AppendAsciiJsonString(std::string* out, std::string_view text) {
       ++p;
       continue;
     }
-    // A UTF-8 sequence: 2 to 4 bytes, no overlong forms, surrogates or code points > U+10FFFF.
-    const int length = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    uint32_t code = length == 2 ? (c & 0x1f) : length == 3 ? (c & 0x0f) : (c & 0x07);
-    bool valid = length > 0 && end - p >= length;
-    for (int i = 1; valid && i < length; ++i) {
-      valid = (p[i] & 0xc0) == 0x80;
-      code = (code << 6) | (p[i] & 0x3f);
-    }
-    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    valid = valid && code >= kMinimum[length] && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
-    if (!valid) {
+    uint32_t code;
+    const int length = Utf8Sequence(p, end, &code);
+    if (length == 0) {
       escape(0xfffd);
       ++p;
       continue;

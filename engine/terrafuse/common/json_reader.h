@@ -4,6 +4,7 @@
 // libparquet (which exports simdjson symbols of its own version) mixes two copies in one process.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,8 +37,17 @@ struct JsonValue {
 Result<JsonValue> ParseJson(std::string_view text);
 
 /// Appends `value` to `*out` as a JSON string literal: quotes, backslashes, control characters
-/// and DEL escaped, all other bytes (UTF-8) copied as they are.
+/// and DEL escaped, all other bytes (UTF-8) copied as they are: callers that take text from
+/// outside check it with IsValidUtf8.
 void AppendJsonString(std::string* out, std::string_view value);
+
+/// The length (2 to 4) of the multi-byte UTF-8 sequence at `p` (a byte >= 0x80, before `end`),
+/// storing its code point in `*code`; 0 when it is not valid UTF-8 (overlong forms,
+/// surrogates and code points above U+10FFFF are not).
+int Utf8Sequence(const unsigned char* p, const unsigned char* end, uint32_t* code);
+
+/// True when `text` is valid UTF-8.
+bool IsValidUtf8(std::string_view text);
 
 /// Appends `text` as a JSON string literal of ASCII only, for HTTP header values such as
 /// X-Fused-Metadata: other characters as \u escapes (surrogate pairs above U+FFFF), bytes that

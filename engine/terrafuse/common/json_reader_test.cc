@@ -137,6 +137,15 @@ TEST(JsonReaderTest, AppendJsonStringEscapesControlsOnly) {
             std::string("a\"b\\c/\b\f\n\r\t") + '\x01' + '\x7f' + "\xc3\xa9");
 }
 
+TEST(JsonReaderTest, IsValidUtf8RefusesWhatIsNotUtf8) {
+  EXPECT_TRUE(IsValidUtf8("ascii, \xc3\xa9, \xe2\x9c\x93, \xf0\x9f\x98\x80"));
+  // Invalid lead byte, a cut sequence, an overlong form, a surrogate, above U+10FFFF.
+  for (std::string bad : {std::string("\xff"), std::string("\xc3"), std::string("\xc0\xaf"),
+                          std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80")}) {
+    EXPECT_FALSE(IsValidUtf8("ok" + bad)) << "accepted invalid UTF-8";
+  }
+}
+
 TEST(JsonReaderTest, AppendAsciiJsonStringEscapesAllButPrintableAscii) {
   std::string out;
   AppendAsciiJsonString(&out, "a\"b\\\n\x01\x7f \xc3\xa9 \xf0\x9f\x98\x80");

@@ -155,14 +155,14 @@ Status RequireWkb(const GeoInfo& info, const arrow::Schema& schema, std::string_
 std::string MakeGeoMetadata(const GeoInfo& info) {
   std::string out = R"({"version":"1.1.0","primary_column":)";
   const GeometryColumn* primary = info.Primary();
-  internal::AppendJsonString(&out, primary ? primary->name : "");
+  AppendJsonString(&out, primary ? primary->name : "");
   out += R"(,"columns":{)";
   for (size_t i = 0; i < info.columns.size(); ++i) {
     const GeometryColumn& column = info.columns[i];
     if (i) out.push_back(',');
-    internal::AppendJsonString(&out, column.name);
+    AppendJsonString(&out, column.name);
     out += R"(:{"encoding":)";
-    internal::AppendJsonString(&out, column.encoding);
+    AppendJsonString(&out, column.encoding);
     out += R"(,"geometry_types":[])";
     // GeoParquet reads a missing "crs" as OGC:CRS84 but GeoArrow as unknown: say "unknown".
     out += R"(,"crs":)";

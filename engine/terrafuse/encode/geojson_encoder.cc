@@ -31,7 +31,7 @@ Result<Encoded> EncodeGeoJson(const arrow::Table& table, const EncodeOptions&) {
   for (int j = 0; j < schema.num_fields(); ++j) {
     if (j == geometry_index) continue;
     std::string key(1, properties.empty() ? '{' : ',');
-    internal::AppendJsonString(&key, schema.field(j)->name());
+    AppendJsonString(&key, schema.field(j)->name());
     key.push_back(':');
     keys.push_back(std::move(key));
     properties.push_back(j);

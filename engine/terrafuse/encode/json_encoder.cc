@@ -18,7 +18,7 @@ Result<Encoded> EncodeJson(const arrow::Table& table, const EncodeOptions&) {
   std::vector<std::string> keys;
   for (int j = 0; j < schema.num_fields(); ++j) {
     std::string key(1, j == 0 ? '{' : ',');
-    internal::AppendJsonString(&key, schema.field(j)->name());
+    AppendJsonString(&key, schema.field(j)->name());
     key.push_back(':');
     keys.push_back(std::move(key));
   }

@@ -1,25 +1,8 @@
 #include "terrafuse/encode/text_internal.h"
 
-#include <array>
-
 namespace terrafuse::encode::internal {
 
 namespace {
-
-// For each byte: 0 = copy as is, 'u' = \u00XX, else the letter after the backslash.
-constexpr std::array<char, 256> MakeEscapeTable() {
-  std::array<char, 256> table{};
-  for (int c = 0; c < 0x20; ++c) table[c] = 'u';
-  table['\b'] = 'b';
-  table['\f'] = 'f';
-  table['\n'] = 'n';
-  table['\r'] = 'r';
-  table['\t'] = 't';
-  table['"'] = '"';
-  table['\\'] = '\\';
-  return table;
-}
-constexpr std::array<char, 256> kEscape = MakeEscapeTable();
 
 void AppendTwoDigits(std::string* out, int64_t v) {
   char buf[2] = {static_cast<char>('0' + v / 10), static_cast<char>('0' + v % 10)};
@@ -32,28 +15,6 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 }
 
 }  // namespace
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  const char* run = s.data();
-  const char* end = s.data() + s.size();
-  for (const char* p = run; p < end; ++p) {
-    char esc = kEscape[static_cast<unsigned char>(*p)];
-    if (esc == 0) continue;
-    out->append(run, p);
-    if (esc == 'u') {
-      static constexpr char kHex[] = "0123456789abcdef";
-      char buf[6] = {'\\', 'u', '0', '0', kHex[(*p >> 4) & 0xF], kHex[*p & 0xF]};
-      out->append(buf, 6);
-    } else {
-      char buf[2] = {'\\', esc};
-      out->append(buf, 2);
-    }
-    run = p + 1;
-  }
-  out->append(run, end);
-  out->push_back('"');
-}
 
 void AppendBase64(std::string* out, std::string_view data) {
   static constexpr char kAlphabet[] =

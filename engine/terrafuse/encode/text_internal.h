@@ -1,5 +1,5 @@
 // Small, hot text helpers shared by the text encoders: numbers in their shortest exact
-// form, JSON string escaping, ISO 8601 dates and times.
+// form, ISO 8601 dates and times.
 #pragma once
 
 #include <charconv>
@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "terrafuse/common/json_reader.h"  // AppendJsonString, used with these helpers
 
 namespace terrafuse::encode::internal {
 
@@ -32,9 +34,6 @@ inline void AppendInt(std::string* out, Int value) {
   auto res = std::to_chars(buf, buf + sizeof(buf), value);
   out->append(buf, res.ptr);
 }
-
-/// Appends `s` as a quoted JSON string. Bytes >= 0x80 pass through: the input is UTF-8.
-void AppendJsonString(std::string* out, std::string_view s);
 
 /// Appends the standard base64 (RFC 4648, padded) of `data`.
 void AppendBase64(std::string* out, std::string_view data);

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "terrafuse/common/json_reader.h"
 #include "terrafuse/encode/geo_metadata.h"
 #include "terrafuse/encode/json_value_writer_internal.h"
 #include "terrafuse/encode/more_formats.h"
@@ -20,28 +21,15 @@ constexpr internal::NonFiniteText kXmlNonFinite{"NaN", "INF", "-INF"};
 // Decodes the UTF-8 code point at `s[*pos]`, advancing `*pos`; -1 for an invalid sequence
 // (one byte is skipped).
 int32_t NextCodePoint(std::string_view s, size_t* pos) {
-  const auto c = static_cast<unsigned char>(s[*pos]);
-  int length = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
-  if (length == 0 || *pos + length > s.size()) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + *pos;
+  if (*p < 0x80) {
     ++*pos;
-    return -1;
+    return *p;
   }
-  int32_t cp = length == 1 ? c : c & (0x3F >> (length - 1));
-  for (int k = 1; k < length; ++k) {
-    const auto next = static_cast<unsigned char>(s[*pos + k]);
-    if ((next & 0xC0) != 0x80) {
-      ++*pos;
-      return -1;
-    }
-    cp = (cp << 6) | (next & 0x3F);
-  }
-  constexpr int32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};  // shorter forms are invalid
-  if (cp < kMinimum[length] || cp > 0x10FFFF) {
-    ++*pos;
-    return -1;
-  }
-  *pos += length;
-  return cp;
+  uint32_t code;
+  const int length = Utf8Sequence(p, reinterpret_cast<const unsigned char*>(s.data()) + s.size(), &code);
+  *pos += length > 0 ? length : 1;
+  return length > 0 ? static_cast<int32_t>(code) : -1;
 }
 
 // XML 1.0 (fifth edition) NameStartChar, without ':' (namespaces).

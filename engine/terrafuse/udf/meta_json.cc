@@ -96,7 +96,7 @@ Result<JsonValue> ParseObject(std::string_view text, std::string_view what) {
   if (!root->IsObject()) {
     return InvalidArgument("Invalid ", what, ": expected a JSON object, got ", TypeName(*root));
   }
-  return std::move(root);
+  return root;
 }
 
 // Returns the members of a JSON object as (key, minified value) pairs, keeping the first
@@ -119,39 +119,6 @@ Result<std::vector<std::pair<std::string, std::string>>> ObjectMembers(std::stri
 }
 
 }  // namespace
-
-bool IsValidUtf8(std::string_view text) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    // 2 to 4 bytes: no overlong forms, surrogates or code points over U+10FFFF.
-    int length;
-    uint32_t code;
-    uint32_t min_code;
-    if ((c & 0xe0) == 0xc0) {
-      length = 2, code = c & 0x1f, min_code = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      length = 3, code = c & 0x0f, min_code = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-      length = 4, code = c & 0x07, min_code = 0x10000;
-    } else {
-      return false;
-    }
-    if (end - p < length) return false;
-    for (int i = 1; i < length; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      code = (code << 6) | (p[i] & 0x3f);
-    }
-    if (code < min_code || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    p += length;
-  }
-  return true;
-}
 
 Result<std::string> NormalizeJsonObject(std::string_view text, std::string_view what) {
   if (text.empty()) return std::string("{}");

@@ -58,7 +58,4 @@ Result<std::string> NormalizeJsonObject(std::string_view text, std::string_view 
 /// a string.
 std::string JsonStringMember(std::string_view object_json, std::string_view key);
 
-/// Returns true when `text` is valid UTF-8.
-bool IsValidUtf8(std::string_view text);
-
 }  // namespace terrafuse::udf

@@ -243,60 +243,6 @@ Result<Frame> FrameDecoder::Take() {
   return frame;
 }
 
-// -- JSON text ---------------------------------------------------------------------------
-
-bool AppendJsonString(std::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      const unsigned char* run = p;  // copy runs of plain ASCII at once
-      while (p < end && *p < 0x80 && *p >= 0x20 && *p != '"' && *p != '\\') ++p;
-      out->append(reinterpret_cast<const char*>(run), p - run);
-      if (p == end || *p >= 0x80) continue;
-      c = *p++;
-      switch (c) {
-        case '"': out->append("\\\""); break;
-        case '\\': out->append("\\\\"); break;
-        case '\n': out->append("\\n"); break;
-        case '\r': out->append("\\r"); break;
-        case '\t': out->append("\\t"); break;
-        default:
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xf]);
-      }
-      continue;
-    }
-    // A multi-byte UTF-8 sequence: check it (no overlongs, surrogates or > U+10FFFF).
-    int length;
-    uint32_t min_code;
-    uint32_t code;
-    if ((c & 0xe0) == 0xc0) {
-      length = 2, min_code = 0x80, code = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      length = 3, min_code = 0x800, code = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      length = 4, min_code = 0x10000, code = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p < length) return false;
-    for (int i = 1; i < length; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      code = (code << 6) | (p[i] & 0x3f);
-    }
-    if (code < min_code || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    out->append(reinterpret_cast<const char*>(p), length);
-    p += length;
-  }
-  out->push_back('"');
-  return true;
-}
-
 // -- messages ----------------------------------------------------------------------------
 
 const char* ReplyKindName(ReplyKind kind) {
@@ -326,9 +272,10 @@ Result<std::string> EncodeRunHeader(const WorkerRequest& request, bool with_code
   std::string out;
   out.reserve(256 + request.code.size() + request.params.size() * 32);
   auto field = [&](std::string_view what, std::string_view text) -> Status {
-    if (!AppendJsonString(text, &out)) {
+    if (!IsValidUtf8(text)) {
       return InvalidArgument("The ", what, " of UDF '", request.udf_name, "' is not valid UTF-8");
     }
+    AppendJsonString(&out, text);
     return Status::OK();
   };
   out.append(R"({"op":"run","id":)");

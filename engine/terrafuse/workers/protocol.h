@@ -191,8 +191,4 @@ Result<WorkerReply> DecodeReply(Frame frame, std::string_view expected_id);
 /// Parses the `ready` frame a worker sends first; returns the pid it reports.
 Result<int> DecodeReady(const Frame& frame);
 
-/// Appends `text` as a JSON string literal (quoted, escaped) to `*out`. Returns false, leaving
-/// `*out` unspecified, when `text` is not valid UTF-8.
-bool AppendJsonString(std::string_view text, std::string* out);
-
 }  // namespace terrafuse::workers

@@ -117,18 +117,6 @@ TEST(FrameTest, MalformedFramesNameTheProblem) {
   }
 }
 
-TEST(JsonTest, StringsAreEscapedAndUtf8IsChecked) {
-  std::string out;
-  ASSERT_TRUE(AppendJsonString("a\"b\\c\n\t\x01 é 😀", &out));
-  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\t\\u0001 é 😀\"");
-  EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), "a\"b\\c\n\t\x01 é 😀");
-  for (std::string bad : {std::string("\xff"), std::string("\xc3"), std::string("\xc0\xaf"),
-                          std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80")}) {
-    std::string ignored;
-    EXPECT_FALSE(AppendJsonString("ok" + bad, &ignored)) << "accepted invalid UTF-8";
-  }
-}
-
 WorkerRequest SampleRequest() {
   WorkerRequest request;
   request.id = "req-1";
