@@ -259,6 +259,7 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<beast::error_code> SendFile(int fd, int64_t offset, int64_t length);
   net::awaitable<Status> SpliceBody(BodySink& sink, uint64_t length, beast::error_code& ec);
   net::awaitable<Response> Handle(Request& request);
+  net::awaitable<std::optional<Response>> TryDeferred(Request& request);
   net::awaitable<beast::error_code> Write(const Request& request, const Response& response, bool keep_alive);
   net::awaitable<void> AnswerReadError(beast::error_code ec, bhttp::request_parser<bhttp::string_body>& parser,
                                        std::chrono::steady_clock::time_point start);
@@ -345,6 +346,8 @@ net::awaitable<void> Session::Loop() {
         response = std::move(*fast);
         FinalizeResponse(request, response);
         server_.metrics.fast_responses.fetch_add(1);
+      } else if (std::optional<Response> deferred = co_await TryDeferred(request)) {
+        response = std::move(*deferred);
       } else {
         response = co_await Handle(request);
       }
@@ -560,6 +563,59 @@ net::awaitable<Response> Session::Handle(Request& request) {
   beast::error_code ignored;
   stream_.socket().cancel(ignored);
   co_return response;
+}
+
+// Starts the route's AsyncHandler and waits for its answer without holding a handler
+// thread (e.g. a UDF call waiting in the worker pool's queue); nullopt when the route has
+// none or it declined: the request then goes to the handler pool.
+net::awaitable<std::optional<Response>> Session::TryDeferred(Request& request) {
+  const AsyncHandler* async = server_.router.FindAsync(request);
+  if (async == nullptr) co_return std::nullopt;
+  using Built = std::pair<std::function<Response()>, bool>;  // empty: declined
+  Built built = co_await net::async_initiate<const net::use_awaitable_t<>&, void(Built)>(
+      [&](auto handler) {
+        auto slot = std::make_shared<decltype(handler)>(std::move(handler));
+        auto executor = net::get_associated_executor(*slot);
+        Respond respond = [slot, executor](std::function<Response()> build, bool heavy) {
+          net::post(executor, [slot, build = std::move(build), heavy]() mutable {
+            (*slot)(Built{std::move(build), heavy});
+          });
+        };
+        bool taken = false;
+        try {
+          taken = (*async)(request, server_.services, respond);
+        } catch (const std::exception& e) {
+          TF_LOG(LogLevel::kError, "async_handler_exception", {"request_id", request.request_id},
+                 {"path", request.path}, {"what", e.what()});
+        }
+        if (taken) {
+          server_.metrics.deferred_responses.fetch_add(1);
+          watching_ = true;
+          WatchForDisconnect();
+        } else {
+          net::post(executor, [slot]() mutable { (*slot)(Built{}); });
+        }
+      },
+      net::use_awaitable);
+  if (!built.first) co_return std::nullopt;
+  watching_ = false;  // as in Handle: the socket is about to be written and then read again
+  beast::error_code ignored;
+  stream_.socket().cancel(ignored);
+  auto finish = [this, &request, build = std::move(built.first)]() {
+    Response out;
+    try {
+      out = build();
+    } catch (...) {
+      TF_LOG(LogLevel::kError, "deferred_build_exception", {"request_id", request.request_id});
+      out = ErrorResponse(Internal("Internal error; the server log has the details under request_id=",
+                                   request.request_id),
+                          request.request_id);
+    }
+    FinalizeResponse(request, out);
+    return out;
+  };
+  if (built.second) co_return co_await RunOnPool(server_.pool, std::move(finish));
+  co_return finish();
 }
 
 // While a handler runs nobody reads the socket; wait for it to become readable, and if

@@ -57,7 +57,8 @@ std::string JoinMethods(const std::vector<std::string>& methods) {
 
 }  // namespace
 
-Status Router::Add(std::string_view method, std::string_view pattern, Handler handler, FastHandler fast) {
+Status Router::Add(std::string_view method, std::string_view pattern, Handler handler, FastHandler fast,
+                   AsyncHandler async) {
   auto malformed = [&](std::string_view why) {
     return InvalidArgument("Invalid route pattern '", pattern, "': ", why);
   };
@@ -68,8 +69,11 @@ Status Router::Add(std::string_view method, std::string_view pattern, Handler ha
   if (!handler) return InvalidArgument("Route ", method, " '", pattern, "' has no handler");
   if (pattern.empty() || pattern.front() != '/') return malformed("it must start with '/'");
 
-  if (fast && method != "GET") return InvalidArgument("Route ", method, " '", pattern, "': only GET routes answer fast");
-  Route route{std::string(method), std::string(pattern), {}, false, false, std::move(handler), std::move(fast)};
+  if ((fast || async) && method != "GET") {
+    return InvalidArgument("Route ", method, " '", pattern, "': only GET routes answer fast or deferred");
+  }
+  Route route{std::string(method), std::string(pattern), {}, false, false, std::move(handler), std::move(fast),
+              std::move(async)};
   std::string_view rest = pattern.substr(1);
   if (pattern.size() > kPrefixSuffix.size() && pattern.ends_with(kPrefixSuffix)) {
     route.prefix = true;
@@ -156,6 +160,7 @@ bool Router::MatchRoute(const Route& route, const std::vector<std::string>& segm
   match->handler = &route.handler;
   match->upload = route.upload ? &route.upload : nullptr;
   match->fast = route.fast ? &route.fast : nullptr;
+  match->async = route.async ? &route.async : nullptr;
   return true;
 }
 
@@ -292,6 +297,15 @@ std::optional<Response> Router::TryFast(Request& request, Services& services) co
            {"path", request.path}, {"what", "unknown exception"});
   }
   return std::nullopt;
+}
+
+const AsyncHandler* Router::FindAsync(Request& request) const {
+  if (request.method != "GET" && request.method != "HEAD") return nullptr;
+  Result<Match> match = Find(request.method, request.segments);
+  if (!match.ok() || match->async == nullptr) return nullptr;
+  request.path_params = std::move(match->params);
+  request.extension = std::move(match->extension);
+  return match->async;
 }
 
 }  // namespace terrafuse::http

@@ -34,6 +34,17 @@ using Handler = std::function<Result<Response>(const Request&, Services&)>;
 /// the Handler reports them.
 using FastHandler = std::function<std::optional<Response>(const Request&, Services&)>;
 
+/// Completes a deferred answer (see AsyncHandler): called exactly once, from any thread,
+/// with a function that builds the response; a `heavy` one (a large result to encode) is
+/// built on the handler pool, the others on the I/O thread.
+using Respond = std::function<void(std::function<Response()> build, bool heavy)>;
+/// An optional third handler for a GET route whose answer comes from work done elsewhere
+/// without holding a thread (a UDF call waiting in the worker pool's queue). It runs on the
+/// I/O thread after the FastHandler declined, so it must never block. It returns false to
+/// hand the request to the Handler on the pool (which also reports the errors), or true
+/// when it took the request: `respond` is then called exactly once.
+using AsyncHandler = std::function<bool(const Request&, Services&, Respond)>;
+
 /// Where an upload route's body goes, piece by piece as it arrives (never buffered whole).
 /// Destroying a sink without Finish (the client went away, a read failed) must leave no
 /// trace of the partial body.
@@ -71,6 +82,7 @@ class Router {
     const Handler* handler = nullptr;
     const UploadHandler* upload = nullptr;
     const FastHandler* fast = nullptr;  // null when the route has none
+    const AsyncHandler* async = nullptr;  // null when the route has none
     Params params;
     std::string extension;
   };
@@ -78,7 +90,8 @@ class Router {
   /// Adds a route for GET, POST, PUT, PATCH or DELETE (HEAD and OPTIONS are answered for
   /// every GET route and every path). Fails with InvalidArgument naming the pattern when
   /// it is malformed or when an earlier route has the same method and the same shape.
-  Status Add(std::string_view method, std::string_view pattern, Handler handler, FastHandler fast = {});
+  Status Add(std::string_view method, std::string_view pattern, Handler handler, FastHandler fast = {},
+             AsyncHandler async = {});
   /// Adds a route whose request body streams into a BodySink (POST or PUT).
   Status AddUpload(std::string_view method, std::string_view pattern, UploadHandler handler);
 
@@ -105,6 +118,10 @@ class Router {
   /// exceptions are logged and also give nullopt. Never blocks, never throws.
   std::optional<Response> TryFast(Request& request, Services& services) const;
 
+  /// Returns the AsyncHandler of the GET (or HEAD) route of `request`, filling the request's
+  /// path parameters and extension; null when the route has none.
+  const AsyncHandler* FindAsync(Request& request) const;
+
   size_t size() const { return routes_.size(); }
 
  private:
@@ -120,6 +137,7 @@ class Router {
     bool prefix = false;  // "/*": also matches longer paths
     Handler handler;
     FastHandler fast;
+    AsyncHandler async;
     UploadHandler upload;
   };
 

@@ -19,6 +19,9 @@ struct ServerMetrics {
   std::atomic<int64_t> rejected_busy{0};
   /// Requests answered on the I/O thread by a route's fast handler (cached results).
   std::atomic<int64_t> fast_responses{0};
+  /// Requests whose answer came from work done without a handler thread (a route's
+  /// AsyncHandler: uncached UDF calls queued in the worker pool).
+  std::atomic<int64_t> deferred_responses{0};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   void CountResponse(int status) {

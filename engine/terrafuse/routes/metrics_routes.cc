@@ -39,6 +39,9 @@ Result<http::Response> Metrics(const http::Request&, Services& services) {
     metric("terrafuse_worker_calls_batched_total", "counter",
            "Calls sent behind another call in one write to a worker (short calls, when calls wait).",
            w.calls_batched);
+    metric("terrafuse_worker_calls_async_total", "counter",
+           "Calls queued without a waiting thread (uncached runs of shared tokens), run by the pool's drivers.",
+           w.calls_async);
     metric("terrafuse_worker_timeouts_total", "counter", "Calls killed at their time limit.", w.timeouts);
     metric("terrafuse_worker_crashes_total", "counter", "Workers that died during a call.", w.crashes);
     metric("terrafuse_worker_started_total", "counter", "Workers started, replacements included.",
@@ -71,6 +74,9 @@ std::string RenderMetrics(const http::ServerMetrics& metrics) {
   AppendMetric(&out, "terrafuse_http_fast_responses_total", "counter",
                "Requests answered from memory on the I/O thread, without the handler pool.");
   out += "terrafuse_http_fast_responses_total " + std::to_string(metrics.fast_responses.load()) + "\n";
+  AppendMetric(&out, "terrafuse_http_deferred_responses_total", "counter",
+               "Requests answered without a handler thread: uncached UDF calls queued in the worker pool.");
+  out += "terrafuse_http_deferred_responses_total " + std::to_string(metrics.deferred_responses.load()) + "\n";
   AppendMetric(&out, "terrafuse_uptime_seconds", "gauge", "Seconds since the server started.");
   char uptime[32];
   std::snprintf(uptime, sizeof(uptime), "%.3f", metrics.UptimeSeconds());

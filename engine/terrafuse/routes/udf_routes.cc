@@ -20,6 +20,7 @@
 #include "terrafuse/encode/encoder.h"
 #include "terrafuse/encode/more_formats.h"
 #include "terrafuse/encode/text_internal.h"
+#include "terrafuse/http/error_response.h"
 #include "terrafuse/routes/api_prefix.h"
 #include "terrafuse/routes/services.h"
 #include "terrafuse/tiles/tile_math.h"
@@ -41,6 +42,8 @@ constexpr std::string_view kReservedParams[] = {"dtype_out_vector", "dtype_out_r
                                                 "format"};
 // Captured output copied into the X-Fused-Metadata header keeps its end only.
 constexpr size_t kMaxMetadataTextBytes = 2048;
+// Replies larger than this are encoded on the handler pool, smaller ones on the I/O thread.
+constexpr int64_t kLightReplyBytes = 64 * 1024;
 
 std::string Route(std::string_view suffix) { return std::string(kApiPrefix) + std::string(suffix); }
 
@@ -253,9 +256,9 @@ double DefaultMaxAge(const udf::UdfSpec& spec, const std::string& version) {
   return DecoratorMaxAge(spec, version).value_or(kDefaultResultMaxAgeSeconds);
 }
 
-Result<cache::CachedResult> Execute(const Request& request, Services& services, const Run& run,
-                                    const std::optional<tiles::Tile>& tile, const http::Params& params,
-                                    const Formats& formats, bool cacheable) {
+// The worker call of a run.
+workers::WorkerRequest CallOf(const Request& request, const Run& run, const std::optional<tiles::Tile>& tile,
+                              http::Params params) {
   workers::WorkerRequest call;
   call.id = request.request_id;
   call.udf_name = run.spec.name;
@@ -263,19 +266,17 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
   call.entrypoint = run.spec.entrypoint;
   call.udf_hash = run.version;
   for (const auto& header : run.spec.headers) call.headers.push_back({header.module_name, header.source_code});
-  call.params = params;
+  call.params = std::move(params);
   if (tile) call.tile = std::array<int64_t, 3>{tile->x, tile->y, tile->z};
   // Sent by the SDK from inside a worker: a UDF's nested call must not wait for the workers
   // its callers hold.
   call.nested = request.headers.Find("X-Terrafuse-Nested").has_value();
+  return call;
+}
 
-  // The client going away cancels an uncached call (its worker is killed and replaced). A
-  // call whose result will be cached runs to the end: map clients cancel tiles constantly
-  // while panning, and the next pan back is then a hit instead of a worker restart.
-  workers::CancelFlag cancel{false};
-  std::stop_callback on_cancel(request.cancel, [&cancel] { cancel = true; });
-  ARROW_ASSIGN_OR_RAISE(workers::WorkerReply reply,
-                        services.pool->Run(call, cacheable ? nullptr : &cancel));
+// A worker's reply encoded in the requested format, with its X-Fused-Metadata.
+Result<cache::CachedResult> ResultOf(const workers::WorkerReply& reply, Services& services, const Run& run,
+                                     const std::optional<tiles::Tile>& tile, const Formats& formats) {
   if (!reply.ok) return ReplyError(reply);
 
   // Built by hand: this runs on every uncached call.
@@ -356,6 +357,19 @@ Result<cache::CachedResult> Execute(const Request& request, Services& services, 
   }
   result.metadata = std::move(metadata) + "}";
   return result;
+}
+
+Result<cache::CachedResult> Execute(const Request& request, Services& services, const Run& run,
+                                    const std::optional<tiles::Tile>& tile, const http::Params& params,
+                                    const Formats& formats, bool cacheable) {
+  // The client going away cancels an uncached call (its worker is killed and replaced). A
+  // call whose result will be cached runs to the end: map clients cancel tiles constantly
+  // while panning, and the next pan back is then a hit instead of a worker restart.
+  workers::CancelFlag cancel{false};
+  std::stop_callback on_cancel(request.cancel, [&cancel] { cancel = true; });
+  ARROW_ASSIGN_OR_RAISE(workers::WorkerReply reply,
+                        services.pool->Run(CallOf(request, run, tile, params), cacheable ? nullptr : &cancel));
+  return ResultOf(reply, services, run, tile, formats);
 }
 
 Result<double> MaxAgeOf(const Request& request, const Run& run) {
@@ -518,6 +532,60 @@ std::optional<Response> CachedShared(const Request& request, Services& services,
       entry->run->tag, ResultKey(*entry->run, UdfParams(request), tile, *formats), *max_age);
   if (!hit) return std::nullopt;
   return RespondWith(*hit, cache::CacheOutcome::kMemoryHit, start);
+}
+
+// Sets a call's cancel flag when its client goes away.
+struct CancelOnStop {
+  struct Set {
+    workers::CancelFlag* flag;
+    void operator()() const { *flag = true; }
+  };
+  workers::CancelFlag flag{false};
+  std::optional<std::stop_callback<Set>> on_stop;
+};
+
+// The I/O thread's start of a shared-token run that bypasses the cache (cache_max_age=0, or
+// a token with its cache off): the call waits in the worker pool's queue instead of on a
+// handler thread (WorkerPool::RunAsync), and its answer is built when the reply arrives, on
+// the I/O thread unless the reply is large. Declined (to RunShared on the pool): cacheable
+// runs (their single-flight waits block), nested calls (a driver is not theirs to wait
+// for), team tokens, tokens not yet resolved, and every error (RunShared reports them).
+bool StartShared(const Request& request, Services& services, const http::Respond& respond, bool as_tile) {
+  const auto start = std::chrono::steady_clock::now();
+  if (request.headers.Find("X-Terrafuse-Nested")) return false;
+  const std::optional<int64_t> stamp = services.registry->TryChangeStamp();
+  if (!stamp) return false;
+  auto entry = FindTokenRun(services.home + "\n" + std::string(*request.PathParam("token")), *stamp);
+  if (!entry || entry->team_only) return false;
+  std::optional<tiles::Tile> tile;
+  if (as_tile) {
+    Result<tiles::Tile> parsed = TileFromPath(request);
+    if (!parsed.ok()) return false;
+    tile = *parsed;
+  }
+  Result<double> max_age = MaxAgeOf(request, *entry->run);
+  if (!max_age.ok() || *max_age > 0) return false;
+  Result<Formats> formats = PickFormats(request, services, as_tile);
+  if (!formats.ok()) return false;
+  auto call = std::make_shared<workers::WorkerRequest>(CallOf(request, *entry->run, tile, UdfParams(request)));
+  auto cancel = std::make_shared<CancelOnStop>();
+  cancel->on_stop.emplace(request.cancel, CancelOnStop::Set{&cancel->flag});
+  services.pool->RunAsync(
+      std::move(call), std::shared_ptr<const workers::CancelFlag>(cancel, &cancel->flag),
+      [&services, respond, cancel, run = entry->run, tile, formats = std::move(*formats), start,
+       request_id = request.request_id](Result<workers::WorkerReply> reply) {
+        cancel->on_stop.reset();  // before the request (and its stop source) can end
+        const bool heavy = reply.ok() && reply->payload && reply->payload->size() > kLightReplyBytes;
+        respond(
+            [&services, run, tile, formats, start, request_id, reply = std::move(reply)]() -> Response {
+              Result<cache::CachedResult> result =
+                  reply.ok() ? ResultOf(*reply, services, *run, tile, formats) : reply.status();
+              if (!result.ok()) return http::ErrorResponse(result.status(), request_id);
+              return RespondWith(*result, cache::CacheOutcome::kBypassed, start);
+            },
+            heavy);
+      });
+  return true;
 }
 
 // The code of a token's UDF, when the owner shared it with `include_code` (what
@@ -860,11 +928,13 @@ Status RegisterUdfRoutes(http::Router& router) {
   ARROW_RETURN_NOT_OK(router.Add(
       "GET", Route("/realtime-shared/{token}/run/file"),
       [](const Request& r, Services& s) { return RunShared(r, s, false); },
-      [](const Request& r, Services& s) { return CachedShared(r, s, false); }));
+      [](const Request& r, Services& s) { return CachedShared(r, s, false); },
+      [](const Request& r, Services& s, http::Respond respond) { return StartShared(r, s, respond, false); }));
   ARROW_RETURN_NOT_OK(router.Add(
       "GET", Route("/realtime-shared/{token}/run/tiles/{z}/{x}/{y}[.ext]"),
       [](const Request& r, Services& s) { return RunShared(r, s, true); },
-      [](const Request& r, Services& s) { return CachedShared(r, s, true); }));
+      [](const Request& r, Services& s) { return CachedShared(r, s, true); },
+      [](const Request& r, Services& s, http::Respond respond) { return StartShared(r, s, respond, true); }));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/tilejson"), TileJson));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/udf"), TokenUdf));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime/fused/api/v1/run/udf/saved/{owner}/{name}"),

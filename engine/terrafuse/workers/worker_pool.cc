@@ -131,6 +131,71 @@ int WorkerPool::size() const {
 // -- calls -------------------------------------------------------------------------------
 
 Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFlag* cancel) {
+  return RunCall(request, cancel, /*alone=*/false, Clock::now());
+}
+
+void WorkerPool::RunAsync(std::shared_ptr<const WorkerRequest> request, std::shared_ptr<const CancelFlag> cancel,
+                          Done done) {
+  auto call = std::make_unique<Waiter>();
+  call->queued = Clock::now();
+  if (!request->udf_hash.empty() && request->payload.empty() && !request->nested) {
+    Result<std::string> header = EncodeRunHeader(*request, /*with_code=*/false);
+    if (!header.ok()) return done(header.status());
+    call->owned_lean_header = std::move(*header);
+    call->lean_header = call->owned_lean_header;
+    call->request = request.get();  // it may ride in another call's batch
+  }
+  call->owned_request = std::move(request);
+  call->cancel = std::move(cancel);
+  call->on_done = std::move(done);
+  std::unique_lock<std::mutex> lock(mutex_);
+  Status refused;
+  if (shutting_down_) {
+    refused = Unavailable("The worker pool is shutting down: no new UDF calls");
+  } else if (static_cast<int>(waiters_.size() + async_calls_.size()) >= options_.max_waiting) {
+    refused = Unavailable("All " + std::to_string(num_workers_) + " workers are busy and " +
+                          std::to_string(waiters_.size() + async_calls_.size()) +
+                          " calls are already waiting: try again later");
+  }
+  if (!refused.ok()) {
+    lock.unlock();
+    return CompleteAsync(call.release(), refused);
+  }
+  // One driver per worker: each runs one call (and its batch) at a time, like a handler thread.
+  while (static_cast<int>(drivers_.size()) < num_workers_) drivers_.emplace_back(&WorkerPool::Drive, this);
+  async_calls_.push_back(call.release());
+  ++stats_.calls_async;
+  drivers_wake_.notify_one();
+}
+
+void WorkerPool::CompleteAsync(Waiter* call, Result<WorkerReply> reply) {
+  Done done = std::move(call->on_done);
+  delete call;
+  done(std::move(reply));
+}
+
+void WorkerPool::Drive() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    drivers_wake_.wait(lock, [&] { return shutting_down_ || !async_calls_.empty(); });
+    if (shutting_down_) return;  // Shutdown answers the calls still queued
+    Waiter* call = async_calls_.front();
+    async_calls_.pop_front();
+    lock.unlock();
+    Result<WorkerReply> reply =
+        SecondsSince(call->queued) > options_.queue_timeout_seconds
+            ? Result<WorkerReply>(Unavailable("No worker became free within " +
+                                              FormatSeconds(options_.queue_timeout_seconds) + " s: all " +
+                                              std::to_string(size()) + " workers are busy"))
+            : RunCall(*call->owned_request, call->cancel.get(), /*alone=*/call->request == nullptr,
+                      call->queued);
+    CompleteAsync(call, std::move(reply));
+    lock.lock();
+  }
+}
+
+Result<WorkerReply> WorkerPool::RunCall(const WorkerRequest& request, const CancelFlag* cancel, bool alone,
+                                        Clock::time_point queued) {
   // A worker that already ran this UDF version gets it by hash alone. The frame with the
   // code is built only for a worker that needs it: code and header modules can be
   // kilobytes, costly to escape here and to parse again in the worker on every call.
@@ -152,8 +217,8 @@ Result<WorkerReply> WorkerPool::Run(const WorkerRequest& request, const CancelFl
                            "' was cancelled before it started");
   }
   Waiter waiter;
-  waiter.queued = Clock::now();
-  if (!lean_header.empty() && request.payload.empty() && !request.nested) {
+  waiter.queued = queued;
+  if (!alone && !lean_header.empty() && request.payload.empty() && !request.nested) {
     waiter.request = &request;  // it may ride in another call's batch
     waiter.lean_header = lean_header;
   }
@@ -303,19 +368,23 @@ std::vector<WorkerPool::Waiter*> WorkerPool::TakeRiders(const WorkerProcess& wor
     auto it = recent_seconds_.find(version);
     return it != recent_seconds_.end() && it->second < kBatchableSeconds;
   };
-  if (waiters_.empty() || extra_.count(worker.pid()) || !short_calls(hash)) return riders;
+  if ((waiters_.empty() && async_calls_.empty()) || extra_.count(worker.pid()) || !short_calls(hash)) {
+    return riders;
+  }
   int64_t room = kMaxBatchCalls - 1;
   if (options_.max_calls_per_worker > 0) {
     room = std::min(room, options_.max_calls_per_worker - worker.calls() - 1);
   }
-  for (auto it = waiters_.begin(); it != waiters_.end() && static_cast<int64_t>(riders.size()) < room;) {
-    Waiter* w = *it;
-    if (w->request && worker.HasCode(w->request->udf_hash) && short_calls(w->request->udf_hash)) {
-      w->riding = true;
-      riders.push_back(w);
-      it = waiters_.erase(it);
-    } else {
-      ++it;
+  for (std::deque<Waiter*>* queue : {&waiters_, &async_calls_}) {
+    for (auto it = queue->begin(); it != queue->end() && static_cast<int64_t>(riders.size()) < room;) {
+      Waiter* w = *it;
+      if (w->request && worker.HasCode(w->request->udf_hash) && short_calls(w->request->udf_hash)) {
+        w->riding = true;
+        riders.push_back(w);
+        it = queue->erase(it);
+      } else {
+        ++it;
+      }
     }
   }
   stats_.calls_batched += static_cast<int64_t>(riders.size());
@@ -323,9 +392,17 @@ std::vector<WorkerPool::Waiter*> WorkerPool::TakeRiders(const WorkerProcess& wor
 }
 
 void WorkerPool::RetryLocked(const std::vector<Waiter*>& riders, size_t from) {
-  for (size_t i = from; i < riders.size(); ++i) {
-    riders[i]->retry = riders[i]->done = true;
-    riders[i]->cv.notify_one();  // under mutex_: the waiter cannot leave before this returns
+  for (size_t i = riders.size(); i-- > from;) {  // backwards: async calls keep their order
+    Waiter* w = riders[i];
+    if (w->on_done) {
+      w->riding = false;
+      w->request = nullptr;  // alone
+      async_calls_.push_front(w);
+      drivers_wake_.notify_one();
+      continue;
+    }
+    w->retry = w->done = true;
+    w->cv.notify_one();  // under mutex_: the waiter cannot leave before this returns
   }
 }
 
@@ -356,14 +433,23 @@ bool WorkerPool::FinishRiders(const std::shared_ptr<WorkerProcess>& worker,
       worker->CountCall();
       *recycle = *recycle || reply->recycle;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
     if (resend) {
       ++stats_.code_resent;
+      if (rider->on_done) {
+        RetryLocked({rider}, 0);
+        continue;
+      }
       rider->retry = true;
     } else {
       if (reply->ok) NoteSecondsLocked(request.udf_hash, reply->seconds);
       ++stats_.calls;
       ++stats_.calls_by_hash;
+      if (rider->on_done) {
+        lock.unlock();
+        CompleteAsync(rider, std::move(reply));
+        continue;
+      }
       rider->reply = std::move(reply);
     }
     rider->done = true;
@@ -620,6 +706,7 @@ void WorkerPool::Supervise() {
 }
 
 void WorkerPool::Shutdown(double grace_seconds) {
+  std::deque<Waiter*> queued;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shutting_down_) return;
@@ -627,7 +714,10 @@ void WorkerPool::Shutdown(double grace_seconds) {
     stopping_ = true;
     for (Waiter* waiter : waiters_) waiter->cv.notify_one();
     supervisor_wake_.notify_all();
+    drivers_wake_.notify_all();
+    queued.swap(async_calls_);
   }
+  for (Waiter* call : queued) CompleteAsync(call, Unavailable("The worker pool is shutting down: no new UDF calls"));
   if (supervisor_.joinable()) supervisor_.join();
   auto deadline = Clock::now() + Seconds(std::max(0.0, grace_seconds));
   std::vector<std::shared_ptr<WorkerProcess>> workers;
@@ -646,6 +736,7 @@ void WorkerPool::Shutdown(double grace_seconds) {
   }
   auto reap_deadline = std::max(deadline, Clock::now() + kExitGrace);
   for (auto& worker : workers) worker->Reap(reap_deadline);
+  for (auto& driver : drivers_) driver.join();  // their calls ended with their workers
   std::lock_guard<std::mutex> lock(mutex_);
   shut_down_ = true;
   Log(LogLevel::kInfo, "event=pool_stopped reaped=" + std::to_string(workers.size()));
@@ -659,7 +750,7 @@ WorkerPoolStats WorkerPool::stats() const {
   stats.idle = static_cast<int>(idle_.size());
   stats.busy = busy_;
   stats.starting = starting_;
-  stats.waiting = static_cast<int>(waiters_.size());
+  stats.waiting = static_cast<int>(waiters_.size() + async_calls_.size());
   return stats;
 }
 

@@ -4,7 +4,8 @@
 // cancelled or reaches its call budget is replaced in the background by a supervisor
 // thread, while the caller gets its answer at once. Run() blocks the calling thread (the
 // HTTP layer calls it from its handler pool); a call first waits (bounded, first come first
-// served) for a free worker.
+// served) for a free worker. RunAsync() queues a call without blocking: the pool's own
+// driver threads (one per worker) run it and hand the reply to a callback.
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -62,6 +64,7 @@ struct WorkerPoolStats {
   int64_t calls_by_hash = 0;   // sent without their code (the worker had the version)
   int64_t code_resent = 0;     // of those, answered "code_needed" and sent again whole
   int64_t calls_batched = 0;   // sent behind another call in one write (see Run)
+  int64_t calls_async = 0;     // queued by RunAsync
   int idle = 0;
   int busy = 0;
   int starting = 0;
@@ -118,6 +121,16 @@ class WorkerPool {
   /// each alone: errors are charged only to the call that causes them alone.
   Result<WorkerReply> Run(const WorkerRequest& request, const CancelFlag* cancel = nullptr);
 
+  using Done = std::function<void(Result<WorkerReply>)>;
+  /// Runs a call like Run() without holding the calling thread: the call waits in the
+  /// pool's queue (it may ride in a batch there), and `done` gets what Run() would return,
+  /// exactly once, on one of the pool's driver threads (or on the calling thread, before
+  /// RunAsync returns, when the call is refused at once). `done` must not block: it runs
+  /// between two batches of a worker. Nested calls must use Run(): a driver is not theirs
+  /// to wait for. `cancel` may be null.
+  void RunAsync(std::shared_ptr<const WorkerRequest> request, std::shared_ptr<const CancelFlag> cancel,
+                Done done);
+
   static constexpr int kMaxBatchCalls = 8;
   static constexpr double kBatchableSeconds = 0.001;
   static constexpr double kBatchWaitSeconds = 5;
@@ -150,9 +163,23 @@ class WorkerPool {
     bool done = false;
     bool retry = false;   // the batch broke before this call's reply: wait for a worker again
     Result<WorkerReply> reply;
+    // RunAsync's calls own what they point to, and nobody waits on `cv`: `on_done` gets the
+    // reply instead (called with no lock held).
+    std::shared_ptr<const WorkerRequest> owned_request;
+    std::shared_ptr<const CancelFlag> cancel;
+    std::string owned_lean_header;
+    Done on_done;
   };
 
   explicit WorkerPool(WorkerPoolOptions options);
+  // Run() of one call queued at `queued`; `alone`: neither rides nor takes riders (a batch
+  // broke on it).
+  Result<WorkerReply> RunCall(const WorkerRequest& request, const CancelFlag* cancel, bool alone,
+                              Clock::time_point queued);
+  // A driver thread: runs RunAsync's calls one after the other.
+  void Drive();
+  // Deletes a RunAsync call and hands `reply` to its on_done; no lock held.
+  static void CompleteAsync(Waiter* call, Result<WorkerReply> reply);
   // A worker for the call of `waiter`, or null when a batch answered the call meanwhile
   // (`waiter->done`).
   Result<std::shared_ptr<WorkerProcess>> Acquire(const CancelFlag* cancel, bool nested,
@@ -163,7 +190,8 @@ class WorkerPool {
   // broke (that call gets the error, the ones behind it retry; the worker is retired).
   bool FinishRiders(const std::shared_ptr<WorkerProcess>& worker, const std::vector<Waiter*>& riders,
                     Clock::time_point sent, bool* recycle);
-  // Sends the riders back to wait for a worker; needs mutex_.
+  // Sends the riders from `from` on back to wait for a worker, each to run alone; needs
+  // mutex_.
   void RetryLocked(const std::vector<Waiter*>& riders, size_t from);
   // Notes a version's worker time (the moving average that decides batching); needs mutex_.
   void NoteSecondsLocked(const std::string& hash, double seconds);
@@ -191,6 +219,11 @@ class WorkerPool {
   std::condition_variable supervisor_wake_;
   std::condition_variable calls_done_;  // signalled when busy_ drops during shutdown
   std::deque<Waiter*> waiters_;
+  // RunAsync's calls not yet taken by a driver (or into a batch); owned here, deleted once
+  // their on_done has run.
+  std::deque<Waiter*> async_calls_;
+  std::condition_variable drivers_wake_;
+  std::vector<std::thread> drivers_;
   std::vector<std::shared_ptr<WorkerProcess>> idle_;
   std::unordered_map<pid_t, std::shared_ptr<WorkerProcess>> live_;  // idle and busy
   std::vector<std::shared_ptr<WorkerProcess>> retiring_;            // to reap, then replace

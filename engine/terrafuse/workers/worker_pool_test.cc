@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <thread>
 
@@ -615,6 +617,129 @@ TEST_F(WorkerPoolBatchTest, LongCallsNeverRide) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(answered.load(), 6);
   EXPECT_EQ(pool_->stats().calls_batched, 0);
+}
+
+// RunAsync: the same queue, with the pool's driver threads instead of blocked callers.
+class Answers {
+ public:
+  explicit Answers(size_t n) : results_(n), calls_(n, 0) {}
+  WorkerPool::Done For(size_t i) {
+    return [this, i](Result<WorkerReply> reply) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      results_[i] = std::move(reply);
+      ++calls_[i];
+      ++answered_;
+      cv_.notify_all();
+    };
+  }
+  // Waits until every call answered (each exactly once); returns the results.
+  std::vector<Result<WorkerReply>> Wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    EXPECT_TRUE(cv_.wait_for(lock, std::chrono::seconds(20), [&] { return answered_ >= results_.size(); }));
+    for (size_t i = 0; i < calls_.size(); ++i) EXPECT_EQ(calls_[i], 1) << "call " << i;
+    return results_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<Result<WorkerReply>> results_;
+  std::vector<int> calls_;
+  size_t answered_ = 0;
+};
+
+TEST_F(WorkerPoolBatchTest, AsyncCallsQueuedBehindASlowCallRideInOneBatch) {
+  Answers answers(7);
+  auto slow = std::make_shared<WorkerRequest>(
+      UdfRequest("slow", "", "    import time\n    time.sleep(0.6)\n    return 0\n"));
+  pool_->RunAsync(slow, nullptr, answers.For(0));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the slow call has the worker
+  for (int i = 1; i <= 6; ++i) {
+    pool_->RunAsync(std::make_shared<WorkerRequest>(Short(i, /*crash=*/i == 3)), nullptr, answers.For(i));
+  }
+  EXPECT_EQ(pool_->stats().waiting, 6);
+  auto results = answers.Wait();
+  ASSERT_TRUE(results[0].ok() && results[0]->ok) << results[0].status().ToString();
+  for (int i = 1; i <= 6; ++i) {
+    if (i == 3) {  // its crash is charged to it alone; the others answer
+      EXPECT_EQ(KindOf(results[i].status()), ErrorKind::kWorkerCrashed) << results[i].status().ToString();
+      continue;
+    }
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
+    EXPECT_EQ(JsonPayload(*results[i]), i);
+    EXPECT_GT(results[i]->queue_seconds, 0.2);
+  }
+  WorkerPoolStats stats = pool_->stats();
+  EXPECT_EQ(stats.calls_async, 7);
+  EXPECT_EQ(stats.calls_batched, 5);  // the first short call took the other five along
+  EXPECT_EQ(stats.crashes, 2);        // in the batch, then alone
+  EXPECT_EQ(stats.busy, 0);
+  EXPECT_EQ(stats.waiting, 0);
+}
+
+TEST_F(WorkerPoolBatchTest, AsyncAndBlockingCallsShareOneQueue) {
+  Answers answers(3);
+  std::thread slow([&] {
+    RunOk(pool_.get(), UdfRequest("slow", "", "    import time\n    time.sleep(0.5)\n    return 0\n"));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  pool_->RunAsync(std::make_shared<WorkerRequest>(Short(1, false)), nullptr, answers.For(0));
+  Result<WorkerReply> blocking;
+  std::thread caller([&] { blocking = pool_->Run(Short(2, false)); });
+  for (int wait = 0; wait < 100 && pool_->stats().waiting < 2; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  pool_->RunAsync(std::make_shared<WorkerRequest>(Short(3, false)), nullptr, answers.For(1));
+  pool_->RunAsync(std::make_shared<WorkerRequest>(Short(4, false)), nullptr, answers.For(2));
+  slow.join();
+  caller.join();
+  auto results = answers.Wait();
+  ASSERT_TRUE(blocking.ok()) << blocking.status().ToString();
+  EXPECT_EQ(JsonPayload(*blocking), 2);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].status().ToString();
+    EXPECT_EQ(JsonPayload(*results[i]), i == 0 ? 1 : i + 2);
+  }
+  EXPECT_EQ(pool_->stats().calls_batched, 3);  // four short calls, one write
+}
+
+TEST(WorkerPoolFailureTest, ShutdownAnswersQueuedAsyncCalls) {
+  LogCapture log;
+  auto pool = StartPool(TestPoolOptions(1, &log));
+  ASSERT_NE(pool, nullptr);
+  Answers answers(3);
+  auto forever = std::make_shared<WorkerRequest>(
+      UdfRequest("forever", "", "    import time\n    time.sleep(60)\n"));
+  pool->RunAsync(forever, nullptr, answers.For(0));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  pool->RunAsync(std::make_shared<WorkerRequest>(PidRequest()), nullptr, answers.For(1));
+  pool->Shutdown(/*grace_seconds=*/0.3);
+  pool->RunAsync(std::make_shared<WorkerRequest>(PidRequest()), nullptr, answers.For(2));
+  auto results = answers.Wait();
+  ExpectMessage(results[0].status(), "The worker pool shut down while UDF 'forever' was running");
+  for (int i : {1, 2}) {
+    EXPECT_EQ(KindOf(results[i].status()), ErrorKind::kUnavailable) << results[i].status().ToString();
+    ExpectMessage(results[i].status(), "The worker pool is shutting down");
+  }
+}
+
+TEST(WorkerPoolFailureTest, AnAsyncCallCancelledWhileRunningKillsItsWorker) {
+  LogCapture log;
+  auto pool = StartPool(TestPoolOptions(1, &log));
+  ASSERT_NE(pool, nullptr);
+  pid_t pid = pool->WorkerPids().at(0);
+  Answers answers(1);
+  auto cancel = std::make_shared<CancelFlag>(false);
+  pool->RunAsync(std::make_shared<WorkerRequest>(UdfRequest("nap", "", "    import time\n    time.sleep(30)\n")),
+                 cancel, answers.For(0));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  *cancel = true;
+  auto results = answers.Wait();
+  EXPECT_TRUE(results[0].status().IsCancelled()) << results[0].status().ToString();
+  ExpectMessage(results[0].status(), "The call of UDF 'nap' was cancelled (the caller went away)");
+  EXPECT_NE(PidOf(pool.get()), pid);  // a new worker answers (the old one is reaped meanwhile)
+  EXPECT_TRUE(Reaped(pid));
+  EXPECT_EQ(pool->stats().cancellations, 1);
 }
 
 TEST(WorkerPoolFailureTest, WorkersAreRecycledAfterMaxCalls) {
