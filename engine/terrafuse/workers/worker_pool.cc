@@ -188,20 +188,22 @@ void WorkerPool::Drive() {
                                               FormatSeconds(options_.queue_timeout_seconds) + " s: all " +
                                               std::to_string(size()) + " workers are busy"))
             : RunCall(*call->owned_request, call->cancel.get(), /*alone=*/call->request == nullptr,
-                      call->queued);
+                      call->queued, call->owned_lean_header);
     CompleteAsync(call, std::move(reply));
     lock.lock();
   }
 }
 
 Result<WorkerReply> WorkerPool::RunCall(const WorkerRequest& request, const CancelFlag* cancel, bool alone,
-                                        Clock::time_point queued) {
+                                        Clock::time_point queued, std::string_view known_lean_header) {
   // A worker that already ran this UDF version gets it by hash alone. The frame with the
   // code is built only for a worker that needs it: code and header modules can be
   // kilobytes, costly to escape here and to parse again in the worker on every call.
-  std::string lean_header, lean_frame;
+  std::string lean_header(known_lean_header), lean_frame;
   if (!request.udf_hash.empty()) {
-    ARROW_ASSIGN_OR_RAISE(lean_header, EncodeRunHeader(request, /*with_code=*/false));
+    if (lean_header.empty()) {
+      ARROW_ASSIGN_OR_RAISE(lean_header, EncodeRunHeader(request, /*with_code=*/false));
+    }
     AppendFrame(lean_header, request.payload, &lean_frame);
   }
   std::string frame;

@@ -173,9 +173,9 @@ class WorkerPool {
 
   explicit WorkerPool(WorkerPoolOptions options);
   // Run() of one call queued at `queued`; `alone`: neither rides nor takes riders (a batch
-  // broke on it).
+  // broke on it); `known_lean_header`: its header without the code, when already built.
   Result<WorkerReply> RunCall(const WorkerRequest& request, const CancelFlag* cancel, bool alone,
-                              Clock::time_point queued);
+                              Clock::time_point queued, std::string_view known_lean_header = {});
   // A driver thread: runs RunAsync's calls one after the other.
   void Drive();
   // Deletes a RunAsync call and hands `reply` to its on_done; no lock held.
