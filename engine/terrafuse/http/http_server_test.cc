@@ -140,6 +140,25 @@ Router TestRouter(Probe* probe) {
         if (*request.PathParam("how") != "fast") return std::nullopt;
         return Response::Text("from the I/O thread");
       }));
+  // Answered later from another thread without a handler thread, unless asked to decline.
+  // "heavy" answers are built on the pool; "until-cancelled" waits for the client to leave.
+  ok(router.Add(
+      "GET", "/deferred/{how}",
+      [](const Request&, Services&) -> Result<Response> { return Response::Text("declined, from the pool"); }, {},
+      [probe](const Request& request, Services&, Respond respond) {
+        const std::string how(*request.PathParam("how"));
+        if (how == "decline") return false;
+        std::thread([probe, how, respond, cancel = request.cancel] {
+          if (how == "until-cancelled") {
+            while (!cancel.stop_requested()) std::this_thread::sleep_for(5ms);
+            probe->saw_cancel = true;
+          } else {
+            std::this_thread::sleep_for(50ms);
+          }
+          respond([how] { return Response::Text("deferred " + how); }, how == "heavy");
+        }).detach();
+        return true;
+      }));
   ok(router.Add("POST", "/echo-size", [](const Request& request, Services&) -> Result<Response> {
     return Response::Text(std::to_string(request.body.size()));
   }));
@@ -242,6 +261,44 @@ TEST_F(ServerTest, FastHandlersAnswerOnTheIoThreadOrFallBackToThePool) {
   EXPECT_EQ(client.Get("/maybe-fast/slow").body(), "from the pool");
   EXPECT_EQ(client.Send(bhttp::verb::head, "/maybe-fast/fast")[bhttp::field::content_length], "19");
   EXPECT_EQ(server_->metrics().fast_responses.load(), 2);
+}
+
+TEST_F(ServerTest, AsyncHandlersAnswerLaterWithoutAHandlerThread) {
+  HttpServerOptions options;
+  options.handler_threads = 1;
+  Start(options);
+  // The one handler thread is busy for a second: deferred answers do not need it.
+  Client busy(port());
+  std::thread holder([&] { EXPECT_EQ(busy.Get("/slow/1000").body(), "slow done"); });
+  ASSERT_TRUE(WaitFor([&] { return probe_.slow_started.load() == 1; }));
+  Client client(port());
+  auto start = std::chrono::steady_clock::now();
+  ClientResponse light = client.Get("/deferred/light");
+  EXPECT_EQ(light.body(), "deferred light");
+  EXPECT_EQ(light["Access-Control-Allow-Origin"], "*");  // finalized like any other answer
+  EXPECT_EQ(client.Send(bhttp::verb::head, "/deferred/light")[bhttp::field::content_length], "14");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 800ms);
+  EXPECT_EQ(server_->metrics().deferred_responses.load(), 2);
+  // A heavy answer is built on the pool (after the slow handler), a declined one is handled there.
+  EXPECT_EQ(client.Get("/deferred/heavy").body(), "deferred heavy");
+  EXPECT_EQ(client.Get("/deferred/decline").body(), "declined, from the pool");
+  EXPECT_EQ(server_->metrics().deferred_responses.load(), 3);
+  holder.join();
+}
+
+TEST_F(ServerTest, ClientDisconnectCancelsADeferredRequest) {
+  Start();
+  {
+    Client client(port());
+    bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/deferred/until-cancelled", 11};
+    request.set(bhttp::field::host, "127.0.0.1");
+    client.Write(request);
+    std::this_thread::sleep_for(100ms);
+    client.Close();
+  }
+  EXPECT_TRUE(WaitFor([&] { return probe_.saw_cancel.load(); }));
+  Client after(port());
+  EXPECT_EQ(after.Get("/hello").body(), "hello world");  // the server carries on
 }
 
 TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {

@@ -164,6 +164,24 @@ TEST(RouterValidationTest, RejectsDuplicatesBadMethodsAndMissingHandlers) {
   EXPECT_FALSE(router.Add("GET", "/c", Handler()).ok());
 }
 
+TEST(RouterValidationTest, OnlyGetRoutesHaveFastOrAsyncHandlers) {
+  Router router;
+  AsyncHandler never = [](const Request&, Services&, Respond) { return false; };
+  Status post = router.Add("POST", "/p", Named("1"), {}, never);
+  ASSERT_FALSE(post.ok());
+  EXPECT_NE(post.message().find("only GET routes answer fast or deferred"), std::string::npos) << post.message();
+  ASSERT_TRUE(router.Add("GET", "/g/{x}[.ext]", Named("2"), {}, never).ok());
+  ASSERT_TRUE(router.Add("GET", "/h", Named("3")).ok());
+  Request request = MakeRequest("GET", "/g/7.mvt");
+  ASSERT_NE(router.FindAsync(request), nullptr);
+  EXPECT_EQ(*request.PathParam("x"), "7");
+  EXPECT_EQ(request.extension, "mvt");
+  Request plain = MakeRequest("GET", "/h");
+  EXPECT_EQ(router.FindAsync(plain), nullptr);
+  Request post_request = MakeRequest("POST", "/g/7");
+  EXPECT_EQ(router.FindAsync(post_request), nullptr);
+}
+
 TEST(RouterValidationTest, RootPatternMatchesOnlyRoot) {
   Router router;
   ASSERT_TRUE(router.Add("GET", "/", Named("root")).ok());
