@@ -168,6 +168,16 @@ void WorkerPool::RunAsync(std::shared_ptr<const WorkerRequest> request, std::sha
   drivers_wake_.notify_one();
 }
 
+void WorkerPool::FailAsyncIfShuttingDown() {
+  std::deque<Waiter*> queued;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!shutting_down_) return;
+    queued.swap(async_calls_);
+  }
+  for (Waiter* call : queued) CompleteAsync(call, Unavailable("The worker pool is shutting down: no new UDF calls"));
+}
+
 void WorkerPool::CompleteAsync(Waiter* call, Result<WorkerReply> reply) {
   Done done = std::move(call->on_done);
   delete call;
@@ -276,6 +286,7 @@ Result<WorkerReply> WorkerPool::RunCall(const WorkerRequest& request, const Canc
         std::lock_guard<std::mutex> lock(mutex_);
         RetryLocked(riders, 0);
       }
+      FailAsyncIfShuttingDown();
       if (answer.ok()) worker->Kill();  // a malformed reply: its stream cannot be trusted
       Status failure = CallFailed(std::move(worker), request, reply.status(), limit);
       if (answer.status().IsCancelled()) return failure;  // its caller went away
@@ -421,8 +432,11 @@ bool WorkerPool::FinishRiders(const std::shared_ptr<WorkerProcess>& worker,
     if (!reply.ok()) {
       if (frame.ok()) worker->Kill();  // a malformed reply: its stream cannot be trusted
       (void)CallFailed(worker, request, reply.status(), limit);  // retires the worker
-      std::lock_guard<std::mutex> lock(mutex_);
-      RetryLocked(riders, i);  // run again alone, each: the batch broke, not necessarily on it
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        RetryLocked(riders, i);  // run again alone, each: the batch broke, not necessarily on it
+      }
+      FailAsyncIfShuttingDown();
       return false;
     }
     bool resend = !reply->ok && reply->error_kind() == kCodeNeeded;
@@ -440,6 +454,8 @@ bool WorkerPool::FinishRiders(const std::shared_ptr<WorkerProcess>& worker,
       ++stats_.code_resent;
       if (rider->on_done) {
         RetryLocked({rider}, 0);
+        lock.unlock();
+        FailAsyncIfShuttingDown();
         continue;
       }
       rider->retry = true;
@@ -708,7 +724,6 @@ void WorkerPool::Supervise() {
 }
 
 void WorkerPool::Shutdown(double grace_seconds) {
-  std::deque<Waiter*> queued;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shutting_down_) return;
@@ -717,9 +732,8 @@ void WorkerPool::Shutdown(double grace_seconds) {
     for (Waiter* waiter : waiters_) waiter->cv.notify_one();
     supervisor_wake_.notify_all();
     drivers_wake_.notify_all();
-    queued.swap(async_calls_);
   }
-  for (Waiter* call : queued) CompleteAsync(call, Unavailable("The worker pool is shutting down: no new UDF calls"));
+  FailAsyncIfShuttingDown();
   if (supervisor_.joinable()) supervisor_.join();
   auto deadline = Clock::now() + Seconds(std::max(0.0, grace_seconds));
   std::vector<std::shared_ptr<WorkerProcess>> workers;
@@ -739,6 +753,7 @@ void WorkerPool::Shutdown(double grace_seconds) {
   auto reap_deadline = std::max(deadline, Clock::now() + kExitGrace);
   for (auto& worker : workers) worker->Reap(reap_deadline);
   for (auto& driver : drivers_) driver.join();  // their calls ended with their workers
+  FailAsyncIfShuttingDown();  // calls of batches that broke meanwhile
   std::lock_guard<std::mutex> lock(mutex_);
   shut_down_ = true;
   Log(LogLevel::kInfo, "event=pool_stopped reaped=" + std::to_string(workers.size()));

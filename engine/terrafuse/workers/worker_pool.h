@@ -178,6 +178,9 @@ class WorkerPool {
                               Clock::time_point queued, std::string_view known_lean_header = {});
   // A driver thread: runs RunAsync's calls one after the other.
   void Drive();
+  // Answers the queued RunAsync calls once the pool shuts down (the drivers have stopped
+  // taking them); call with no lock held after anything that may queue one.
+  void FailAsyncIfShuttingDown();
   // Deletes a RunAsync call and hands `reply` to its on_done; no lock held.
   static void CompleteAsync(Waiter* call, Result<WorkerReply> reply);
   // A worker for the call of `waiter`, or null when a batch answered the call meanwhile
