@@ -8,11 +8,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -40,6 +43,7 @@ namespace http = terrafuse::http;
 
 constexpr int kExitBadInvocation = 2;
 constexpr int kExitShutdownCutShort = 1;
+constexpr std::chrono::seconds kStorageFinalizeGrace{3};
 
 constexpr const char* kUsage = R"(Usage: terrafused [options]
 
@@ -383,6 +387,20 @@ int main(int argc, char** argv) {
     std::_Exit(kExitShutdownCutShort);
   }
   TF_LOG(http::LogLevel::kInfo, "stopped");
-  terrafuse::storage::FinalizeStorage();
-  return 0;
+  (*pool)->Shutdown();  // reaps the workers now, whatever the storage finalisation does
+  // An S3 request still in flight (the last part of an upload the client abandoned) holds
+  // the AWS SDK's finaliser until it ends, which a slow store can stretch past any
+  // supervisor's patience. Every answer is sent and nothing is left to write: give it a few
+  // seconds, then exit without it.
+  auto finalized = std::make_shared<std::promise<void>>();  // shared: the thread may outlive main
+  std::future<void> done = finalized->get_future();
+  std::thread([finalized] {
+    terrafuse::storage::FinalizeStorage();
+    finalized->set_value();
+  }).detach();
+  if (done.wait_for(kStorageFinalizeGrace) == std::future_status::ready) return 0;
+  TF_LOG(http::LogLevel::kWarn, "storage_finalize_skipped",
+         {"reason", "S3 requests still in flight after " + std::to_string(kStorageFinalizeGrace.count()) + " s"});
+  std::fflush(nullptr);
+  std::_Exit(0);
 }
