@@ -12,9 +12,9 @@ import sys
 import threading
 from typing import Any
 
-_local = threading.local()
+_local = threading.local()  # .open: this thread's open captures, innermost last
 _lock = threading.Lock()
-_active = 0  # captures open in all threads; the router is removed when it drops to 0
+_active = 0  # captures open in all threads (+1 once pinned); the routers go when it drops to 0
 
 
 class _Router:
@@ -23,8 +23,8 @@ class _Router:
         self._real = real
 
     def write(self, text: str) -> int:
-        for parts in getattr(_local, self._name, ()):
-            parts.append(text)
+        for captured in getattr(_local, "open", ()):
+            getattr(captured, self._name).append(text)
         return self._real.write(text)
 
     def flush(self) -> None:
@@ -36,6 +36,8 @@ class _Router:
 
 class Captured:
     """Text written to stdout and stderr while the capture was open."""
+
+    __slots__ = ("out", "err")
 
     def __init__(self) -> None:
         self.out: list[str] = []
@@ -50,6 +52,23 @@ class Captured:
         return "".join(self.err)
 
 
+def _install() -> None:
+    """Put routers in front of ``sys.stdout``/``sys.stderr`` unless they are there (under _lock)."""
+    if type(sys.stdout) is not _Router:
+        sys.stdout = _Router("out", sys.stdout)
+    if type(sys.stderr) is not _Router:
+        sys.stderr = _Router("err", sys.stderr)
+
+
+def pin() -> None:
+    """Keep the routers installed for good: a worker captures every call, and putting them in
+    place and back on each one cost a tenth of a trivial call."""
+    global _active
+    with _lock:
+        _install()
+        _active += 1
+
+
 class capture:  # noqa: N801 - used as `with capture() as captured:`, like a function
     """Capture this thread's writes to stdout and stderr; they are still shown.
 
@@ -57,32 +76,30 @@ class capture:  # noqa: N801 - used as `with capture() as captured:`, like a fun
     worker makes thousands of calls a second.
     """
 
-    __slots__ = ("captured", "_out_stack", "_err_stack")
+    __slots__ = ("captured", "_open")
 
     def __enter__(self) -> Captured:
         global _active
         captured = self.captured = Captured()
         with _lock:
-            if _active == 0 or not isinstance(sys.stdout, _Router) or not isinstance(sys.stderr, _Router):
-                if not isinstance(sys.stdout, _Router):
-                    sys.stdout = _Router("out", sys.stdout)
-                if not isinstance(sys.stderr, _Router):
-                    sys.stderr = _Router("err", sys.stderr)
+            # Also when other captures are open: code may have replaced sys.stdout meanwhile.
+            _install()
             _active += 1
-        self._out_stack = _local.__dict__.setdefault("out", [])
-        self._err_stack = _local.__dict__.setdefault("err", [])
-        self._out_stack.append(captured.out)
-        self._err_stack.append(captured.err)
+        try:
+            stack = _local.open
+        except AttributeError:
+            stack = _local.open = []
+        stack.append(captured)
+        self._open = stack
         return captured
 
     def __exit__(self, *exc: Any) -> None:
         global _active
-        self._out_stack.pop()
-        self._err_stack.pop()
+        self._open.pop()
         with _lock:
             _active -= 1
             if _active == 0:
-                if isinstance(sys.stdout, _Router):
+                if type(sys.stdout) is _Router:
                     sys.stdout = sys.stdout._real
-                if isinstance(sys.stderr, _Router):
+                if type(sys.stderr) is _Router:
                     sys.stderr = sys.stderr._real

@@ -14,18 +14,21 @@ import os
 import pickle
 import socket
 import sys
-import time
 import traceback
 from collections import OrderedDict
+from json.encoder import encode_basestring as _string
+from time import perf_counter
 from typing import Any
 
 import fused
 import fused._worker
 from fused._capture import capture
+from fused._capture import pin as pin_capture
 from fused._errors import FusedError, NotFoundError, UdfError
 from fused._run import _bind, _plan, _run_calls, _udf_error
 from fused._udf import Header, Udf
-from fused._worker.protocol import MAX_PAYLOAD_BYTES, ProtocolError, frame_parts, read_frame, send_all, write_frame
+from fused._worker.protocol import (MAX_PAYLOAD_BYTES, ProtocolError, encode_header, frame_parts, read_frame, send_all,
+                                    write_frame)
 
 # Server workers import the scientific stack here, once, before the ready frame: they start
 # warm. The workers of fused.submit's local engine (TERRAFUSE_WORKER_LIGHT=1) only answer
@@ -52,6 +55,8 @@ _READ_BUFFER = 1 << 16
 _HOLD_SECONDS = 0.002
 _HOLD_BYTES = 1 << 20
 _ERROR_KINDS = {NotFoundError: "not_found"}
+# A reply's "seconds": microseconds are enough, and fixed-point text is cheap to write.
+_SECONDS = "%.6f"
 
 
 class _Discard:
@@ -99,6 +104,7 @@ class Host:
         """Send ``ready``, then answer frames; returns the process exit code."""
         write_frame(self.sock, {"op": "ready", "pid": os.getpid(), "version": fused.__version__,
                                 "python": sys.version.split()[0]})
+        pin_capture()  # every call captures: the routers stay in place between calls
         held: list = []  # reply buffers of a batch, sent after its last call
         held_bytes = 0
         while True:
@@ -113,16 +119,16 @@ class Host:
                 return 0
             header, payload = frame
             op = header.get("op")
-            if op == "exit":
-                return 0
             if op == "run":
-                reply, payload = self.run(header, payload)
+                raw, payload, seconds = self.run(header, payload)
+            elif op == "exit":
+                return 0
             else:
-                reply, payload = _error_reply(header.get("id"), _Failure(
-                    "invalid_argument", f"Unknown worker operation {op!r}: expected 'run' or 'exit'")), b""
-            held += frame_parts(reply, payload)
+                raw, payload, seconds = _error_header(header.get("id"), _Failure(
+                    "invalid_argument", f"Unknown worker operation {op!r}: expected 'run' or 'exit'"), 0.0), b"", 0.0
+            held += frame_parts(raw, payload)
             held_bytes += len(payload)
-            if header.get("more") and reply["seconds"] < _HOLD_SECONDS and held_bytes < _HOLD_BYTES:
+            if seconds < _HOLD_SECONDS and held_bytes < _HOLD_BYTES and header.get("more"):
                 continue
             try:
                 send_all(self.sock, held)
@@ -131,9 +137,9 @@ class Host:
             held, held_bytes = [], 0
 
     # -- one run -----------------------------------------------------------------------
-    def run(self, header: dict, payload: bytes = b"") -> tuple[dict, Any]:
-        """Return the reply header and payload of one ``run`` frame; never raises."""
-        start = time.perf_counter()
+    def run(self, header: dict, payload: bytes = b"") -> tuple[bytes, Any, float]:
+        """Return the reply header (encoded), payload and seconds of one ``run`` frame; never raises."""
+        start = perf_counter()
         request_id = header.get("id")
         try:
             if header.get("pickle"):
@@ -141,18 +147,15 @@ class Host:
             else:
                 fields, payload, stdout, stderr = self._run(header)
         except _Failure as failure:
-            reply = _error_reply(request_id, failure)
-            payload = b""
+            seconds = perf_counter() - start
+            return _error_header(request_id, failure, seconds), b"", seconds
         except BaseException as e:  # noqa: BLE001 - a bug of the worker: report it, keep serving
-            reply = _error_reply(request_id, _Failure(
+            seconds = perf_counter() - start
+            return _error_header(request_id, _Failure(
                 "internal", f"The worker failed: {type(e).__name__}: {e}", type_name=type(e).__name__,
-                tb=traceback.format_exc()))
-            payload = b""
-        else:
-            reply = {"id": request_id, "ok": True, **fields,
-                     "stdout": _clip(stdout), "stderr": _clip(stderr)}
-        reply["seconds"] = round(time.perf_counter() - start, 6)  # short to print: microseconds do
-        return reply, payload
+                tb=traceback.format_exc()), seconds), b"", seconds
+        seconds = perf_counter() - start
+        return _ok_header(request_id, fields, stdout, stderr, seconds), payload, seconds
 
     def _run(self, header: dict) -> tuple[dict, Any, str, str]:
         udf, plan, stdout, stderr = self._load(header.get("udf"))
@@ -338,7 +341,25 @@ def _kind(error: FusedError) -> str:
     return "invalid_argument"
 
 
-def _error_reply(request_id: Any, failure: _Failure) -> dict:
+def _ok_header(request_id: Any, fields: dict, stdout: str, stderr: str, seconds: float) -> bytes:
+    """The encoded header of a successful reply. The common one (a string id, ``kind`` alone)
+    is written from a template: the JSON encoder cost a trivial call a tenth of its time."""
+    if type(request_id) is not str or len(fields) != 1:
+        return encode_header({"id": request_id, "ok": True, **fields, "stdout": _clip(stdout),
+                              "stderr": _clip(stderr), "seconds": float(_SECONDS % seconds)})
+    if len(stdout) > MAX_CAPTURED_CHARS:
+        stdout = _clip(stdout)
+    if len(stderr) > MAX_CAPTURED_CHARS:
+        stderr = _clip(stderr)
+    text = (f'{{"id":{_string(request_id)},"ok":true,"kind":{_string(fields["kind"])},'
+            f'"stdout":{_string(stdout)},"stderr":{_string(stderr)},"seconds":{_SECONDS % seconds}}}')
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates in captured output
+        return text.encode("utf-8", "replace")
+
+
+def _error_header(request_id: Any, failure: _Failure, seconds: float) -> bytes:
     reply = {
         "id": request_id,
         "ok": False,
@@ -346,10 +367,11 @@ def _error_reply(request_id: Any, failure: _Failure) -> dict:
                   "traceback": failure.tb},
         "stdout": _clip(failure.stdout),
         "stderr": _clip(failure.stderr),
+        "seconds": float(_SECONDS % seconds),
     }
     if failure.recycle:
         reply["recycle"] = True
-    return reply
+    return encode_header(reply)
 
 
 def _clip(text: str) -> str:

@@ -115,24 +115,26 @@ def encode_header(header: dict) -> bytes:
 
 def write_frame(sock: socket.socket, header: dict, payload: Any = b"") -> None:
     """Send one frame; ``payload`` is any C-contiguous bytes-like object (sent without a copy)."""
-    send_all(sock, frame_parts(header, payload))
+    send_all(sock, frame_parts(encode_header(header), payload))
 
 
-def frame_parts(header: dict, payload: Any = b"") -> list:
-    """The buffers of one frame, for ``send_all`` (the payload is not copied)."""
-    raw = encode_header(header)
-    view = memoryview(payload).cast("B") if not isinstance(payload, bytes) else payload
-    parts = [_PREFIX.pack(MAGIC, len(raw)) + raw + _LENGTH.pack(len(view))]
-    if len(view):
-        parts.append(view)
-    return parts
+def frame_parts(raw_header: bytes, payload: Any = b"") -> list:
+    """The buffers of one frame whose header is already encoded, for ``send_all`` (the payload
+    is not copied)."""
+    if type(payload) is not bytes:
+        payload = memoryview(payload).cast("B")
+    head = _PREFIX.pack(MAGIC, len(raw_header)) + raw_header + _LENGTH.pack(len(payload))
+    return [head, payload] if len(payload) else [head]
 
 
 def send_all(sock: socket.socket, parts: list) -> None:
-    """``sendmsg`` the buffers in order, continuing after partial writes."""
+    """``sendmsg`` the buffers (none empty) in order, continuing after partial writes."""
+    # sendmsg takes at most IOV_MAX (1024) buffers per call: a batch passes at most 16.
+    sent = sock.sendmsg(parts)
+    if sent == sum(map(len, parts)):
+        return
     views = [memoryview(p) for p in parts]
-    while views:
-        sent = sock.sendmsg(views)
+    while True:
         while sent:
             if sent >= len(views[0]):
                 sent -= len(views[0])
@@ -140,4 +142,6 @@ def send_all(sock: socket.socket, parts: list) -> None:
             else:
                 views[0] = views[0][sent:]
                 sent = 0
-        # sendmsg takes at most IOV_MAX (1024) buffers per call: a batch passes at most 16.
+        if not views:
+            return
+        sent = sock.sendmsg(views)
