@@ -34,24 +34,6 @@ class _Router:
         return getattr(self._real, attr)
 
 
-class Captured:
-    """Text written to stdout and stderr while the capture was open."""
-
-    __slots__ = ("out", "err")
-
-    def __init__(self) -> None:
-        self.out: list[str] = []
-        self.err: list[str] = []
-
-    @property
-    def stdout(self) -> str:
-        return "".join(self.out)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.err)
-
-
 def _install() -> None:
     """Put routers in front of ``sys.stdout``/``sys.stderr`` unless they are there (under _lock)."""
     if type(sys.stdout) is not _Router:
@@ -72,15 +54,18 @@ def pin() -> None:
 class capture:  # noqa: N801 - used as `with capture() as captured:`, like a function
     """Capture this thread's writes to stdout and stderr; they are still shown.
 
-    A class rather than a generator-based context manager: it wraps every UDF call, and a
-    worker makes thousands of calls a second.
+    ``with capture() as captured:`` gives the capture itself: ``captured.stdout`` and
+    ``captured.stderr`` are the text written while it was open. A class rather than a
+    generator-based context manager: it wraps every UDF call, and a worker makes thousands of
+    calls a second.
     """
 
-    __slots__ = ("captured", "_open")
+    __slots__ = ("out", "err", "_open")
 
-    def __enter__(self) -> Captured:
+    def __enter__(self) -> "capture":
         global _active
-        captured = self.captured = Captured()
+        self.out: list[str] = []
+        self.err: list[str] = []
         with _lock:
             # Also when other captures are open: code may have replaced sys.stdout meanwhile.
             _install()
@@ -89,9 +74,9 @@ class capture:  # noqa: N801 - used as `with capture() as captured:`, like a fun
             stack = _local.open
         except AttributeError:
             stack = _local.open = []
-        stack.append(captured)
+        stack.append(self)
         self._open = stack
-        return captured
+        return self
 
     def __exit__(self, *exc: Any) -> None:
         global _active
@@ -103,3 +88,11 @@ class capture:  # noqa: N801 - used as `with capture() as captured:`, like a fun
                     sys.stdout = sys.stdout._real
                 if type(sys.stderr) is _Router:
                     sys.stderr = sys.stderr._real
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)

@@ -457,7 +457,7 @@ _VALID = ("a DataFrame, GeoDataFrame, Series or GeoSeries, a shapely geometry, a
 
 def validate_output(value: Any, udf_name: str) -> None:
     """Raise InvalidArgumentError unless ``value`` is a valid UDF return value."""
-    if not _valid(value, depth=0):
+    if not isinstance(value, _SIMPLE) and not _valid(value, depth=0):
         raise InvalidArgumentError(
             f"UDF '{udf_name}' returned a {type(value).__module__}.{type(value).__qualname__}, "
             f"which is not a valid UDF output: return {_VALID}"

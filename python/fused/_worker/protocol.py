@@ -74,34 +74,35 @@ def read_frame(stream: BinaryIO, *, max_payload: int = MAX_PAYLOAD_BYTES) -> tup
         On a bad magic, a length over the limits, invalid JSON or a stream that ends inside a frame.
     """
     prefix = stream.read(_PREFIX.size)
-    if not prefix:
-        return None
-    if len(prefix) < _PREFIX.size:
+    if len(prefix) != _PREFIX.size:
+        if not prefix:
+            return None
         raise ProtocolError(f"stream ended inside a frame prefix ({len(prefix)} of {_PREFIX.size} bytes)")
     magic, header_length = _PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise ProtocolError(f"bad frame magic {magic!r}: expected {MAGIC!r}")
     if header_length > MAX_HEADER_BYTES:
         raise ProtocolError(f"frame header of {header_length} bytes is over the limit of {MAX_HEADER_BYTES}")
-    raw = _read_exactly(stream, header_length, "header")
-    payload_length = _LENGTH.unpack(_read_exactly(stream, _LENGTH.size, "payload length"))[0]
+    rest = stream.read(header_length + _LENGTH.size)  # the header and the payload length: one read
+    if len(rest) != header_length + _LENGTH.size:
+        what, got, n = (("header", len(rest), header_length) if len(rest) < header_length else
+                        ("payload length", len(rest) - header_length, _LENGTH.size))
+        raise ProtocolError(f"stream ended inside a frame {what} ({got} of {n} bytes)")
+    payload_length = _LENGTH.unpack_from(rest, header_length)[0]
     if payload_length > max_payload:
         raise ProtocolError(f"frame payload of {payload_length} bytes is over the limit of {max_payload}")
-    payload = _read_exactly(stream, payload_length, "payload") if payload_length else b""
+    payload = b""
+    if payload_length:
+        payload = stream.read(payload_length)
+        if len(payload) != payload_length:
+            raise ProtocolError(f"stream ended inside a frame payload ({len(payload)} of {payload_length} bytes)")
     try:
-        header = _decode(raw.decode("utf-8"))
+        header = _decode(str(memoryview(rest)[:header_length], "utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise ProtocolError(f"frame header is not valid UTF-8 JSON: {e}") from None
-    if not isinstance(header, dict):
+    if type(header) is not dict:
         raise ProtocolError(f"frame header is a JSON {type(header).__name__}, expected an object")
     return header, payload
-
-
-def _read_exactly(stream: BinaryIO, n: int, what: str) -> bytes:
-    data = stream.read(n)
-    if len(data) != n:
-        raise ProtocolError(f"stream ended inside a frame {what} ({len(data)} of {n} bytes)")
-    return data
 
 
 def encode_header(header: dict) -> bytes:

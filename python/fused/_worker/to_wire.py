@@ -87,7 +87,7 @@ def to_wire(value: Any, udf_name: str) -> tuple[dict, Any]:
 # -- json ----------------------------------------------------------------------------------
 def _json(value: Any, udf_name: str) -> tuple[dict, bytes]:
     try:
-        text = _json_encode(value)
+        text = int.__repr__(value) if type(value) is int else _json_encode(value)  # what the encoder writes
     except ValueError:  # NaN or infinity: JSON has no such numbers, send null
         try:
             text = _json_encode(_finite(value))
