@@ -16,7 +16,6 @@ import socket
 import sys
 import traceback
 from collections import OrderedDict
-from json.encoder import encode_basestring as _string
 from time import perf_counter
 from typing import Any
 
@@ -55,8 +54,6 @@ _READ_BUFFER = 1 << 16
 _HOLD_SECONDS = 0.002
 _HOLD_BYTES = 1 << 20
 _ERROR_KINDS = {NotFoundError: "not_found"}
-# A reply's "seconds": microseconds are enough, and fixed-point text is cheap to write.
-_SECONDS = "%.6f"
 
 
 class _Discard:
@@ -342,21 +339,8 @@ def _kind(error: FusedError) -> str:
 
 
 def _ok_header(request_id: Any, fields: dict, stdout: str, stderr: str, seconds: float) -> bytes:
-    """The encoded header of a successful reply. The common one (a string id, ``kind`` alone)
-    is written from a template: the JSON encoder cost a trivial call a tenth of its time."""
-    if type(request_id) is not str or len(fields) != 1:
-        return encode_header({"id": request_id, "ok": True, **fields, "stdout": _clip(stdout),
-                              "stderr": _clip(stderr), "seconds": float(_SECONDS % seconds)})
-    if len(stdout) > MAX_CAPTURED_CHARS:
-        stdout = _clip(stdout)
-    if len(stderr) > MAX_CAPTURED_CHARS:
-        stderr = _clip(stderr)
-    text = (f'{{"id":{_string(request_id)},"ok":true,"kind":{_string(fields["kind"])},'
-            f'"stdout":{_string(stdout)},"stderr":{_string(stderr)},"seconds":{_SECONDS % seconds}}}')
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates in captured output
-        return text.encode("utf-8", "replace")
+    return encode_header({"id": request_id, "ok": True, **fields, "stdout": _clip(stdout), "stderr": _clip(stderr),
+                          "seconds": seconds})
 
 
 def _error_header(request_id: Any, failure: _Failure, seconds: float) -> bytes:
@@ -367,7 +351,7 @@ def _error_header(request_id: Any, failure: _Failure, seconds: float) -> bytes:
                   "traceback": failure.tb},
         "stdout": _clip(failure.stdout),
         "stderr": _clip(failure.stderr),
-        "seconds": float(_SECONDS % seconds),
+        "seconds": seconds,
     }
     if failure.recycle:
         reply["recycle"] = True

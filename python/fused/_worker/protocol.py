@@ -12,6 +12,8 @@ import socket
 import struct
 from typing import Any, BinaryIO
 
+import msgspec
+
 MAGIC = b"TFW1"
 MAX_HEADER_BYTES = 16 << 20
 # The server passes its own limit; replies above it are answered with an error frame instead.
@@ -20,15 +22,25 @@ MAX_PAYLOAD_BYTES = int(os.environ.get("TERRAFUSE_WORKER_MAX_PAYLOAD") or 1 << 3
 _PREFIX = struct.Struct("<4sI")
 _LENGTH = struct.Struct("<Q")
 _scan = json.JSONDecoder().scan_once  # the C scanner without decode()'s two regex passes
+# msgspec reads and writes frame headers in about half the time of the json module: on a
+# trivial UDF call that is a tenth of the worker's time.
+_fast_decode = msgspec.json.Decoder().decode
+_fast_encode = msgspec.json.Encoder().encode
 
 
-def _decode(text: str) -> Any:
-    """Parse one JSON document with nothing around it (frame headers have no whitespace)."""
+def _decode(raw: Any) -> Any:
+    """Parse one UTF-8 JSON document (bytes-like) with nothing but whitespace around it."""
+    try:
+        return _fast_decode(raw)
+    except ValueError:
+        pass
+    # What msgspec refuses may still be JSON (escaped lone surrogates): the json module decides.
+    text = str(raw, "utf-8")
     try:
         value, end = _scan(text, 0)
     except StopIteration as e:
         raise ValueError(f"Expecting value: char {e.value}") from None
-    if end != len(text):
+    if end != len(text.rstrip()):
         raise ValueError(f"Extra data: char {end}")
     return value
 
@@ -97,7 +109,7 @@ def read_frame(stream: BinaryIO, *, max_payload: int = MAX_PAYLOAD_BYTES) -> tup
         if len(payload) != payload_length:
             raise ProtocolError(f"stream ended inside a frame payload ({len(payload)} of {payload_length} bytes)")
     try:
-        header = _decode(str(memoryview(rest)[:header_length], "utf-8"))
+        header = _decode(memoryview(rest)[:header_length])
     except (UnicodeDecodeError, ValueError) as e:
         raise ProtocolError(f"frame header is not valid UTF-8 JSON: {e}") from None
     if type(header) is not dict:
@@ -107,11 +119,10 @@ def read_frame(stream: BinaryIO, *, max_payload: int = MAX_PAYLOAD_BYTES) -> tup
 
 def encode_header(header: dict) -> bytes:
     """Return the UTF-8 JSON of ``header``; text that cannot be encoded is replaced, never fatal."""
-    text = _encode(header)
     try:
-        return text.encode("utf-8")
+        return _fast_encode(header)
     except UnicodeEncodeError:  # lone surrogates in captured output
-        return text.encode("utf-8", "replace")
+        return _encode(header).encode("utf-8", "replace")
 
 
 def write_frame(sock: socket.socket, header: dict, payload: Any = b"") -> None:
