@@ -15,6 +15,7 @@ from typing import Any
 _local = threading.local()  # .open: this thread's open captures, innermost last
 _lock = threading.Lock()
 _active = 0  # captures open in all threads (+1 once pinned); the routers go when it drops to 0
+_pinned = False  # the routers stay for good: a capture only checks they are still in place
 
 
 class _Router:
@@ -45,10 +46,11 @@ def _install() -> None:
 def pin() -> None:
     """Keep the routers installed for good: a worker captures every call, and putting them in
     place and back on each one cost a tenth of a trivial call."""
-    global _active
+    global _active, _pinned
     with _lock:
         _install()
         _active += 1
+        _pinned = True
 
 
 class capture:  # noqa: N801 - used as `with capture() as captured:`, like a function
@@ -60,16 +62,18 @@ class capture:  # noqa: N801 - used as `with capture() as captured:`, like a fun
     calls a second.
     """
 
-    __slots__ = ("out", "err", "_open")
+    __slots__ = ("out", "err", "_open", "_counted")
 
     def __enter__(self) -> "capture":
         global _active
         self.out: list[str] = []
         self.err: list[str] = []
-        with _lock:
-            # Also when other captures are open: code may have replaced sys.stdout meanwhile.
-            _install()
-            _active += 1
+        # Pinned routers still in place (code may replace sys.stdout): nothing to count.
+        self._counted = not (_pinned and type(sys.stdout) is _Router and type(sys.stderr) is _Router)
+        if self._counted:
+            with _lock:
+                _install()
+                _active += 1
         try:
             stack = _local.open
         except AttributeError:
@@ -81,6 +85,8 @@ class capture:  # noqa: N801 - used as `with capture() as captured:`, like a fun
     def __exit__(self, *exc: Any) -> None:
         global _active
         self._open.pop()
+        if not self._counted:
+            return
         with _lock:
             _active -= 1
             if _active == 0:

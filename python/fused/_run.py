@@ -414,8 +414,9 @@ def _run_one(udf: Udf, plan: _Plan, kwargs: dict, max_age: float) -> RunResult:
     if error is not None:
         raise _udf_error(udf, error, captured.stdout, captured.stderr) from error
     seconds = time.perf_counter() - start
-    validate_output(data, udf.name)
-    result = RunResult(data, captured.stdout, captured.stderr, False, seconds, udf.name)
+    if not isinstance(data, _SIMPLE):
+        validate_output(data, udf.name)
+    result = RunResult(data, "".join(captured.out), "".join(captured.err), False, seconds, udf.name)
     if store is not None:
         try:
             payload = pickle.dumps((data, result.stdout, result.stderr), protocol=5)
@@ -457,7 +458,7 @@ _VALID = ("a DataFrame, GeoDataFrame, Series or GeoSeries, a shapely geometry, a
 
 def validate_output(value: Any, udf_name: str) -> None:
     """Raise InvalidArgumentError unless ``value`` is a valid UDF return value."""
-    if not isinstance(value, _SIMPLE) and not _valid(value, depth=0):
+    if not _valid(value, depth=0):
         raise InvalidArgumentError(
             f"UDF '{udf_name}' returned a {type(value).__module__}.{type(value).__qualname__}, "
             f"which is not a valid UDF output: return {_VALID}"

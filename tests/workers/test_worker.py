@@ -545,3 +545,18 @@ def test_each_call_of_a_batch_has_its_own_output_and_reply(worker):
     assert [json.loads(p) for r, p in replies[:3]] == [0, 1, 2]
     assert replies[3][0]["error"]["kind"] == "udf_failed" and "bad 3" in replies[3][0]["error"]["message"]
     assert all(type(r["seconds"]) is float and 0 <= r["seconds"] < 5 for r, _ in replies)
+
+
+def test_output_is_captured_after_a_udf_replaced_sys_stdout(worker):
+    """The worker keeps its capture routers installed between calls; a UDF that swaps
+    sys.stdout for its own stream does not stop the next calls' output being captured."""
+    swap = udf_code("", """
+        import io, sys
+        sys.stdout = io.StringIO()
+        print("into the udf's own stream")
+        return 1
+    """)
+    talk = udf_code("n: int = 0", "print(f'call {n}')\nreturn n")
+    assert worker.run(swap, hash="swap")[0]["stdout"] == ""
+    assert [worker.run(talk, {"n": str(n)}, hash="talk")[0]["stdout"] for n in range(3)] == [
+        "call 0\n", "call 1\n", "call 2\n"]

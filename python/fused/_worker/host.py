@@ -24,7 +24,7 @@ import fused._worker
 from fused._capture import capture
 from fused._capture import pin as pin_capture
 from fused._errors import FusedError, NotFoundError, UdfError
-from fused._run import _bind, _plan, _run_calls, _udf_error
+from fused._run import _bind, _plan, _run_calls, _run_one, _udf_error
 from fused._udf import Header, Udf
 from fused._worker.protocol import (MAX_PAYLOAD_BYTES, ProtocolError, encode_header, frame_parts, read_frame, send_all,
                                     write_frame)
@@ -41,7 +41,15 @@ if not LIGHT:
     import pyarrow.ipc  # noqa: F401
     import shapely
 
-    from fused._worker.to_wire import to_wire  # noqa: F401 - imported before the ready frame
+    from fused._worker.to_wire import to_wire  # imported before the ready frame
+else:
+    def to_wire(value: Any, udf_name: str) -> tuple[dict, Any]:
+        """Light workers import the converter on first use, then call it directly (an import
+        statement per call cost more than the call of a trivial UDF)."""
+        global to_wire
+        from fused._worker.to_wire import to_wire
+
+        return to_wire(value, udf_name)
 
 # UDF versions whose code stays loaded (the server assumes 64; tests lower it to see a version
 # dropped and sent again).
@@ -178,7 +186,7 @@ class Host:
         stdout += result.stdout
         stderr += result.stderr
         try:
-            fields, payload = _to_wire()(result.data, udf.name)
+            fields, payload = to_wire(result.data, udf.name)
         except FusedError as e:
             raise _Failure(_kind(e), str(e), type_name=type(e).__name__, stdout=stdout, stderr=stderr) from None
         except (OverflowError, ValueError, TypeError, NotImplementedError) as e:
@@ -298,7 +306,7 @@ def _outcome(udf: Udf, plan: Any, calls: Any) -> tuple:
 def _call(udf: Udf, plan: Any, calls: list, stdout: str, stderr: str) -> Any:
     """Run the bound calls; a UDF that raises (or an output that is invalid) is a _Failure."""
     try:
-        return _run_calls(udf, plan, calls, 0.0)
+        return _run_one(udf, plan, calls[0], 0.0) if len(calls) == 1 else _run_calls(udf, plan, calls, 0.0)
     except UdfError as e:
         cause = e.__cause__ if e.__cause__ is not None else e
         raise _Failure("udf_failed", str(e).split("\n\n", 1)[0], type_name=type(cause).__name__,
@@ -311,15 +319,6 @@ def _call(udf: Udf, plan: Any, calls: list, stdout: str, stderr: str) -> Any:
         error = _udf_error(udf, e, "", "")
         raise _Failure("udf_failed", str(error).split("\n\n", 1)[0], type_name=type(e).__name__,
                        tb=error.traceback, stdout=stdout, stderr=stderr) from None
-
-
-def _to_wire() -> Any:
-    """``to_wire``: imported at start by server workers, on first use by light ones (an import
-    statement per call cost more than the call of a trivial UDF)."""
-    global to_wire
-    if "to_wire" not in globals():
-        from fused._worker.to_wire import to_wire
-    return to_wire
 
 
 def _make_udf(spec: dict, name: str, entrypoint: str) -> Udf:
@@ -339,7 +338,9 @@ def _kind(error: FusedError) -> str:
 
 
 def _ok_header(request_id: Any, fields: dict, stdout: str, stderr: str, seconds: float) -> bytes:
-    return encode_header({"id": request_id, "ok": True, **fields, "stdout": _clip(stdout), "stderr": _clip(stderr),
+    if len(stdout) > MAX_CAPTURED_CHARS or len(stderr) > MAX_CAPTURED_CHARS:
+        stdout, stderr = _clip(stdout), _clip(stderr)
+    return encode_header({"id": request_id, "ok": True, **fields, "stdout": stdout, "stderr": stderr,
                           "seconds": seconds})
 
 
