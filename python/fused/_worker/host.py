@@ -160,7 +160,10 @@ class Host:
                 "internal", f"The worker failed: {type(e).__name__}: {e}", type_name=type(e).__name__,
                 tb=traceback.format_exc()), seconds), b"", seconds
         seconds = perf_counter() - start
-        return _ok_header(request_id, fields, stdout, stderr, seconds), payload, seconds
+        if len(stdout) > MAX_CAPTURED_CHARS or len(stderr) > MAX_CAPTURED_CHARS:
+            stdout, stderr = _clip(stdout), _clip(stderr)
+        return encode_header({"id": request_id, "ok": True, **fields, "stdout": stdout, "stderr": stderr,
+                              "seconds": seconds}), payload, seconds
 
     def _run(self, header: dict) -> tuple[dict, Any, str, str]:
         udf, plan, stdout, stderr = self._load(header.get("udf"))
@@ -335,13 +338,6 @@ def _kind(error: FusedError) -> str:
         if isinstance(error, cls):
             return kind
     return "invalid_argument"
-
-
-def _ok_header(request_id: Any, fields: dict, stdout: str, stderr: str, seconds: float) -> bytes:
-    if len(stdout) > MAX_CAPTURED_CHARS or len(stderr) > MAX_CAPTURED_CHARS:
-        stdout, stderr = _clip(stdout), _clip(stderr)
-    return encode_header({"id": request_id, "ok": True, **fields, "stdout": stdout, "stderr": stderr,
-                          "seconds": seconds})
 
 
 def _error_header(request_id: Any, failure: _Failure, seconds: float) -> bytes:

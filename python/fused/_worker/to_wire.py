@@ -48,6 +48,11 @@ def to_wire(value: Any, udf_name: str) -> tuple[dict, Any]:
         When ``value`` is not a valid UDF output or cannot be converted; the message names the
         UDF and the problem.
     """
+    if type(value) is int:  # what the JSON encoder writes, without its set-up
+        try:
+            return {"kind": "json"}, int.__repr__(value).encode()
+        except ValueError:  # over Python's digit limit: the encoder's error message
+            return _json(value, udf_name)
     if value is None:
         return {"kind": "none"}, _EMPTY
     if isinstance(value, str):
@@ -87,7 +92,7 @@ def to_wire(value: Any, udf_name: str) -> tuple[dict, Any]:
 # -- json ----------------------------------------------------------------------------------
 def _json(value: Any, udf_name: str) -> tuple[dict, bytes]:
     try:
-        text = int.__repr__(value) if type(value) is int else _json_encode(value)  # what the encoder writes
+        text = _json_encode(value)
     except ValueError:  # NaN or infinity: JSON has no such numbers, send null
         try:
             text = _json_encode(_finite(value))
