@@ -12,9 +12,10 @@ import sys
 import threading
 from typing import Any
 
-_local = threading.local()
+_local = threading.local()  # .open: this thread's open captures, innermost last
 _lock = threading.Lock()
-_active = 0  # captures open in all threads; the router is removed when it drops to 0
+_active = 0  # captures open in all threads (+1 once pinned); the routers go when it drops to 0
+_pinned = False  # the routers stay for good: a capture only checks they are still in place
 
 
 class _Router:
@@ -23,8 +24,8 @@ class _Router:
         self._real = real
 
     def write(self, text: str) -> int:
-        for parts in getattr(_local, self._name, ()):
-            parts.append(text)
+        for captured in getattr(_local, "open", ()):
+            getattr(captured, self._name).append(text)
         return self._real.write(text)
 
     def flush(self) -> None:
@@ -34,12 +35,65 @@ class _Router:
         return getattr(self._real, attr)
 
 
-class Captured:
-    """Text written to stdout and stderr while the capture was open."""
+def _install() -> None:
+    """Put routers in front of ``sys.stdout``/``sys.stderr`` unless they are there (under _lock)."""
+    if type(sys.stdout) is not _Router:
+        sys.stdout = _Router("out", sys.stdout)
+    if type(sys.stderr) is not _Router:
+        sys.stderr = _Router("err", sys.stderr)
 
-    def __init__(self) -> None:
+
+def pin() -> None:
+    """Keep the routers installed for good: a worker captures every call, and putting them in
+    place and back on each one cost a tenth of a trivial call."""
+    global _active, _pinned
+    with _lock:
+        _install()
+        _active += 1
+        _pinned = True
+
+
+class capture:  # noqa: N801 - used as `with capture() as captured:`, like a function
+    """Capture this thread's writes to stdout and stderr; they are still shown.
+
+    ``with capture() as captured:`` gives the capture itself: ``captured.stdout`` and
+    ``captured.stderr`` are the text written while it was open. A class rather than a
+    generator-based context manager: it wraps every UDF call, and a worker makes thousands of
+    calls a second.
+    """
+
+    __slots__ = ("out", "err", "_open", "_counted")
+
+    def __enter__(self) -> "capture":
+        global _active
         self.out: list[str] = []
         self.err: list[str] = []
+        # Pinned routers still in place (code may replace sys.stdout): nothing to count.
+        self._counted = not (_pinned and type(sys.stdout) is _Router and type(sys.stderr) is _Router)
+        if self._counted:
+            with _lock:
+                _install()
+                _active += 1
+        try:
+            stack = _local.open
+        except AttributeError:
+            stack = _local.open = []
+        stack.append(self)
+        self._open = stack
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _active
+        self._open.pop()
+        if not self._counted:
+            return
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                if type(sys.stdout) is _Router:
+                    sys.stdout = sys.stdout._real
+                if type(sys.stderr) is _Router:
+                    sys.stderr = sys.stderr._real
 
     @property
     def stdout(self) -> str:
@@ -48,41 +102,3 @@ class Captured:
     @property
     def stderr(self) -> str:
         return "".join(self.err)
-
-
-class capture:  # noqa: N801 - used as `with capture() as captured:`, like a function
-    """Capture this thread's writes to stdout and stderr; they are still shown.
-
-    A class rather than a generator-based context manager: it wraps every UDF call, and a
-    worker makes thousands of calls a second.
-    """
-
-    __slots__ = ("captured", "_out_stack", "_err_stack")
-
-    def __enter__(self) -> Captured:
-        global _active
-        captured = self.captured = Captured()
-        with _lock:
-            if _active == 0 or not isinstance(sys.stdout, _Router) or not isinstance(sys.stderr, _Router):
-                if not isinstance(sys.stdout, _Router):
-                    sys.stdout = _Router("out", sys.stdout)
-                if not isinstance(sys.stderr, _Router):
-                    sys.stderr = _Router("err", sys.stderr)
-            _active += 1
-        self._out_stack = _local.__dict__.setdefault("out", [])
-        self._err_stack = _local.__dict__.setdefault("err", [])
-        self._out_stack.append(captured.out)
-        self._err_stack.append(captured.err)
-        return captured
-
-    def __exit__(self, *exc: Any) -> None:
-        global _active
-        self._out_stack.pop()
-        self._err_stack.pop()
-        with _lock:
-            _active -= 1
-            if _active == 0:
-                if isinstance(sys.stdout, _Router):
-                    sys.stdout = sys.stdout._real
-                if isinstance(sys.stderr, _Router):
-                    sys.stderr = sys.stderr._real

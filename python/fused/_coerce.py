@@ -76,6 +76,13 @@ def coerce(value: Any, annotation: Any, *, param: str, udf_name: str) -> Any:
         Naming the parameter, the expected type and the value.
     """
     try:
+        if type(value) is str:  # query-string values, the common case: _coerce's rules, fewer checks
+            if annotation is int:
+                return int(value.strip())
+            if annotation is float:
+                return float(value.strip())
+            if annotation is str:
+                return value
         return _coerce(value, annotation)
     except (ValueError, TypeError) as e:
         shown = value if not isinstance(value, str) or len(value) < 80 else value[:77] + "..."

@@ -285,19 +285,20 @@ def _bind(udf: Udf, plan: _Plan, supplied: dict, x: Any, y: Any, z: Any) -> list
         for name, value in (("x", x), ("y", y), ("z", z)):
             if value is not None:
                 supplied[name] = value
-    elif (x, y, z) != (None, None, None):
+    elif x is not None or y is not None or z is not None:
         if None in (x, y, z):
             raise InvalidArgumentError(f"Tile needs all of x, y and z, got x={x}, y={y}, z={z}")
         tile = _tile_arg(x, y, z)
 
-    unknown = [n for n in supplied if n not in plan.specs]
-    if unknown and not plan.accepts_any:
+    specs = plan.specs
+    if not plan.accepts_any and not supplied.keys() <= specs.keys():
+        unknown = [n for n in supplied if n not in specs]
         raise InvalidArgumentError(
             f"Unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)} "
             f"for UDF '{udf.name}': it takes {plan.allowed()}"
         )
     for name, value in supplied.items():
-        spec = plan.specs.get(name)
+        spec = specs.get(name)
         kwargs[name] = coerce(value, spec.annotation, param=name, udf_name=udf.name) if spec else value
 
     if plan.bounds_param is None:
@@ -413,8 +414,9 @@ def _run_one(udf: Udf, plan: _Plan, kwargs: dict, max_age: float) -> RunResult:
     if error is not None:
         raise _udf_error(udf, error, captured.stdout, captured.stderr) from error
     seconds = time.perf_counter() - start
-    validate_output(data, udf.name)
-    result = RunResult(data, captured.stdout, captured.stderr, False, seconds, udf.name)
+    if not isinstance(data, _SIMPLE):
+        validate_output(data, udf.name)
+    result = RunResult(data, "".join(captured.out), "".join(captured.err), False, seconds, udf.name)
     if store is not None:
         try:
             payload = pickle.dumps((data, result.stdout, result.stderr), protocol=5)

@@ -515,3 +515,48 @@ def test_replies_to_a_batch_are_held_until_its_last_call(worker):
     assert replied_within(5)
     reply, payload = read_frame(worker.stream)
     assert (reply["id"], json.loads(payload)) == ("b5", 5)
+
+
+def test_each_call_of_a_batch_has_its_own_output_and_reply(worker):
+    """Replies written without the JSON encoder (the common ones) and the capture kept in place
+    between calls still give every call of a batch exactly its own output, id and timing."""
+    code = udf_code("n: int = 0", """
+        import sys
+        if n % 2:
+            print(f"out {n} \\u00e9\\ud800", end="")
+            print(f"err {n}", file=sys.stderr)
+        if n == 3:
+            raise ValueError(f"bad {n}")
+        return n
+    """)
+    worker.run(code, hash="batch-out")
+    ids = ["plain", 'quote"and\\slash', "é", "x"]
+    frames = b""
+    for n, request_id in enumerate(ids):
+        header = {"op": "run", "id": request_id, "udf": {"name": "t", "hash": "batch-out"}, "params": {"n": str(n)}}
+        if n < len(ids) - 1:
+            header["more"] = True
+        frames += MAGIC + len(raw := json.dumps(header).encode()).to_bytes(4, "little") + raw + bytes(8)
+    worker.sock.sendall(frames)
+    replies = [read_frame(worker.stream) for _ in ids]
+    assert [r["id"] for r, _ in replies] == ids
+    assert [(r["stdout"], r["stderr"]) for r, _ in replies] == [
+        ("", ""), ("out 1 \u00e9?", "err 1\n"), ("", ""), ("out 3 \u00e9?", "err 3\n")]
+    assert [json.loads(p) for r, p in replies[:3]] == [0, 1, 2]
+    assert replies[3][0]["error"]["kind"] == "udf_failed" and "bad 3" in replies[3][0]["error"]["message"]
+    assert all(type(r["seconds"]) is float and 0 <= r["seconds"] < 5 for r, _ in replies)
+
+
+def test_output_is_captured_after_a_udf_replaced_sys_stdout(worker):
+    """The worker keeps its capture routers installed between calls; a UDF that swaps
+    sys.stdout for its own stream does not stop the next calls' output being captured."""
+    swap = udf_code("", """
+        import io, sys
+        sys.stdout = io.StringIO()
+        print("into the udf's own stream")
+        return 1
+    """)
+    talk = udf_code("n: int = 0", "print(f'call {n}')\nreturn n")
+    assert worker.run(swap, hash="swap")[0]["stdout"] == ""
+    assert [worker.run(talk, {"n": str(n)}, hash="talk")[0]["stdout"] for n in range(3)] == [
+        "call 0\n", "call 1\n", "call 2\n"]

@@ -14,18 +14,20 @@ import os
 import pickle
 import socket
 import sys
-import time
 import traceback
 from collections import OrderedDict
+from time import perf_counter
 from typing import Any
 
 import fused
 import fused._worker
 from fused._capture import capture
+from fused._capture import pin as pin_capture
 from fused._errors import FusedError, NotFoundError, UdfError
-from fused._run import _bind, _plan, _run_calls, _udf_error
+from fused._run import _bind, _plan, _run_calls, _run_one, _udf_error
 from fused._udf import Header, Udf
-from fused._worker.protocol import MAX_PAYLOAD_BYTES, ProtocolError, frame_parts, read_frame, send_all, write_frame
+from fused._worker.protocol import (MAX_PAYLOAD_BYTES, ProtocolError, encode_header, frame_parts, read_frame, send_all,
+                                    write_frame)
 
 # Server workers import the scientific stack here, once, before the ready frame: they start
 # warm. The workers of fused.submit's local engine (TERRAFUSE_WORKER_LIGHT=1) only answer
@@ -39,7 +41,15 @@ if not LIGHT:
     import pyarrow.ipc  # noqa: F401
     import shapely
 
-    from fused._worker.to_wire import to_wire  # noqa: F401 - imported before the ready frame
+    from fused._worker.to_wire import to_wire  # imported before the ready frame
+else:
+    def to_wire(value: Any, udf_name: str) -> tuple[dict, Any]:
+        """Light workers import the converter on first use, then call it directly (an import
+        statement per call cost more than the call of a trivial UDF)."""
+        global to_wire
+        from fused._worker.to_wire import to_wire
+
+        return to_wire(value, udf_name)
 
 # UDF versions whose code stays loaded (the server assumes 64; tests lower it to see a version
 # dropped and sent again).
@@ -99,6 +109,7 @@ class Host:
         """Send ``ready``, then answer frames; returns the process exit code."""
         write_frame(self.sock, {"op": "ready", "pid": os.getpid(), "version": fused.__version__,
                                 "python": sys.version.split()[0]})
+        pin_capture()  # every call captures: the routers stay in place between calls
         held: list = []  # reply buffers of a batch, sent after its last call
         held_bytes = 0
         while True:
@@ -113,16 +124,16 @@ class Host:
                 return 0
             header, payload = frame
             op = header.get("op")
-            if op == "exit":
-                return 0
             if op == "run":
-                reply, payload = self.run(header, payload)
+                raw, payload, seconds = self.run(header, payload)
+            elif op == "exit":
+                return 0
             else:
-                reply, payload = _error_reply(header.get("id"), _Failure(
-                    "invalid_argument", f"Unknown worker operation {op!r}: expected 'run' or 'exit'")), b""
-            held += frame_parts(reply, payload)
+                raw, payload, seconds = _error_header(header.get("id"), _Failure(
+                    "invalid_argument", f"Unknown worker operation {op!r}: expected 'run' or 'exit'"), 0.0), b"", 0.0
+            held += frame_parts(raw, payload)
             held_bytes += len(payload)
-            if header.get("more") and reply["seconds"] < _HOLD_SECONDS and held_bytes < _HOLD_BYTES:
+            if seconds < _HOLD_SECONDS and held_bytes < _HOLD_BYTES and header.get("more"):
                 continue
             try:
                 send_all(self.sock, held)
@@ -131,9 +142,9 @@ class Host:
             held, held_bytes = [], 0
 
     # -- one run -----------------------------------------------------------------------
-    def run(self, header: dict, payload: bytes = b"") -> tuple[dict, Any]:
-        """Return the reply header and payload of one ``run`` frame; never raises."""
-        start = time.perf_counter()
+    def run(self, header: dict, payload: bytes = b"") -> tuple[bytes, Any, float]:
+        """Return the reply header (encoded), payload and seconds of one ``run`` frame; never raises."""
+        start = perf_counter()
         request_id = header.get("id")
         try:
             if header.get("pickle"):
@@ -141,18 +152,18 @@ class Host:
             else:
                 fields, payload, stdout, stderr = self._run(header)
         except _Failure as failure:
-            reply = _error_reply(request_id, failure)
-            payload = b""
+            seconds = perf_counter() - start
+            return _error_header(request_id, failure, seconds), b"", seconds
         except BaseException as e:  # noqa: BLE001 - a bug of the worker: report it, keep serving
-            reply = _error_reply(request_id, _Failure(
+            seconds = perf_counter() - start
+            return _error_header(request_id, _Failure(
                 "internal", f"The worker failed: {type(e).__name__}: {e}", type_name=type(e).__name__,
-                tb=traceback.format_exc()))
-            payload = b""
-        else:
-            reply = {"id": request_id, "ok": True, **fields,
-                     "stdout": _clip(stdout), "stderr": _clip(stderr)}
-        reply["seconds"] = round(time.perf_counter() - start, 6)  # short to print: microseconds do
-        return reply, payload
+                tb=traceback.format_exc()), seconds), b"", seconds
+        seconds = perf_counter() - start
+        if len(stdout) > MAX_CAPTURED_CHARS or len(stderr) > MAX_CAPTURED_CHARS:
+            stdout, stderr = _clip(stdout), _clip(stderr)
+        return encode_header({"id": request_id, "ok": True, **fields, "stdout": stdout, "stderr": stderr,
+                              "seconds": seconds}), payload, seconds
 
     def _run(self, header: dict) -> tuple[dict, Any, str, str]:
         udf, plan, stdout, stderr = self._load(header.get("udf"))
@@ -178,7 +189,7 @@ class Host:
         stdout += result.stdout
         stderr += result.stderr
         try:
-            fields, payload = _to_wire()(result.data, udf.name)
+            fields, payload = to_wire(result.data, udf.name)
         except FusedError as e:
             raise _Failure(_kind(e), str(e), type_name=type(e).__name__, stdout=stdout, stderr=stderr) from None
         except (OverflowError, ValueError, TypeError, NotImplementedError) as e:
@@ -298,7 +309,7 @@ def _outcome(udf: Udf, plan: Any, calls: Any) -> tuple:
 def _call(udf: Udf, plan: Any, calls: list, stdout: str, stderr: str) -> Any:
     """Run the bound calls; a UDF that raises (or an output that is invalid) is a _Failure."""
     try:
-        return _run_calls(udf, plan, calls, 0.0)
+        return _run_one(udf, plan, calls[0], 0.0) if len(calls) == 1 else _run_calls(udf, plan, calls, 0.0)
     except UdfError as e:
         cause = e.__cause__ if e.__cause__ is not None else e
         raise _Failure("udf_failed", str(e).split("\n\n", 1)[0], type_name=type(cause).__name__,
@@ -311,15 +322,6 @@ def _call(udf: Udf, plan: Any, calls: list, stdout: str, stderr: str) -> Any:
         error = _udf_error(udf, e, "", "")
         raise _Failure("udf_failed", str(error).split("\n\n", 1)[0], type_name=type(e).__name__,
                        tb=error.traceback, stdout=stdout, stderr=stderr) from None
-
-
-def _to_wire() -> Any:
-    """``to_wire``: imported at start by server workers, on first use by light ones (an import
-    statement per call cost more than the call of a trivial UDF)."""
-    global to_wire
-    if "to_wire" not in globals():
-        from fused._worker.to_wire import to_wire
-    return to_wire
 
 
 def _make_udf(spec: dict, name: str, entrypoint: str) -> Udf:
@@ -338,7 +340,7 @@ def _kind(error: FusedError) -> str:
     return "invalid_argument"
 
 
-def _error_reply(request_id: Any, failure: _Failure) -> dict:
+def _error_header(request_id: Any, failure: _Failure, seconds: float) -> bytes:
     reply = {
         "id": request_id,
         "ok": False,
@@ -346,10 +348,11 @@ def _error_reply(request_id: Any, failure: _Failure) -> dict:
                   "traceback": failure.tb},
         "stdout": _clip(failure.stdout),
         "stderr": _clip(failure.stderr),
+        "seconds": seconds,
     }
     if failure.recycle:
         reply["recycle"] = True
-    return reply
+    return encode_header(reply)
 
 
 def _clip(text: str) -> str:

@@ -48,6 +48,11 @@ def to_wire(value: Any, udf_name: str) -> tuple[dict, Any]:
         When ``value`` is not a valid UDF output or cannot be converted; the message names the
         UDF and the problem.
     """
+    if type(value) is int:  # what the JSON encoder writes, without its set-up
+        try:
+            return {"kind": "json"}, int.__repr__(value).encode()
+        except ValueError:  # over Python's digit limit: the encoder's error message
+            return _json(value, udf_name)
     if value is None:
         return {"kind": "none"}, _EMPTY
     if isinstance(value, str):
