@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace terrafuse::ingest {
@@ -24,6 +26,39 @@ std::string Square(double x0, double y0, double s) {
   Wkb w;
   w.U8(1).U32(3).U32(1).Ring({{x0, y0}, {x0 + s, y0}, {x0 + s, y0 + s}, {x0, y0 + s}, {x0, y0}});
   return w.bytes;
+}
+
+// 21-byte little-endian points take a direct path; it must agree with the general reader
+// (reached here through a big-endian encoding of the same point), NaN cases included.
+TEST(Geometry, PointFastPathMatchesTheGeneralReader) {
+  const double nan = std::nan("");
+  for (auto [x, y] : std::initializer_list<std::pair<double, double>>{{1.5, -2.25}, {nan, nan}, {nan, 3}, {-180, 90}}) {
+    Wkb le;
+    le.U8(1).U32(1).D(x).D(y);
+    ASSERT_EQ(le.bytes.size(), 21u);
+    std::string be = le.bytes;
+    be[0] = 0;
+    std::reverse(be.begin() + 1, be.begin() + 5);
+    std::reverse(be.begin() + 5, be.begin() + 13);
+    std::reverse(be.begin() + 13, be.begin() + 21);
+    GeomInfo fast, general;
+    ASSERT_TRUE(ScanWkb(le.bytes, &fast).ok());
+    ASSERT_TRUE(ScanWkb(be, &general).ok());
+    EXPECT_EQ(fast.type, 1u);
+    EXPECT_EQ(fast.type, general.type);
+    EXPECT_EQ(fast.has_z, general.has_z);
+    EXPECT_EQ(fast.num_coords, general.num_coords);
+    EXPECT_EQ(fast.empty(), std::isnan(x) && std::isnan(y));
+    for (auto [a, b] : {std::pair{fast.minx, general.minx}, {fast.miny, general.miny}, {fast.maxx, general.maxx},
+                        {fast.maxy, general.maxy}}) {
+      EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << a << " vs " << b;
+    }
+  }
+  // A 21-byte value that is not a 2D point is still rejected by the general reader.
+  Wkb bad;
+  bad.U8(1).U32(2).D(0).D(0);
+  GeomInfo info;
+  EXPECT_FALSE(ScanWkb(bad.bytes, &info).ok());
 }
 
 TEST(Geometry, ScansPolygonWithHole) {

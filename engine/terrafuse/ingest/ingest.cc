@@ -21,7 +21,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <future>
 #include <thread>
+#include <cstring>
 
 #include "terrafuse/ingest/geometry.h"
 #include "terrafuse/ingest/partitioner.h"
@@ -234,19 +236,37 @@ class Pass1 {
       ARROW_ASSIGN_OR_RAISE(geos_, GeosOps::Make());
     }
 
-    int64_t input_row = 0;
-    while (true) {
-      if (progress_ && progress_->cancel.load()) return Cancelled();
+    // Reading the next batch (decoding the input) and building its points runs on a helper
+    // thread while this one scans and spills the current batch.
+    struct Fetched {
       std::shared_ptr<arrow::RecordBatch> batch;
-      ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
-      if (!batch) break;
-      if (!batch->schema()->Equals(*in_schema, /*check_metadata=*/false)) {
-        return InvalidArgument("mixed schemas: a batch has schema ", batch->schema()->ToString(),
+      std::shared_ptr<arrow::Array> points;  // lonlat_cols
+    };
+    auto fetch = [&](int64_t first_row) -> Result<Fetched> {
+      Fetched f;
+      ARROW_RETURN_NOT_OK(reader->ReadNext(&f.batch));
+      if (!f.batch) return f;
+      if (!f.batch->schema()->Equals(*in_schema, /*check_metadata=*/false)) {
+        return InvalidArgument("mixed schemas: a batch has schema ", f.batch->schema()->ToString(),
                                " instead of ", in_schema->ToString());
       }
+      if (lonlat) {
+        ARROW_ASSIGN_OR_RAISE(f.points, BuildPoints(*f.batch, first_row));
+      }
+      return f;
+    };
+    int64_t input_row = 0;
+    std::future<Result<Fetched>> ahead = std::async(std::launch::async, fetch, int64_t{0});
+    while (true) {
+      Result<Fetched> fetched = ahead.get();
+      if (!fetched.ok()) return fetched.status();
+      std::shared_ptr<arrow::RecordBatch> batch = fetched->batch;
+      if (!batch) break;
+      ahead = std::async(std::launch::async, fetch, input_row + batch->num_rows());
+      if (progress_ && progress_->cancel.load()) return Cancelled();  // (~future waits for the helper)
       std::shared_ptr<arrow::Array> geometry;
       if (lonlat) {
-        ARROW_ASSIGN_OR_RAISE(geometry, BuildPoints(*batch, input_row));
+        geometry = fetched->points;
       } else {
         geometry = batch->GetColumnByName(geom_name);
         if (geometry->type_id() != arrow::Type::BINARY) {
@@ -454,6 +474,7 @@ struct Layout {
   std::vector<int64_t> chunk_file;
   std::function<int64_t(double, double, int64_t)> find;
   std::vector<int64_t> estimate;  // rows of each chunk, from the sample: plans the buckets
+  std::vector<int32_t> chunk_of_row;  // when the sample was every row: each row's chunk, as `find` says
 };
 
 struct ChunkMeta {
@@ -775,6 +796,7 @@ class Writer {
   // the row appended (with its chunk) to that chunk's bucket.
   Status Scatter(const std::string& spill_dir, const std::string& spill_path, const Collected& c,
                  const Layout& layout, int64_t budget) {
+    // Read, not mapped: a mapping of the whole spill would stay resident until the end.
     ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(spill_path));
     ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
     auto schema = c.schema->AddField(c.schema->num_fields(), arrow::field(kChunkColumn, arrow::int32())).ValueOrDie();
@@ -789,20 +811,44 @@ class Writer {
       ARROW_ASSIGN_OR_RAISE(sinks[b], arrow::io::BufferedOutputStream::Create(buffer, arrow::default_memory_pool(), file));
       ARROW_ASSIGN_OR_RAISE(writers[b], arrow::ipc::MakeFileWriter(sinks[b], schema));
     }
-    std::vector<std::vector<int64_t>> local(nb);
-    std::vector<int32_t> chunk_of;
-    int64_t row = 0;
-    GeomInfo info;
-    for (int i = 0; i < spill->num_record_batches(); ++i) {
-      if (progress_ && progress_->cancel.load()) return Cancelled();
-      ARROW_ASSIGN_OR_RAISE(auto batch, spill->ReadRecordBatch(i));
-      const auto& geoms = static_cast<const arrow::BinaryArray&>(*batch->column(c.geometry_index));
-      for (auto& l : local) l.clear();
-      chunk_of.resize(batch->num_rows());
-      for (int64_t r = 0; r < batch->num_rows(); ++r, ++row) {
+    // Reading a batch and placing its rows (WKB scan and tree walk) runs on a helper thread
+    // one batch ahead of the buckets' writing; the results are consumed in batch order.
+    struct Placed {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      std::vector<int32_t> chunk_of;
+    };
+    auto place = [&](int i, int64_t first_row) -> Result<Placed> {
+      Placed p;
+      ARROW_ASSIGN_OR_RAISE(p.batch, spill->ReadRecordBatch(i));
+      const auto& geoms = static_cast<const arrow::BinaryArray&>(*p.batch->column(c.geometry_index));
+      p.chunk_of.resize(p.batch->num_rows());
+      if (!layout.chunk_of_row.empty()) {
+        std::copy_n(layout.chunk_of_row.begin() + first_row, p.batch->num_rows(), p.chunk_of.begin());
+        return p;
+      }
+      GeomInfo info;
+      for (int64_t r = 0; r < p.batch->num_rows(); ++r) {
         ARROW_RETURN_NOT_OK(ScanWkb(geoms.GetView(r), &info));
-        int64_t k = layout.find((info.minx + info.maxx) / 2, (info.miny + info.maxy) / 2, row);
-        chunk_of[r] = static_cast<int32_t>(k);
+        p.chunk_of[r] = static_cast<int32_t>(layout.find((info.minx + info.maxx) / 2, (info.miny + info.maxy) / 2,
+                                                         first_row + r));
+      }
+      return p;
+    };
+    std::vector<std::vector<int64_t>> local(nb);
+    int64_t row = 0;
+    int num_batches = spill->num_record_batches();
+    std::future<Result<Placed>> ahead;
+    if (num_batches > 0) ahead = std::async(std::launch::async, place, 0, int64_t{0});
+    for (int i = 0; i < num_batches; ++i) {
+      Result<Placed> placed = ahead.get();
+      if (!placed.ok()) return placed.status();
+      const std::shared_ptr<arrow::RecordBatch> batch = placed->batch;
+      const std::vector<int32_t>& chunk_of = placed->chunk_of;
+      if (i + 1 < num_batches) ahead = std::async(std::launch::async, place, i + 1, row + batch->num_rows());
+      if (progress_ && progress_->cancel.load()) return Cancelled();  // (~future waits for the helper)
+      for (auto& l : local) l.clear();
+      for (int64_t r = 0; r < batch->num_rows(); ++r, ++row) {
+        int64_t k = chunk_of[r];
         ++counts_[k];
         local[bucket_of_chunk_[k]].push_back(r);
       }
@@ -849,7 +895,9 @@ class Writer {
       const Bucket& bucket = buckets_[b];
       std::shared_ptr<arrow::RecordBatch> rows;
       {
-        ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(bucket.path));
+        // Mapped, not read: the rows are gathered straight from the page cache (a bucket is
+        // this ingest's own file in its temp dir, read whole and then dropped).
+        ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(bucket.path, arrow::io::FileMode::READ));
         ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
         arrow::RecordBatchVector batches;
         for (int i = 0; i < reader->num_record_batches(); ++i) {
@@ -873,8 +921,7 @@ class Writer {
         }
         ARROW_RETURN_NOT_OK(HilbertOrder(*table->column(c.geometry_index), offsets, p));
         ARROW_ASSIGN_OR_RAISE(table, table->RemoveColumn(table->num_columns() - 1));
-        ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(table, perm));
-        ARROW_ASSIGN_OR_RAISE(rows, taken.table()->CombineChunksToBatch());
+        ARROW_ASSIGN_OR_RAISE(rows, GatherRows(*table, perm));
       }
       // The rows of each file in the bucket, chunk by chunk.
       int64_t offset = 0;
@@ -904,6 +951,78 @@ class Writer {
     }
     if (!outs->empty()) ARROW_RETURN_NOT_OK(CloseFile(&outs->back(), geom_name));
     return Status::OK();
+  }
+
+  // The rows `perm` (positions in `table`) of every column, as one batch. Fixed-width and
+  // binary columns without nulls are copied row by row straight from their pieces: Arrow's
+  // Take of a chunked column concatenates the pieces first, a second copy of every byte.
+  static Result<std::shared_ptr<arrow::RecordBatch>> GatherRows(const arrow::Table& table,
+                                                                const std::shared_ptr<arrow::Array>& perm) {
+    int64_t n = perm->length();
+    const int64_t* p = static_cast<const arrow::Int64Array&>(*perm).raw_values();
+    // Each output row's piece and index in it (the same pieces in every column of a table
+    // made from record batches).
+    std::vector<int32_t> piece(n), index(n);
+    {
+      std::vector<int64_t> starts{0};
+      for (const auto& chunk : table.column(0)->chunks()) starts.push_back(starts.back() + chunk->length());
+      std::vector<int32_t> piece_of(table.num_rows()), index_of(table.num_rows());
+      for (size_t k = 0; k + 1 < starts.size(); ++k) {
+        for (int64_t r = starts[k]; r < starts[k + 1]; ++r) {
+          piece_of[r] = static_cast<int32_t>(k);
+          index_of[r] = static_cast<int32_t>(r - starts[k]);
+        }
+      }
+      for (int64_t i = 0; i < n; ++i) piece[i] = piece_of[p[i]], index[i] = index_of[p[i]];
+    }
+    arrow::ArrayVector columns;
+    for (const auto& col : table.columns()) {
+      const auto& type = col->type();
+      bool fixed = arrow::is_fixed_width(type->id()) && type->id() != arrow::Type::BOOL &&
+                   type->id() != arrow::Type::DICTIONARY && type->byte_width() > 0;
+      bool binary = type->id() == arrow::Type::BINARY || type->id() == arrow::Type::STRING;
+      if (col->null_count() > 0 || !(fixed || binary)) {
+        ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(col, perm));
+        ARROW_ASSIGN_OR_RAISE(auto one, arrow::Concatenate(taken.chunked_array()->chunks()));
+        columns.push_back(one);
+        continue;
+      }
+      if (fixed) {
+        int w = type->byte_width();
+        std::vector<const uint8_t*> base;
+        for (const auto& chunk : col->chunks()) base.push_back(chunk->data()->buffers[1]->data() + chunk->offset() * w);
+        ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> values, arrow::AllocateBuffer(n * w));
+        uint8_t* out = values->mutable_data();
+        if (w == 8) {
+          for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * 8, base[piece[i]] + int64_t{index[i]} * 8, 8);
+        } else if (w == 4) {
+          for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * 4, base[piece[i]] + int64_t{index[i]} * 4, 4);
+        } else {
+          for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * w, base[piece[i]] + int64_t{index[i]} * w, w);
+        }
+        columns.push_back(arrow::MakeArray(arrow::ArrayData::Make(type, n, {nullptr, values}, 0)));
+        continue;
+      }
+      std::vector<const arrow::BinaryArray*> pieces;
+      for (const auto& chunk : col->chunks()) pieces.push_back(static_cast<const arrow::BinaryArray*>(chunk.get()));
+      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> offsets, arrow::AllocateBuffer((n + 1) * 4));
+      auto* off = reinterpret_cast<int32_t*>(offsets->mutable_data());
+      int64_t total = 0;
+      off[0] = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        total += pieces[piece[i]]->value_length(index[i]);
+        if (total > INT32_MAX) return InvalidArgument("a chunk holds over 2 GB of one column; lower partitioning_maximum_per_chunk");
+        off[i + 1] = static_cast<int32_t>(total);
+      }
+      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> data, arrow::AllocateBuffer(total));
+      uint8_t* out = data->mutable_data();
+      for (int64_t i = 0; i < n; ++i) {
+        std::string_view v = pieces[piece[i]]->GetView(index[i]);
+        std::memcpy(out + off[i], v.data(), v.size());
+      }
+      columns.push_back(arrow::MakeArray(arrow::ArrayData::Make(type, n, {nullptr, offsets, data}, 0)));
+    }
+    return arrow::RecordBatch::Make(table.schema(), n, columns);
   }
 
   // Orders the rows of each chunk along a Hilbert curve over the chunk's box of centroids,
@@ -1201,6 +1320,14 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
                        method == Method::kRows ? nullptr : collected.weight.data(),
                        static_cast<int64_t>(collected.row.size()), collected.row.data()};
     ARROW_ASSIGN_OR_RAISE(partitioning, Partition(pin, po));
+    if (collected.level == 0) {  // every row was partitioned: its chunk is known without `find`
+      layout.chunk_of_row.resize(n);
+      for (int64_t k = 0; k < partitioning.num_chunks(); ++k) {
+        for (int64_t i = partitioning.chunk_offsets[k]; i < partitioning.chunk_offsets[k + 1]; ++i) {
+          layout.chunk_of_row[partitioning.order[i]] = static_cast<int32_t>(k);
+        }
+      }
+    }
     partitioning.order = {};
     layout.chunk_file.assign(partitioning.chunk_file.begin(), partitioning.chunk_file.end());
     layout.find = [&partitioning](double x, double y, int64_t row) { return partitioning.FindChunk(x, y, row); };

@@ -4,7 +4,8 @@
 #include <arrow/compute/api.h>
 #include <arrow/io/api.h>
 #include <arrow/util/base64.h>
-#include <arrow/util/parallel.h>
+#include <arrow/util/task_group.h>
+#include <arrow/util/thread_pool.h>
 #include <parquet/arrow/reader.h>
 #include <parquet/arrow/schema.h>
 #include <parquet/file_reader.h>
@@ -441,9 +442,24 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
   } catch (const parquet::ParquetException& e) {
     return false;  // an unreadable page index: read the whole row groups
   }
-  std::vector<std::shared_ptr<arrow::Table>> tables(rgs.size());
-  std::vector<int64_t> decoded(rgs.size(), -1);
-  auto read_one = [&](int i) -> Status {
+  // Per row group: the geometry's candidate pages are decoded and tested exactly, then each
+  // other column's pages holding a hit are decoded as a task of its own, so that two
+  // threads stay busy even with few row groups.
+  struct Group {
+    std::vector<int64_t> hits;
+    arrow::ArrayVector columns;
+    int64_t decoded = -1;
+  };
+  std::vector<Group> groups(rgs.size());
+  auto read_column = [&](int i, size_t c) -> Status {
+    std::vector<int64_t> positions;
+    ARROW_ASSIGN_OR_RAISE(auto values, DecodeRows(reader, indices[i].get(), rgs[i], *fields[c], groups[i].hits,
+                                                  &positions));
+    ARROW_ASSIGN_OR_RAISE(groups[i].columns[c], TakeRows(values, positions));
+    return Status::OK();
+  };
+  std::shared_ptr<arrow::internal::TaskGroup> tasks;
+  auto read_geometry = [&](int i) -> Status {
     if (candidates[i].empty()) return Status::OK();
     std::vector<int64_t> rows;
     for (const auto& [begin, end] : candidates[i]) {
@@ -454,43 +470,48 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
     if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
       return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
     }
-    decoded[i] = geoms->length();
+    Group& g = groups[i];
+    g.decoded = geoms->length();
     std::unique_ptr<GeosOps> geos;
-    std::vector<int64_t> hits, hit_positions;
+    std::vector<int64_t> hit_positions;
     for (size_t k = 0; k < rows.size(); ++k) {
       if (geoms->IsNull(positions[k])) continue;
       ARROW_ASSIGN_OR_RAISE(bool hit, Meets(WkbAt(*geoms, positions[k]), b, &geos));
       if (hit) {
-        hits.push_back(rows[k]);
+        g.hits.push_back(rows[k]);
         hit_positions.push_back(positions[k]);
       }
     }
-    if (hits.empty()) return Status::OK();
-    arrow::ArrayVector columns;
-    for (const parquet::arrow::SchemaField* f : fields) {
-      std::shared_ptr<arrow::Array> values = geoms;
-      std::vector<int64_t>* where = &hit_positions;
-      if (f != geometry) {
-        ARROW_ASSIGN_OR_RAISE(values, DecodeRows(reader, indices[i].get(), rgs[i], *f, hits, &positions));
-        where = &positions;
+    if (g.hits.empty()) return Status::OK();
+    g.columns.resize(fields.size());
+    for (size_t c = 0; c < fields.size(); ++c) {
+      if (fields[c] == geometry) {
+        ARROW_ASSIGN_OR_RAISE(g.columns[c], TakeRows(geoms, hit_positions));
+      } else {
+        tasks->Append([&read_column, i, c] { return read_column(i, c); });
       }
-      ARROW_ASSIGN_OR_RAISE(auto column, TakeRows(values, *where));
-      columns.push_back(column);
     }
-    tables[i] = arrow::Table::Make(out_schema, columns, static_cast<int64_t>(hits.size()));
     return Status::OK();
   };
-  // Row groups are independent: decoded on the CPU pool when every column is read by pages
-  // (the Arrow reader is not safe to share across threads: it pre-buffers into the file
-  // reader's state), else one after another.
+  // On the CPU pool when every column is read by pages (the Arrow reader is not safe to
+  // share across threads: it pre-buffers into the file reader's state), else in order.
   bool parallel = true;
   for (size_t i = 0; i < rgs.size() && parallel; ++i) {
     for (const parquet::arrow::SchemaField* f : fields) parallel = parallel && ByPages(file, indices[i].get(), *f);
   }
-  if (parallel) {
-    ARROW_RETURN_NOT_OK(arrow::internal::ParallelFor(static_cast<int>(rgs.size()), read_one));
-  } else {
-    for (size_t i = 0; i < rgs.size(); ++i) ARROW_RETURN_NOT_OK(read_one(static_cast<int>(i)));
+  tasks = parallel ? arrow::internal::TaskGroup::MakeThreaded(arrow::internal::GetCpuThreadPool())
+                   : arrow::internal::TaskGroup::MakeSerial();
+  for (size_t i = 0; i < rgs.size(); ++i) {
+    tasks->Append([&read_geometry, i] { return read_geometry(static_cast<int>(i)); });
+  }
+  ARROW_RETURN_NOT_OK(tasks->Finish());
+  std::vector<std::shared_ptr<arrow::Table>> tables(rgs.size());
+  std::vector<int64_t> decoded(rgs.size(), -1);
+  for (size_t i = 0; i < rgs.size(); ++i) {
+    decoded[i] = groups[i].decoded;
+    if (!groups[i].hits.empty()) {
+      tables[i] = arrow::Table::Make(out_schema, groups[i].columns, static_cast<int64_t>(groups[i].hits.size()));
+    }
   }
   for (size_t i = 0; i < rgs.size(); ++i) {
     if (stats && decoded[i] >= 0) {
