@@ -504,9 +504,19 @@ def test_replies_to_a_batch_are_held_until_its_last_call(worker):
         ready, _, _ = select.select([worker.sock], [], [], seconds)
         return bool(ready)
 
-    send(1, more=True)
-    send(2, more=True)
-    assert not replied_within(0.3)  # held: the batch is not over
+    # Only calls under 2 ms are held: on a loaded machine a trivial one can take longer, and
+    # its reply then goes at once (it must say so in its "seconds"); try again.
+    for attempt in range(5):
+        send(1, more=True)
+        send(2, more=True)
+        if not replied_within(0.3):  # held: the batch is not over
+            break
+        send(3, more=False)
+        replies = [read_frame(worker.stream)[0] for _ in range(3)]
+        assert [r["id"] for r in replies] == ["b1", "b2", "b3"]
+        assert max(r["seconds"] for r in replies[:2]) >= 0.002, "a short call's reply was not held"
+    else:
+        pytest.fail("every attempt had a call over 2 ms")
     send(3, more=False)
     assert [read_frame(worker.stream)[0]["id"] for _ in range(3)] == ["b1", "b2", "b3"]
     assert json.loads(worker.run(None, {"n": "4"}, hash="batch-v1")[1]) == 4

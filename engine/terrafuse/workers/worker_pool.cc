@@ -379,7 +379,7 @@ std::vector<WorkerPool::Waiter*> WorkerPool::TakeRiders(const WorkerProcess& wor
   std::lock_guard<std::mutex> lock(mutex_);
   auto short_calls = [&](const std::string& version) {
     auto it = recent_seconds_.find(version);
-    return it != recent_seconds_.end() && it->second < kBatchableSeconds;
+    return it != recent_seconds_.end() && it->second < options_.batchable_seconds;
   };
   if ((waiters_.empty() && async_calls_.empty()) || extra_.count(worker.pid()) || !short_calls(hash)) {
     return riders;

@@ -46,6 +46,9 @@ struct WorkerPoolOptions {
   int64_t memory_limit_bytes = 0;
   /// A worker is replaced after this many calls; 0 = never.
   int64_t max_calls_per_worker = 0;
+  /// Calls of a version whose recent worker time averages under this may ride in a batch
+  /// (see Run). Tests on loaded machines raise it: there a trivial call can take 1 ms.
+  double batchable_seconds = 0.001;
   int64_t max_payload_bytes = kDefaultMaxPayloadBytes;
   /// Variables added to (or replacing in) the workers' environment.
   std::vector<std::pair<std::string, std::string>> env;
@@ -115,7 +118,7 @@ class WorkerPool {
   /// Batching: when calls wait for a worker, the call that gets one takes up to
   /// kMaxBatchCalls - 1 waiting calls along, sent in one write and answered in one write.
   /// Only short calls ride (versions the worker has, whose recent worker time averages
-  /// under kBatchableSeconds), so a call waits behind others for at most a few ms; a call
+  /// under options.batchable_seconds, 1 ms), so a call waits behind others for at most a few ms; a call
   /// that rides is not cancelled by its caller (it is that short). When a batch breaks
   /// (a crash, no reply within kBatchWaitSeconds), its calls without a reply are run again,
   /// each alone: errors are charged only to the call that causes them alone.
@@ -132,7 +135,6 @@ class WorkerPool {
                 Done done);
 
   static constexpr int kMaxBatchCalls = 8;
-  static constexpr double kBatchableSeconds = 0.001;
   static constexpr double kBatchWaitSeconds = 5;
 
   /// Refuses new calls, lets calls in progress finish for up to `grace_seconds` (then kills

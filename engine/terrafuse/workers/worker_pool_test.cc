@@ -516,7 +516,9 @@ TEST(WorkerPoolFailureTest, ACrashDoesNotDisturbOtherCalls) {
 class WorkerPoolBatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    pool_ = StartPool(TestPoolOptions(1, &log_));
+    WorkerPoolOptions options = TestPoolOptions(1, &log_);
+    options.batchable_seconds = 0.05;  // a trivial call can take 1 ms on a loaded machine
+    pool_ = StartPool(options);
     ASSERT_NE(pool_, nullptr);
     RunOk(pool_.get(), Short(0, false));  // sent with its code
     RunOk(pool_.get(), Short(0, false));  // by hash: the version's time is now known
@@ -538,10 +540,10 @@ class WorkerPoolBatchTest : public ::testing::Test {
   std::vector<Result<WorkerReply>> RunQueued(int calls, int crash_index) {
     std::vector<Result<WorkerReply>> results(calls + 1);
     std::thread slow([&] {
-      WorkerRequest request = UdfRequest("slow", "", "    import time\n    time.sleep(0.6)\n    return 0\n");
+      WorkerRequest request = UdfRequest("slow", "", "    import time\n    time.sleep(1.2)\n    return 0\n");
       results[0] = pool_->Run(request);
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the slow call has the worker
+    WaitUntilBusy();  // the slow call has the worker
     std::vector<std::thread> threads;
     for (int i = 1; i <= calls; ++i) {
       threads.emplace_back([&, i] { results[i] = pool_->Run(Short(i, i == crash_index)); });
@@ -555,6 +557,13 @@ class WorkerPoolBatchTest : public ::testing::Test {
     EXPECT_TRUE(results[0].ok() && results[0]->ok) << results[0].status().ToString();
     results.erase(results.begin());
     return results;
+  }
+
+  void WaitUntilBusy() {
+    for (int wait = 0; wait < 1000 && pool_->stats().busy < 1; ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_EQ(pool_->stats().busy, 1);
   }
 
   LogCapture log_;
@@ -600,8 +609,8 @@ TEST_F(WorkerPoolBatchTest, ACrashingRiderFailsAloneAndTheOtherCallsAnswer) {
 }
 
 TEST_F(WorkerPoolBatchTest, LongCallsNeverRide) {
-  // A version whose calls take longer than kBatchableSeconds runs one call per write.
-  WorkerRequest slowish = UdfRequest("slowish", "n: int = 0", "    import time\n    time.sleep(0.005)\n    return n\n");
+  // A version whose calls take longer than batchable_seconds runs one call per write.
+  WorkerRequest slowish = UdfRequest("slowish", "n: int = 0", "    import time\n    time.sleep(0.08)\n    return n\n");
   slowish.udf_hash = "slowish-v1";
   RunOk(pool_.get(), slowish);
   std::vector<std::thread> threads;
@@ -651,11 +660,15 @@ class Answers {
 TEST_F(WorkerPoolBatchTest, AsyncCallsQueuedBehindASlowCallRideInOneBatch) {
   Answers answers(7);
   auto slow = std::make_shared<WorkerRequest>(
-      UdfRequest("slow", "", "    import time\n    time.sleep(0.6)\n    return 0\n"));
+      UdfRequest("slow", "", "    import time\n    time.sleep(1.2)\n    return 0\n"));
   pool_->RunAsync(slow, nullptr, answers.For(0));
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the slow call has the worker
+  WaitUntilBusy();  // the slow call has the worker
   for (int i = 1; i <= 6; ++i) {
     pool_->RunAsync(std::make_shared<WorkerRequest>(Short(i, /*crash=*/i == 3)), nullptr, answers.For(i));
+  }
+  // (A driver moves the first call from the async queue to the worker queue: poll.)
+  for (int wait = 0; wait < 100 && pool_->stats().waiting < 6; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   EXPECT_EQ(pool_->stats().waiting, 6);
   auto results = answers.Wait();
@@ -680,9 +693,9 @@ TEST_F(WorkerPoolBatchTest, AsyncCallsQueuedBehindASlowCallRideInOneBatch) {
 TEST_F(WorkerPoolBatchTest, AsyncAndBlockingCallsShareOneQueue) {
   Answers answers(3);
   std::thread slow([&] {
-    RunOk(pool_.get(), UdfRequest("slow", "", "    import time\n    time.sleep(0.5)\n    return 0\n"));
+    RunOk(pool_.get(), UdfRequest("slow", "", "    import time\n    time.sleep(1.2)\n    return 0\n"));
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  WaitUntilBusy();
   pool_->RunAsync(std::make_shared<WorkerRequest>(Short(1, false)), nullptr, answers.For(0));
   Result<WorkerReply> blocking;
   std::thread caller([&] { blocking = pool_->Run(Short(2, false)); });
