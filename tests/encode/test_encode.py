@@ -341,6 +341,26 @@ def test_png_decodes_back_with_pil():
     np.testing.assert_array_equal(np.asarray(image), np.moveaxis(raster, 0, -1))
 
 
+@pytest.mark.parametrize("level", [None, 1, 3, 4])
+def test_png_noisy_and_smooth_tiles_decode_back_with_pil(level):
+    """256x256 RGBA tiles: noisy ones are coded as literals at levels 1-3, smooth ones matched."""
+    image_module = pytest.importorskip("PIL.Image")
+    yy, xx = np.mgrid[0:256, 0:256]
+    field = (np.sin(xx / 40.0) * np.cos(yy / 30.0) + 1) * 127.5
+    rng = np.random.default_rng(1)
+    noisy = np.stack([field + rng.normal(0, 12, field.shape) for _ in range(3)] + [field * 0 + 255])
+    smooth = np.stack([field, 255 - field, field // 32 * 32, field * 0 + 255])
+    sizes = []
+    for raster in (noisy, smooth):
+        raster = np.clip(raster, 0, 255).astype(np.uint8)
+        png = _encode.encode_png(raster, compression_level=level)
+        image = image_module.open(io.BytesIO(png))
+        np.testing.assert_array_equal(np.asarray(image), np.moveaxis(raster, 0, -1))
+        sizes.append(len(png))
+    assert sizes[0] < 0.7 * noisy.size  # the noise still compresses
+    assert sizes[1] < 0.1 * smooth.size
+
+
 def test_png_of_a_non_contiguous_view():
     raster = make_raster((4, 16, 16))
     view = raster[:, ::2, ::2]

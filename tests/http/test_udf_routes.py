@@ -272,6 +272,30 @@ def test_parquet_results_support_range_requests(remote):
     assert part.status_code == 206 and part.content == whole[-8:] and whole[-4:] == b"PAR1"
 
 
+def test_cached_results_keep_the_etag_of_their_body(remote):
+    # The cache computes an entry's ETag once; it must be the one FinalizeResponse gives any
+    # other body (here: the same bytes uncached), and honour If-None-Match and If-Range.
+    udf = _load("@fused.udf\ndef udf(k: int = 0):\n    return {'k': k, 'pad': 'x' * 500}\n", "etags")
+    udf.to_fused()
+    url = udf.create_access_token().get_file_url(k=3)
+    miss, hit = requests.get(url, timeout=30), requests.get(url, timeout=30)
+    bypass = requests.get(url + "&cache_max_age=0", timeout=30)
+    assert [r.headers["X-Fused-Cache"] for r in (miss, hit, bypass)] == ["miss", "hit", "bypass"]
+    assert miss.content == hit.content == bypass.content
+    etag = hit.headers["ETag"]
+    assert etag.startswith('"') and miss.headers["ETag"] == etag == bypass.headers["ETag"]
+    unchanged = requests.get(url, headers={"If-None-Match": etag}, timeout=30)
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["X-Fused-Cache"] == "hit" and unchanged.headers["ETag"] == etag
+    part = requests.get(url, headers={"Range": "bytes=0-9", "If-Range": etag}, timeout=30)
+    assert part.status_code == 206 and part.content == hit.content[:10]
+    stale = requests.get(url, headers={"Range": "bytes=0-9", "If-Range": '"other"'}, timeout=30)
+    assert stale.status_code == 200 and stale.content == hit.content
+    head = requests.head(url, timeout=30)
+    assert head.status_code == 200 and head.content == b"" and head.headers["ETag"] == etag
+    assert int(head.headers["Content-Length"]) == len(hit.content)
+
+
 def test_decorator_cache_max_age_applies_on_the_server(remote):
     import time
 

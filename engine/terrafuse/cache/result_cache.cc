@@ -3,6 +3,8 @@
 #include <cstring>
 #include <future>
 
+#include "terrafuse/common/hash.h"
+
 namespace terrafuse::cache {
 
 namespace {
@@ -21,7 +23,7 @@ void AppendU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const
 
 int64_t CachedResult::Weight() const {
   constexpr int64_t kOverhead = 256;  // list node, index entry, strings' own headers
-  return (body ? body->size() : 0) + static_cast<int64_t>(media_type.size() + metadata.size()) +
+  return (body ? body->size() : 0) + static_cast<int64_t>(media_type.size() + metadata.size() + etag.size()) +
          kOverhead;
 }
 
@@ -220,6 +222,10 @@ Result<CachedResult> ResultCache::GetOrCompute(const std::string& tag, const std
     }
     return computed;
   }();
+  if (result.ok() && result->etag.empty()) {
+    const std::string_view body = result->body ? std::string_view(*result->body) : std::string_view();
+    result->etag = "\"" + HashHex(body) + "\"";
+  }
   {
     std::lock_guard<std::mutex> guard(mutex_);
     if (result.ok()) InsertMemory(id, tag, *result);

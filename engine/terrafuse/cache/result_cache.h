@@ -31,6 +31,9 @@ struct CachedResult {
   std::string media_type;
   std::string metadata;  // JSON for X-Fused-Metadata
   int64_t created_unix_ms = 0;
+  /// The body's strong ETag ('"' + HashHex(body) + '"', as http::BodyETag makes it), set
+  /// as the entry enters the memory tier so that hits do not hash the body again.
+  std::string etag;
 
   int64_t Weight() const;
 };

@@ -4,11 +4,13 @@
 #include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -85,14 +87,16 @@ bool HasLineBreak(std::string_view text) {
 // The status line and headers of a response, in one string (Beast's generic serializer
 // cost more than everything else of a cached hit). `content_length` is omitted when unset.
 std::string SerializeHead(const Response& response, std::optional<size_t> content_length, bool keep_alive) {
+  using namespace std::string_view_literals;  // appends of literals without strlen
   std::string head;
   head.reserve(512);
-  head += "HTTP/1.1 ";
-  head += std::to_string(response.status);
+  char number[24];
+  head += "HTTP/1.1 "sv;
+  head.append(number, std::to_chars(number, number + sizeof(number), response.status).ptr);
   head += ' ';
   const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(response.status));
   head.append(reason.data(), reason.size());
-  head += "\r\n";
+  head += "\r\n"sv;
   for (const auto& [name, value] : response.headers.fields()) {
     if (IsFramingHeader(name)) continue;
     if (name.empty() || name.find(':') != std::string::npos || HasLineBreak(name) || HasLineBreak(value)) {
@@ -101,18 +105,18 @@ std::string SerializeHead(const Response& response, std::optional<size_t> conten
       continue;
     }
     head += name;
-    head += ": ";
+    head += ": "sv;
     head += value;
-    head += "\r\n";
+    head += "\r\n"sv;
   }
-  head += "Server: terrafused\r\n";
+  head += "Server: terrafused\r\n"sv;
   if (content_length) {
-    head += "Content-Length: ";
-    head += std::to_string(*content_length);
-    head += "\r\n";
+    head += "Content-Length: "sv;
+    head.append(number, std::to_chars(number, number + sizeof(number), *content_length).ptr);
+    head += "\r\n"sv;
   }
-  if (!keep_alive) head += "Connection: close\r\n";
-  head += "\r\n";
+  if (!keep_alive) head += "Connection: close\r\n"sv;
+  head += "\r\n"sv;
   return head;
 }
 
@@ -321,7 +325,7 @@ net::awaitable<void> Session::Loop() {
         co_await bhttp::async_write(stream_, go_on, net::redirect_error(net::use_awaitable, ec));
       }
     }
-    if (!ec) {
+    if (!ec && !parser.is_done()) {  // a body follows (a GET has none: no operation to start)
       stream_.expires_after(options.read_timeout);
       co_await bhttp::async_read(stream_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
     }
@@ -645,15 +649,34 @@ net::awaitable<beast::error_code> Session::Write(const Request& request, const R
   const std::string head = SerializeHead(
       response, bodiless_status ? std::nullopt : std::optional<size_t>(response.BodySize()), keep_alive);
   beast::error_code ec;
-  stream_.expires_after(server_.options.write_timeout);
   if (send_body && response.file) {
+    stream_.expires_after(server_.options.write_timeout);
     co_await net::async_write(stream_, net::buffer(head), net::redirect_error(net::use_awaitable, ec));
     if (!ec) ec = co_await WriteFile(response);
     co_return ec;
   }
   const std::array<net::const_buffer, 2> buffers{net::buffer(head),
                                                  send_body ? net::buffer(body.data(), body.size()) : net::const_buffer()};
-  co_await net::async_write(stream_, buffers, net::redirect_error(net::use_awaitable, ec));
+  // Most answers fit in the socket's send buffer: one non-blocking sendmsg sends them with no
+  // asio operation, timer or suspension (a third of a cached hit's work). What it leaves
+  // (a full buffer, a slow client) goes out asynchronously, under the write timeout.
+  iovec iov[2] = {{const_cast<void*>(buffers[0].data()), buffers[0].size()},
+                  {const_cast<void*>(buffers[1].data()), buffers[1].size()}};
+  msghdr message{};
+  message.msg_iov = iov;
+  message.msg_iovlen = 2;
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(stream_.socket().native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    co_return beast::error_code(errno, boost::system::system_category());
+  }
+  beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
+  rest.consume(sent > 0 ? static_cast<size_t>(sent) : 0);
+  if (beast::buffer_bytes(rest) == 0) co_return ec;
+  stream_.expires_after(server_.options.write_timeout);
+  co_await net::async_write(stream_, rest, net::redirect_error(net::use_awaitable, ec));
   co_return ec;
 }
 

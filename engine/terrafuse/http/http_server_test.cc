@@ -180,6 +180,12 @@ Router TestRouter(Probe* probe) {
     if (request.Query("refuse")) return PermissionDenied("refused before the body");
     return std::make_unique<ProbeSink>(probe);
   }));
+  // An in-memory body of {mb} MiB: more than one non-blocking send can take.
+  ok(router.Add("GET", "/big/{mb}", [](const Request& request, Services&) -> Result<Response> {
+    std::string body(static_cast<size_t>(std::stoi(std::string(*request.PathParam("mb")))) << 20, '\0');
+    for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 23);
+    return Response::Bytes(std::move(body), "application/octet-stream");
+  }));
   // A streamed body (an in-memory RandomAccessFile: the pool-read path).
   ok(router.Add("GET", "/file", [](const Request&, Services&) -> Result<Response> {
     auto bytes = std::make_shared<std::string>();
@@ -585,6 +591,46 @@ TEST_F(ServerTest, FileBodiesStreamWithRangeAndHead) {
   EXPECT_EQ(head[bhttp::field::content_length], "3000000");
   EXPECT_EQ(client.Send(bhttp::verb::get, "/file", "", {{"If-None-Match", "\"v1\""}}).result_int(), 304);
   EXPECT_EQ(client.Get("/hello").body(), "hello world");  // still in sync
+}
+
+// An answer bigger than the socket buffers: the first sendmsg takes part of it, the rest
+// goes out asynchronously once the client reads, and the connection stays in sync.
+TEST_F(ServerTest, BigAnswersReachAClientThatReadsLate) {
+  Start();
+  Client client(port());
+  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/big/24", 11};
+  request.set(bhttp::field::host, "127.0.0.1");
+  client.Write(request);
+  std::this_thread::sleep_for(300ms);
+  ClientResponse big = client.Read();
+  ASSERT_EQ(big.result_int(), 200) << client.last_error().message();
+  ASSERT_EQ(big.body().size(), size_t{24} << 20);
+  for (size_t i = 0; i < big.body().size(); i += 4099) ASSERT_EQ(big.body()[i], static_cast<char>('a' + i % 23)) << i;
+  EXPECT_EQ(client.Get("/hello").body(), "hello world");
+}
+
+// A client that stops reading is dropped after the write timeout; others are served meanwhile.
+TEST_F(ServerTest, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
+  HttpServerOptions options;
+  options.write_timeout = 300ms;
+  Start(options);
+  net::io_context ioc;
+  tcp::socket stalled(ioc);
+  stalled.open(tcp::v4());
+  const int small = 4096;
+  ::setsockopt(stalled.native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  stalled.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
+  net::write(stalled, net::buffer(std::string_view("GET /big/32 HTTP/1.1\r\nHost: x\r\n\r\n")));
+  EXPECT_EQ(Client(port()).Get("/hello").body(), "hello world");
+  std::this_thread::sleep_for(1000ms);
+  timeval timeout{10, 0};
+  ::setsockopt(stalled.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::vector<char> chunk(1 << 20);
+  size_t received = 0;
+  beast::error_code ec;
+  while (!ec) received += stalled.read_some(net::buffer(chunk), ec);
+  EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
+  EXPECT_LT(received, size_t{32} << 20);  // cut off, not sent whole
 }
 
 }  // namespace

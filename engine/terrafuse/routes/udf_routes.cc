@@ -404,7 +404,9 @@ Response RespondWith(const cache::CachedResult& result, cache::CacheOutcome outc
     response.status = 204;
   } else {
     response.shared_body = result.body;
-    response.headers.Set("Content-Type", result.media_type);
+    response.headers.Add("Content-Type", result.media_type);
+    // Computed once per cached entry (FinalizeResponse would hash the body on every hit).
+    if (!result.etag.empty()) response.headers.Add("ETag", result.etag);
   }
   const std::string_view stored = result.metadata;
   const bool object = stored.size() >= 2 && stored.front() == '{' && stored.back() == '}';
@@ -419,8 +421,8 @@ Response RespondWith(const cache::CachedResult& result, cache::CacheOutcome outc
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   metadata.append(ms, std::to_chars(ms, ms + sizeof(ms), elapsed_ms, std::chars_format::fixed, 3).ptr);
   metadata += '}';
-  response.headers.Set("X-Fused-Metadata", std::move(metadata));
-  response.headers.Set("X-Fused-Cache", outcome_name);
+  response.headers.Add("X-Fused-Metadata", std::move(metadata));
+  response.headers.Add("X-Fused-Cache", outcome_name);
   return response;
 }
 
