@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import time
 import zipfile
 
 import fused
@@ -391,6 +393,30 @@ def test_overwrite_is_explicit_and_atomic(points_parquet, tmp_path):
             partitioning_split_method="median")
     assert len(fused.get_chunks_metadata(str(out))) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["points.parquet", "t"]  # no temp left
+
+
+def test_reads_never_use_the_parsed_footers_of_a_table_written_over(tmp_path):
+    # read_table keeps the parsed footers and chunk metadata of files settled for 10 s; a
+    # table written again at the same path must be read anew.
+    out = tmp_path / "t"
+    bounds = (-180, -90, 180, 90)
+
+    def write(value: int, age: float) -> None:
+        df = pd.DataFrame({"LON": np.linspace(-10, 10, 500), "LAT": np.linspace(-5, 5, 500),
+                           "v": np.full(500, value, dtype=np.int64)})
+        src = tmp_path / f"src{value}.parquet"
+        df.to_parquet(src, index=False)
+        _ingest(src, out, lonlat_cols=("LON", "LAT"), overwrite=True, target_num_chunks=4)
+        settled = time.time() - age
+        for p in out.iterdir():
+            os.utime(p, (settled, settled))
+
+    write(1, age=60)
+    for _ in range(2):  # the second read uses what the first parsed
+        assert set(fused.read_table(str(out), bounds)["v"]) == {1}
+    write(2, age=30)
+    assert set(fused.read_table(str(out), bounds)["v"]) == {2}
+    assert fused._table.read_table_arrow(str(out), bounds)[0].num_rows == 500
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -1,6 +1,7 @@
 #include "terrafuse/ingest/table_reader.h"
 
 #include <arrow/api.h>
+#include <arrow/filesystem/filesystem.h>
 #include <arrow/compute/api.h>
 #include <arrow/io/api.h>
 #include <arrow/util/base64.h>
@@ -14,7 +15,11 @@
 #include <parquet/metadata.h>
 #include <parquet/page_index.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <mutex>
+#include <unordered_map>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -31,16 +36,81 @@ std::string Trim(const std::string& path) {
   return p;
 }
 
-Result<std::unique_ptr<parquet::arrow::FileReader>> OpenParquet(arrow::fs::FileSystem* fs, const std::string& path) {
-  auto file = fs->OpenInputFile(path);
-  if (!file.ok()) {
-    auto info = fs->GetFileInfo(path);
-    if (info.ok() && info->type() == arrow::fs::FileType::NotFound) return NotFound("'", path, "' does not exist");
-    return IOError("cannot open '", path, "': ", file.status().message());
+// What a small read would otherwise parse again on every call: the footers of the files of
+// tables read before and their decoded chunk metadata (a bbox query of a few ms spent about
+// 1.5 ms on them). An entry is used only while its file has the same size and modification
+// time, so a table written again (overwrite) is parsed again.
+class ParsedCache {
+ public:
+  template <typename T>
+  std::shared_ptr<T> Find(const std::string& key, const arrow::fs::FileInfo& info) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.size != info.size() || it->second.mtime != info.mtime()) return nullptr;
+    return std::static_pointer_cast<T>(it->second.value);
   }
-  auto reader = parquet::arrow::OpenFile(*file, arrow::default_memory_pool());
-  if (!reader.ok()) return InvalidArgument("'", path, "' is not a readable Parquet file: ", reader.status().message());
-  return std::move(*reader);
+  void Put(const std::string& key, const arrow::fs::FileInfo& info, std::shared_ptr<void> value) {
+    // Some stores keep whole seconds of modification time (S3): a file written again within
+    // the second of the entry, at the same size, would look unchanged. Only files settled
+    // for a while are kept.
+    if (std::chrono::system_clock::now() - info.mtime() < kSettled) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();  // bounded; parsing again is cheap
+    entries_[key] = Entry{info.size(), info.mtime(), std::move(value)};
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 1024;
+  static constexpr std::chrono::seconds kSettled{10};
+  struct Entry {
+    int64_t size;
+    arrow::fs::TimePoint mtime;
+    std::shared_ptr<void> value;
+  };
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+ParsedCache& Parsed() {
+  static auto* cache = new ParsedCache;  // never destroyed: readers may run at exit
+  return *cache;
+}
+
+// The cache key of a file: its URI (filesystem objects are made per call, so not their
+// address), else its filesystem's type and path.
+std::string ParsedKey(const arrow::fs::FileSystem* fs, const std::string& path, std::string_view what) {
+  Result<std::string> uri = fs->MakeUri(path);
+  return std::string(what) + ":" + (uri.ok() ? *uri : fs->type_name() + ":" + path);
+}
+
+Result<arrow::fs::FileInfo> ExistingFile(arrow::fs::FileSystem* fs, const std::string& path) {
+  auto info = fs->GetFileInfo(path);
+  if (!info.ok()) return IOError("cannot open '", path, "': ", info.status().message());
+  if (info->type() == arrow::fs::FileType::NotFound) return NotFound("'", path, "' does not exist");
+  if (info->type() != arrow::fs::FileType::File) return IOError("cannot open '", path, "': not a file");
+  return std::move(*info);
+}
+
+Result<std::unique_ptr<parquet::arrow::FileReader>> OpenParquet(arrow::fs::FileSystem* fs, const std::string& path) {
+  ARROW_ASSIGN_OR_RAISE(arrow::fs::FileInfo info, ExistingFile(fs, path));
+  auto file = fs->OpenInputFile(info);
+  if (!file.ok()) return IOError("cannot open '", path, "': ", file.status().message());
+  const std::string key = ParsedKey(fs, path, "footer");
+  std::shared_ptr<parquet::FileMetaData> footer = Parsed().Find<parquet::FileMetaData>(key, info);
+  std::unique_ptr<parquet::arrow::FileReader> reader;
+  try {
+    auto contents = parquet::ParquetFileReader::Open(*file, parquet::default_reader_properties(), footer);
+    if (!footer) Parsed().Put(key, info, contents->metadata());
+    auto made = parquet::arrow::FileReader::Make(arrow::default_memory_pool(), std::move(contents),
+                                                 parquet::default_arrow_reader_properties());
+    if (!made.ok()) {
+      return InvalidArgument("'", path, "' is not a readable Parquet file: ", made.status().message());
+    }
+    reader = std::move(*made);
+  } catch (const parquet::ParquetException& e) {
+    return InvalidArgument("'", path, "' is not a readable Parquet file: ", e.what());
+  }
+  return reader;
 }
 
 // Leaf column indices of the top-level fields named `names` (all fields when empty).
@@ -523,12 +593,26 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
   return true;
 }
 
+// The chunk metadata stored in a table's _sample (fused:_metadata), decoded.
+Result<std::shared_ptr<arrow::Table>> ParseChunksMetadata(arrow::fs::FileSystem* fs, const std::string& path);
+
 }  // namespace
 
 Result<std::shared_ptr<arrow::Table>> ReadChunksMetadata(std::shared_ptr<arrow::fs::FileSystem> fs,
                                                          const std::string& table) {
   std::string path = Trim(table) + "/_sample";
-  ARROW_ASSIGN_OR_RAISE(auto reader, OpenParquet(fs.get(), path));
+  ARROW_ASSIGN_OR_RAISE(arrow::fs::FileInfo info, ExistingFile(fs.get(), path));
+  const std::string key = ParsedKey(fs.get(), path, "chunks");
+  if (auto known = Parsed().Find<arrow::Table>(key, info)) return known;
+  ARROW_ASSIGN_OR_RAISE(auto chunks, ParseChunksMetadata(fs.get(), path));
+  Parsed().Put(key, info, chunks);
+  return chunks;
+}
+
+namespace {
+
+Result<std::shared_ptr<arrow::Table>> ParseChunksMetadata(arrow::fs::FileSystem* fs, const std::string& path) {
+  ARROW_ASSIGN_OR_RAISE(auto reader, OpenParquet(fs, path));
   auto md = reader->parquet_reader()->metadata()->key_value_metadata();
   int version = md ? md->FindKey("fused:format_version") : -1;
   if (version < 0) return InvalidArgument("'", path, "' has no Fused metadata (fused:format_version)");
@@ -549,6 +633,8 @@ Result<std::shared_ptr<arrow::Table>> ReadChunksMetadata(std::shared_ptr<arrow::
   // The bytes must outlive the table's buffers (zero-copy reads).
   return out->CombineChunks();
 }
+
+}  // namespace
 
 Result<std::shared_ptr<arrow::Table>> ReadChunk(std::shared_ptr<arrow::fs::FileSystem> fs, const std::string& table,
                                                 const std::string& file_id, int64_t chunk_id,
