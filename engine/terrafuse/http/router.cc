@@ -177,13 +177,18 @@ Status Router::AddUpload(std::string_view method, std::string_view pattern, Uplo
   return Status::OK();
 }
 
-const UploadHandler* Router::FindUpload(Request& request) const {
-  if (request.method != "POST" && request.method != "PUT") return nullptr;
+std::optional<Router::Match> Router::Resolve(Request& request) const {
   Result<Match> match = Find(request.method, request.segments);
-  if (!match.ok() || match->upload == nullptr) return nullptr;
+  if (!match.ok()) return std::nullopt;
   request.path_params = std::move(match->params);
   request.extension = std::move(match->extension);
-  return match->upload;
+  return std::move(*match);
+}
+
+const UploadHandler* Router::FindUpload(Request& request) const {
+  if (request.method != "POST" && request.method != "PUT") return nullptr;
+  std::optional<Match> match = Resolve(request);
+  return match ? match->upload : nullptr;
 }
 
 Result<Router::Match> Router::Find(std::string_view method, const std::vector<std::string>& segments) const {
@@ -284,10 +289,8 @@ Response Router::Dispatch(Request& request, Services& services) const {
 std::optional<Response> Router::TryFast(Request& request, Services& services) const {
   if (request.method != "GET" && request.method != "HEAD") return std::nullopt;
   try {
-    Result<Match> match = Find(request.method, request.segments);
-    if (!match.ok() || match->fast == nullptr) return std::nullopt;
-    request.path_params = std::move(match->params);
-    request.extension = std::move(match->extension);
+    std::optional<Match> match = Resolve(request);
+    if (!match || match->fast == nullptr) return std::nullopt;
     return (*match->fast)(request, services);
   } catch (const std::exception& e) {
     TF_LOG(LogLevel::kError, "fast_handler_exception", {"request_id", request.request_id},
@@ -301,11 +304,8 @@ std::optional<Response> Router::TryFast(Request& request, Services& services) co
 
 const AsyncHandler* Router::FindAsync(Request& request) const {
   if (request.method != "GET" && request.method != "HEAD") return nullptr;
-  Result<Match> match = Find(request.method, request.segments);
-  if (!match.ok() || match->async == nullptr) return nullptr;
-  request.path_params = std::move(match->params);
-  request.extension = std::move(match->extension);
-  return match->async;
+  std::optional<Match> match = Resolve(request);
+  return match ? match->async : nullptr;
 }
 
 }  // namespace terrafuse::http

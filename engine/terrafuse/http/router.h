@@ -141,6 +141,9 @@ class Router {
     UploadHandler upload;
   };
 
+  /// Finds the route of `request` and fills its path parameters and extension; nullopt when
+  /// no route matches.
+  std::optional<Match> Resolve(Request& request) const;
   /// Matches one route against a path; fills `match` and returns true on success.
   static bool MatchRoute(const Route& route, const std::vector<std::string>& segments, Match* match);
 

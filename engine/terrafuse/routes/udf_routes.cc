@@ -511,27 +511,47 @@ Result<Response> RunShared(const Request& request, Services& services, bool as_t
   return RunAndRespond(request, services, *run, tile);
 }
 
+// What the I/O thread needs to take on a shared-token run itself: the token resolved under
+// the registry's current stamp (no SQLite), not a team token (its caller is checked on the
+// pool), and a valid tile, lifetime and format. nullopt otherwise: the pool's handler then
+// does the work and reports the errors.
+struct QuickRun {
+  std::shared_ptr<const Run> run;
+  std::optional<tiles::Tile> tile;
+  double max_age = 0;
+  Formats formats;
+};
+
+std::optional<QuickRun> QuickRunOf(const Request& request, Services& services, bool as_tile) {
+  const std::optional<int64_t> stamp = services.registry->TryChangeStamp();
+  if (!stamp) return std::nullopt;
+  auto entry = FindTokenRun(services.home + "\n" + std::string(*request.PathParam("token")), *stamp);
+  if (!entry || entry->team_only) return std::nullopt;
+  QuickRun quick;
+  quick.run = entry->run;
+  if (as_tile) {
+    Result<tiles::Tile> parsed = TileFromPath(request);
+    if (!parsed.ok()) return std::nullopt;
+    quick.tile = *parsed;
+  }
+  Result<double> max_age = MaxAgeOf(request, *quick.run);
+  if (!max_age.ok()) return std::nullopt;
+  quick.max_age = *max_age;
+  Result<Formats> formats = PickFormats(request, services, as_tile);
+  if (!formats.ok()) return std::nullopt;
+  quick.formats = std::move(*formats);
+  return quick;
+}
+
 // The I/O thread's answer for a shared token whose result is in memory. Anything else
 // (a miss, a team token, a busy registry, any error) goes to RunShared on the pool, which
 // also reports the errors.
 std::optional<Response> CachedShared(const Request& request, Services& services, bool as_tile) {
   const auto start = std::chrono::steady_clock::now();
-  const std::optional<int64_t> stamp = services.registry->TryChangeStamp();
-  if (!stamp) return std::nullopt;
-  auto entry = FindTokenRun(services.home + "\n" + std::string(*request.PathParam("token")), *stamp);
-  if (!entry || entry->team_only) return std::nullopt;
-  std::optional<tiles::Tile> tile;
-  if (as_tile) {
-    Result<tiles::Tile> parsed = TileFromPath(request);
-    if (!parsed.ok()) return std::nullopt;
-    tile = *parsed;
-  }
-  Result<double> max_age = MaxAgeOf(request, *entry->run);
-  if (!max_age.ok() || *max_age <= 0) return std::nullopt;  // errors, and runs that bypass the cache
-  Result<Formats> formats = PickFormats(request, services, as_tile);
-  if (!formats.ok()) return std::nullopt;
+  std::optional<QuickRun> quick = QuickRunOf(request, services, as_tile);
+  if (!quick || quick->max_age <= 0) return std::nullopt;  // runs that bypass the cache
   std::optional<cache::CachedResult> hit = services.results->PeekMemory(
-      entry->run->tag, ResultKey(*entry->run, UdfParams(request), tile, *formats), *max_age);
+      quick->run->tag, ResultKey(*quick->run, UdfParams(request), quick->tile, quick->formats), quick->max_age);
   if (!hit) return std::nullopt;
   return RespondWith(*hit, cache::CacheOutcome::kMemoryHit, start);
 }
@@ -555,27 +575,15 @@ struct CancelOnStop {
 bool StartShared(const Request& request, Services& services, const http::Respond& respond, bool as_tile) {
   const auto start = std::chrono::steady_clock::now();
   if (request.headers.Find("X-Terrafuse-Nested")) return false;
-  const std::optional<int64_t> stamp = services.registry->TryChangeStamp();
-  if (!stamp) return false;
-  auto entry = FindTokenRun(services.home + "\n" + std::string(*request.PathParam("token")), *stamp);
-  if (!entry || entry->team_only) return false;
-  std::optional<tiles::Tile> tile;
-  if (as_tile) {
-    Result<tiles::Tile> parsed = TileFromPath(request);
-    if (!parsed.ok()) return false;
-    tile = *parsed;
-  }
-  Result<double> max_age = MaxAgeOf(request, *entry->run);
-  if (!max_age.ok() || *max_age > 0) return false;
-  Result<Formats> formats = PickFormats(request, services, as_tile);
-  if (!formats.ok()) return false;
-  auto call = std::make_shared<workers::WorkerRequest>(CallOf(request, *entry->run, tile, UdfParams(request)));
+  std::optional<QuickRun> quick = QuickRunOf(request, services, as_tile);
+  if (!quick || quick->max_age > 0) return false;
+  auto call = std::make_shared<workers::WorkerRequest>(CallOf(request, *quick->run, quick->tile, UdfParams(request)));
   auto cancel = std::make_shared<CancelOnStop>();
   cancel->on_stop.emplace(request.cancel, CancelOnStop::Set{&cancel->flag});
   services.pool->RunAsync(
       std::move(call), std::shared_ptr<const workers::CancelFlag>(cancel, &cancel->flag),
-      [&services, respond, cancel, run = entry->run, tile, formats = std::move(*formats), start,
-       request_id = request.request_id](Result<workers::WorkerReply> reply) {
+      [&services, respond, cancel, run = quick->run, tile = quick->tile, formats = std::move(quick->formats),
+       start, request_id = request.request_id](Result<workers::WorkerReply> reply) {
         cancel->on_stop.reset();  // before the request (and its stop source) can end
         const bool heavy = reply.ok() && reply->payload && reply->payload->size() > kLightReplyBytes;
         respond(
