@@ -443,6 +443,9 @@ def test_bad_engine_parameters(points_parquet, tmp_path):
 def test_readers_errors(tmp_path):
     with pytest.raises(fused.NotFoundError, match="_sample' does not exist"):
         fused.get_chunks_metadata(str(tmp_path / "nothing"))
+    (tmp_path / "odd" / "_sample").mkdir(parents=True)
+    with pytest.raises(OSError, match="_sample': not a file"):
+        fused.get_chunks_metadata(str(tmp_path / "odd"))
     (tmp_path / "plain").mkdir()
     pq.write_table(pa.table({"a": [1]}), tmp_path / "plain" / "_sample")
     with pytest.raises(InvalidArgumentError, match="no Fused metadata"):

@@ -844,6 +844,31 @@ TEST(WorkerPoolFailureTest, QueueWaitIsBounded) {
   RunOk(pool.get(), PidRequest());
 }
 
+TEST(WorkerPoolFailureTest, AsyncCallsAreBoundedInNumberAndInTimeWaited) {
+  LogCapture log;
+  WorkerPoolOptions options = TestPoolOptions(1, &log);
+  options.queue_timeout_seconds = 0.3;
+  options.max_waiting = 1;
+  auto pool = StartPool(options);
+  ASSERT_NE(pool, nullptr);
+  Answers answers(3);
+  // The nap holds the one worker and its driver: the next call waits in the async queue.
+  pool->RunAsync(std::make_shared<WorkerRequest>(UdfRequest("nap", "", "    import time\n    time.sleep(1.5)\n")),
+                 nullptr, answers.For(0));
+  for (int wait = 0; wait < 500 && pool->stats().busy < 1; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  pool->RunAsync(std::make_shared<WorkerRequest>(PidRequest()), nullptr, answers.For(1));
+  pool->RunAsync(std::make_shared<WorkerRequest>(PidRequest()), nullptr, answers.For(2));  // one too many
+  auto results = answers.Wait();
+  ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
+  EXPECT_EQ(KindOf(results[1].status()), ErrorKind::kUnavailable);
+  ExpectMessage(results[1].status(), "No worker became free within 0.3 s: all 1 workers are busy");
+  EXPECT_EQ(KindOf(results[2].status()), ErrorKind::kUnavailable);
+  ExpectMessage(results[2].status(), "All 1 workers are busy and 1 calls are already waiting");
+  RunOk(pool.get(), PidRequest());
+}
+
 TEST(WorkerPoolFailureTest, StartFailsWithTheWorkersStderr) {
   LogCapture log;
   WorkerPoolOptions options = TestPoolOptions(1, &log);
