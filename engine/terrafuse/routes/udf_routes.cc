@@ -516,7 +516,7 @@ Result<Response> RunShared(const Request& request, Services& services, bool as_t
 // pool), and a valid tile, lifetime and format. nullopt otherwise: the pool's handler then
 // does the work and reports the errors.
 struct QuickRun {
-  std::shared_ptr<const Run> run;
+  std::shared_ptr<const TokenRun> token;  // token->run is the run
   std::optional<tiles::Tile> tile;
   double max_age = 0;
   Formats formats;
@@ -528,13 +528,13 @@ std::optional<QuickRun> QuickRunOf(const Request& request, Services& services, b
   auto entry = FindTokenRun(services.home + "\n" + std::string(*request.PathParam("token")), *stamp);
   if (!entry || entry->team_only) return std::nullopt;
   QuickRun quick;
-  quick.run = entry->run;
+  quick.token = std::move(entry);
   if (as_tile) {
     Result<tiles::Tile> parsed = TileFromPath(request);
     if (!parsed.ok()) return std::nullopt;
     quick.tile = *parsed;
   }
-  Result<double> max_age = MaxAgeOf(request, *quick.run);
+  Result<double> max_age = MaxAgeOf(request, *quick.token->run);
   if (!max_age.ok()) return std::nullopt;
   quick.max_age = *max_age;
   Result<Formats> formats = PickFormats(request, services, as_tile);
@@ -551,7 +551,8 @@ std::optional<Response> CachedShared(const Request& request, Services& services,
   std::optional<QuickRun> quick = QuickRunOf(request, services, as_tile);
   if (!quick || quick->max_age <= 0) return std::nullopt;  // runs that bypass the cache
   std::optional<cache::CachedResult> hit = services.results->PeekMemory(
-      quick->run->tag, ResultKey(*quick->run, UdfParams(request), quick->tile, quick->formats), quick->max_age);
+      quick->token->run->tag, ResultKey(*quick->token->run, UdfParams(request), quick->tile, quick->formats),
+      quick->max_age);
   if (!hit) return std::nullopt;
   return RespondWith(*hit, cache::CacheOutcome::kMemoryHit, start);
 }
@@ -577,12 +578,12 @@ bool StartShared(const Request& request, Services& services, const http::Respond
   if (request.headers.Find("X-Terrafuse-Nested")) return false;
   std::optional<QuickRun> quick = QuickRunOf(request, services, as_tile);
   if (!quick || quick->max_age > 0) return false;
-  auto call = std::make_shared<workers::WorkerRequest>(CallOf(request, *quick->run, quick->tile, UdfParams(request)));
+  auto call = std::make_shared<workers::WorkerRequest>(CallOf(request, *quick->token->run, quick->tile, UdfParams(request)));
   auto cancel = std::make_shared<CancelOnStop>();
   cancel->on_stop.emplace(request.cancel, CancelOnStop::Set{&cancel->flag});
   services.pool->RunAsync(
       std::move(call), std::shared_ptr<const workers::CancelFlag>(cancel, &cancel->flag),
-      [&services, respond, cancel, run = quick->run, tile = quick->tile, formats = std::move(quick->formats),
+      [&services, respond, cancel, run = quick->token->run, tile = quick->tile, formats = std::move(quick->formats),
        start, request_id = request.request_id](Result<workers::WorkerReply> reply) {
         cancel->on_stop.reset();  // before the request (and its stop source) can end
         const bool heavy = reply.ok() && reply->payload && reply->payload->size() > kLightReplyBytes;
