@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iterator>
+#include <thread>
 
 #include "terrafuse/udf/crypto_internal.h"
 #include "terrafuse/udf/database_internal.h"
@@ -501,7 +502,14 @@ Status Registry::Delete(std::string_view owner, std::string_view name) {
     return IOError("Deleted ", UdfLabel(owner, name), " but cannot remove its folder '", dir,
                    "': ", ec.message());
   }
-  fs::remove_all(trash, ec);
+  // A Save that looked up the folder before the rename may still move a version into it
+  // (rename resolves the parent before it locks it), so removal can meet a new entry: retry.
+  // Save writes the folder again under the lock, so nothing it saved is lost.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    fs::remove_all(trash, ec);
+    if (ec != std::errc::directory_not_empty) break;
+    std::this_thread::yield();
+  }
   if (ec) {
     return IOError("Deleted ", UdfLabel(owner, name), " but cannot remove '", trash,
                    "': ", ec.message());
