@@ -549,7 +549,11 @@ std::optional<QuickRun> QuickRunOf(const Request& request, Services& services, b
 std::optional<Response> CachedShared(const Request& request, Services& services, bool as_tile) {
   const auto start = std::chrono::steady_clock::now();
   std::optional<QuickRun> quick = QuickRunOf(request, services, as_tile);
-  if (!quick || quick->max_age <= 0) return std::nullopt;  // runs that bypass the cache
+  if (!quick) return std::nullopt;
+  if (quick->max_age <= 0) {  // a run that bypasses the cache: StartShared, next, takes it on
+    request.route_state = std::make_shared<QuickRun>(std::move(*quick));
+    return std::nullopt;
+  }
   std::optional<cache::CachedResult> hit = services.results->PeekMemory(
       quick->token->run->tag, ResultKey(*quick->token->run, UdfParams(request), quick->tile, quick->formats),
       quick->max_age);
@@ -576,7 +580,13 @@ struct CancelOnStop {
 bool StartShared(const Request& request, Services& services, const http::Respond& respond, bool as_tile) {
   const auto start = std::chrono::steady_clock::now();
   if (request.headers.Find("X-Terrafuse-Nested")) return false;
-  std::optional<QuickRun> quick = QuickRunOf(request, services, as_tile);
+  // CachedShared, just before on this thread, left what it resolved (else resolve it here).
+  std::optional<QuickRun> quick;
+  if (auto left = std::const_pointer_cast<QuickRun>(std::static_pointer_cast<const QuickRun>(std::move(request.route_state)))) {
+    quick = std::move(*left);  // made non-const by CachedShared
+  } else {
+    quick = QuickRunOf(request, services, as_tile);
+  }
   if (!quick || quick->max_age > 0) return false;
   auto call = std::make_shared<workers::WorkerRequest>(CallOf(request, *quick->token->run, quick->tile, UdfParams(request)));
   auto cancel = std::make_shared<CancelOnStop>();
