@@ -1,6 +1,7 @@
 // What a handler sees of an HTTP request: decoded, socket-free, immutable once routed.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -51,6 +52,12 @@ struct Request {
   /// The file extension of the last path segment, without the dot, when the route allows
   /// one ("mvt" for ".../1548.mvt"); empty otherwise.
   std::string extension;
+  /// The matched route (opaque outside the router): TryFast, FindAsync and FindUpload match
+  /// the path once per request.
+  const void* route = nullptr;
+  /// What a route's FastHandler resolved and leaves to its AsyncHandler, which runs next on
+  /// the same I/O thread (a shared token's run: resolved once per request, not twice).
+  mutable std::shared_ptr<const void> route_state;
 
   /// Returns the first query value named `name`.
   std::optional<std::string_view> Query(std::string_view name) const;

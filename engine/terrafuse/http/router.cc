@@ -178,10 +178,21 @@ Status Router::AddUpload(std::string_view method, std::string_view pattern, Uplo
 }
 
 std::optional<Router::Match> Router::Resolve(Request& request) const {
-  Result<Match> match = Find(request.method, request.segments);
+  if (request.route != nullptr) {  // matched before: the request's parameters are filled
+    const Route& route = *static_cast<const Route*>(request.route);
+    Match match;
+    match.handler = &route.handler;
+    match.upload = route.upload ? &route.upload : nullptr;
+    match.fast = route.fast ? &route.fast : nullptr;
+    match.async = route.async ? &route.async : nullptr;
+    return match;
+  }
+  const Route* route = nullptr;
+  Result<Match> match = Find(request.method, request.segments, &route);
   if (!match.ok()) return std::nullopt;
   request.path_params = std::move(match->params);
   request.extension = std::move(match->extension);
+  request.route = route;
   return std::move(*match);
 }
 
@@ -191,7 +202,8 @@ const UploadHandler* Router::FindUpload(Request& request) const {
   return match ? match->upload : nullptr;
 }
 
-Result<Router::Match> Router::Find(std::string_view method, const std::vector<std::string>& segments) const {
+Result<Router::Match> Router::Find(std::string_view method, const std::vector<std::string>& segments,
+                                   const Route** found) const {
   const std::string_view lookup = method == "HEAD" ? std::string_view("GET") : method;
   const Route* best = nullptr;
   Match best_match;
@@ -220,7 +232,10 @@ Result<Router::Match> Router::Find(std::string_view method, const std::vector<st
       best_match = std::move(match);
     }
   }
-  if (best != nullptr) return best_match;
+  if (best != nullptr) {
+    if (found) *found = best;
+    return best_match;
+  }
   const std::string path = JoinPath(segments);
   if (!path_known) return NotFound("No route for '", path, "'");
   return MethodNotAllowed("Method '", method, "' is not allowed on '", path, "': use ",

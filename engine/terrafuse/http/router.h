@@ -77,6 +77,8 @@ class BodySink {
 using UploadHandler = std::function<Result<std::unique_ptr<BodySink>>(const Request&, Services&)>;
 
 class Router {
+  struct Route;
+
  public:
   struct Match {
     const Handler* handler = nullptr;
@@ -102,7 +104,8 @@ class Router {
   /// Finds the route for a request; HEAD looks up GET. Fails with NotFound when no pattern
   /// matches the path, and with MethodNotAllowed (listing the allowed methods) when some
   /// pattern matches it under other methods.
-  Result<Match> Find(std::string_view method, const std::vector<std::string>& segments) const;
+  Result<Match> Find(std::string_view method, const std::vector<std::string>& segments,
+                     const Route** found = nullptr) const;
 
   /// Returns the methods accepted on a path, in a fixed order (GET, HEAD, POST, PUT,
   /// PATCH, DELETE, OPTIONS); empty when no pattern matches the path.

@@ -549,7 +549,11 @@ std::optional<QuickRun> QuickRunOf(const Request& request, Services& services, b
 std::optional<Response> CachedShared(const Request& request, Services& services, bool as_tile) {
   const auto start = std::chrono::steady_clock::now();
   std::optional<QuickRun> quick = QuickRunOf(request, services, as_tile);
-  if (!quick || quick->max_age <= 0) return std::nullopt;  // runs that bypass the cache
+  if (!quick) return std::nullopt;
+  if (quick->max_age <= 0) {  // a run that bypasses the cache: StartShared, next, takes it on
+    request.route_state = std::make_shared<QuickRun>(std::move(*quick));
+    return std::nullopt;
+  }
   std::optional<cache::CachedResult> hit = services.results->PeekMemory(
       quick->token->run->tag, ResultKey(*quick->token->run, UdfParams(request), quick->tile, quick->formats),
       quick->max_age);
@@ -567,32 +571,57 @@ struct CancelOnStop {
   std::optional<std::stop_callback<Set>> on_stop;
 };
 
+// A run started by StartShared, until its answer is built.
+struct DeferredRun {
+  CancelOnStop cancel;
+  std::shared_ptr<const Run> run;
+  std::optional<tiles::Tile> tile;
+  Formats formats;
+  std::chrono::steady_clock::time_point start;
+  std::string request_id;
+  std::optional<Result<workers::WorkerReply>> reply;
+};
+
 // The I/O thread's start of a shared-token run that bypasses the cache (cache_max_age=0, or
 // a token with its cache off): the call waits in the worker pool's queue instead of on a
 // handler thread (WorkerPool::RunAsync), and its answer is built when the reply arrives, on
 // the I/O thread unless the reply is large. Declined (to RunShared on the pool): cacheable
 // runs (their single-flight waits block), nested calls (a driver is not theirs to wait
 // for), team tokens, tokens not yet resolved, and every error (RunShared reports them).
-bool StartShared(const Request& request, Services& services, const http::Respond& respond, bool as_tile) {
+bool StartShared(const Request& request, Services& services, http::Respond respond, bool as_tile) {
   const auto start = std::chrono::steady_clock::now();
   if (request.headers.Find("X-Terrafuse-Nested")) return false;
-  std::optional<QuickRun> quick = QuickRunOf(request, services, as_tile);
+  // CachedShared, just before on this thread, left what it resolved (else resolve it here).
+  std::optional<QuickRun> quick;
+  if (auto left = std::const_pointer_cast<QuickRun>(std::static_pointer_cast<const QuickRun>(std::move(request.route_state)))) {
+    quick = std::move(*left);  // made non-const by CachedShared
+  } else {
+    quick = QuickRunOf(request, services, as_tile);
+  }
   if (!quick || quick->max_age > 0) return false;
   auto call = std::make_shared<workers::WorkerRequest>(CallOf(request, *quick->token->run, quick->tile, UdfParams(request)));
-  auto cancel = std::make_shared<CancelOnStop>();
-  cancel->on_stop.emplace(request.cancel, CancelOnStop::Set{&cancel->flag});
+  // One allocation for what the callbacks need: they pass a pointer around, not copies.
+  auto state = std::make_shared<DeferredRun>();
+  state->cancel.on_stop.emplace(request.cancel, CancelOnStop::Set{&state->cancel.flag});
+  state->run = quick->token->run;
+  state->tile = quick->tile;
+  state->formats = std::move(quick->formats);
+  state->start = start;
+  state->request_id = request.request_id;
+  std::shared_ptr<const workers::CancelFlag> cancel(state, &state->cancel.flag);
   services.pool->RunAsync(
-      std::move(call), std::shared_ptr<const workers::CancelFlag>(cancel, &cancel->flag),
-      [&services, respond, cancel, run = quick->token->run, tile = quick->tile, formats = std::move(quick->formats),
-       start, request_id = request.request_id](Result<workers::WorkerReply> reply) {
-        cancel->on_stop.reset();  // before the request (and its stop source) can end
+      std::move(call), std::move(cancel),
+      [&services, respond = std::move(respond), state = std::move(state)](Result<workers::WorkerReply> reply) mutable {
+        state->cancel.on_stop.reset();  // before the request (and its stop source) can end
         const bool heavy = reply.ok() && reply->payload && reply->payload->size() > kLightReplyBytes;
+        state->reply.emplace(std::move(reply));
         respond(
-            [&services, run, tile, formats, start, request_id, reply = std::move(reply)]() -> Response {
+            [&services, state = std::move(state)]() -> Response {
+              const Result<workers::WorkerReply>& reply = *state->reply;
               Result<cache::CachedResult> result =
-                  reply.ok() ? ResultOf(*reply, services, *run, tile, formats) : reply.status();
-              if (!result.ok()) return http::ErrorResponse(result.status(), request_id);
-              return RespondWith(*result, cache::CacheOutcome::kBypassed, start);
+                  reply.ok() ? ResultOf(*reply, services, *state->run, state->tile, state->formats) : reply.status();
+              if (!result.ok()) return http::ErrorResponse(result.status(), state->request_id);
+              return RespondWith(*result, cache::CacheOutcome::kBypassed, state->start);
             },
             heavy);
       });
@@ -940,12 +969,12 @@ Status RegisterUdfRoutes(http::Router& router) {
       "GET", Route("/realtime-shared/{token}/run/file"),
       [](const Request& r, Services& s) { return RunShared(r, s, false); },
       [](const Request& r, Services& s) { return CachedShared(r, s, false); },
-      [](const Request& r, Services& s, http::Respond respond) { return StartShared(r, s, respond, false); }));
+      [](const Request& r, Services& s, http::Respond respond) { return StartShared(r, s, std::move(respond), false); }));
   ARROW_RETURN_NOT_OK(router.Add(
       "GET", Route("/realtime-shared/{token}/run/tiles/{z}/{x}/{y}[.ext]"),
       [](const Request& r, Services& s) { return RunShared(r, s, true); },
       [](const Request& r, Services& s) { return CachedShared(r, s, true); },
-      [](const Request& r, Services& s, http::Respond respond) { return StartShared(r, s, respond, true); }));
+      [](const Request& r, Services& s, http::Respond respond) { return StartShared(r, s, std::move(respond), true); }));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/tilejson"), TileJson));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime-shared/{token}/udf"), TokenUdf));
   ARROW_RETURN_NOT_OK(router.Add("GET", Route("/realtime/fused/api/v1/run/udf/saved/{owner}/{name}"),

@@ -108,6 +108,141 @@ void AppendDouble(double value, std::string* out) {
   out->append(text, end);
 }
 
+// A reply header of the common shape, read without building a JSON tree (DecodeReply runs
+// on every call): a flat object whose values are strings without escapes, numbers, true,
+// false or null. Anything else (a failure's "error" object, a raster's "shape", an escaped
+// string in captured output) is left to ParseJson: Read returns false, having decided
+// nothing, and the general path accepts or refuses it.
+struct FlatValue {
+  JsonValue::Type type = JsonValue::Type::kNull;
+  std::string_view text;  // a string's contents
+  double number = 0;
+  bool boolean = false;
+};
+
+class FlatReply {
+ public:
+  using Value = FlatValue;
+
+  bool Read(std::string_view json) {
+    p_ = json.data();
+    end_ = p_ + json.size();
+    Space();
+    if (!Take('{')) return false;
+    Space();
+    if (Take('}')) return Done();
+    while (true) {
+      if (size_ == kMaxMembers) return false;
+      auto& [key, value] = members_[size_];
+      Space();
+      if (!String(&key)) return false;
+      Space();
+      if (!Take(':')) return false;
+      Space();
+      if (!Scalar(&value)) return false;
+      ++size_;
+      Space();
+      if (Take('}')) return Done();
+      if (!Take(',')) return false;
+    }
+  }
+
+  // The first member called `key` (as JsonValue::Find), or null.
+  const Value* Find(std::string_view key) const {
+    for (size_t i = 0; i < size_; ++i) {
+      if (members_[i].first == key) return &members_[i].second;
+    }
+    return nullptr;
+  }
+  std::string_view StringOf(std::string_view key) const {
+    const Value* value = Find(key);
+    return value && value->type == JsonValue::Type::kString ? value->text : std::string_view();
+  }
+
+ private:
+  static constexpr size_t kMaxMembers = 16;
+
+  bool Done() {
+    Space();
+    return p_ == end_;
+  }
+  void Space() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+  bool Take(char c) {
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+  bool String(std::string_view* out) {
+    if (!Take('"')) return false;
+    const char* start = p_;
+    while (p_ < end_ && *p_ != '"') {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '\\' || c < 0x20) return false;  // escapes and control characters: ParseJson's
+      ++p_;
+    }
+    if (p_ == end_) return false;
+    *out = std::string_view(start, static_cast<size_t>(p_ - start));
+    ++p_;
+    return true;
+  }
+  bool Literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) return false;
+    p_ += word.size();
+    return true;
+  }
+  bool Scalar(Value* out) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '"':
+        out->type = JsonValue::Type::kString;
+        return String(&out->text);
+      case 't':
+        out->type = JsonValue::Type::kBool;
+        out->boolean = true;
+        return Literal("true");
+      case 'f':
+        out->type = JsonValue::Type::kBool;
+        out->boolean = false;
+        return Literal("false");
+      case 'n':
+        out->type = JsonValue::Type::kNull;
+        return Literal("null");
+      default:
+        out->type = JsonValue::Type::kNumber;
+        return Number(&out->number);
+    }
+  }
+  // RFC 8259's number grammar, then the value (a number beyond a double is ParseJson's).
+  bool Number(double* out) {
+    const char* start = p_;
+    auto digits = [&] {
+      const char* from = p_;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+      return p_ > from;
+    };
+    Take('-');
+    if (Take('0')) {
+    } else if (!digits()) {
+      return false;
+    }
+    if (Take('.') && !digits()) return false;
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (!Take('+')) Take('-');
+      if (!digits()) return false;
+    }
+    auto [stop, error] = std::from_chars(start, p_, *out);
+    return error == std::errc() && stop == p_ && std::isfinite(*out);
+  }
+
+  const char* p_ = nullptr;
+  const char* end_ = nullptr;
+  std::array<std::pair<std::string_view, Value>, kMaxMembers> members_;
+  size_t size_ = 0;
+};
+
 }  // namespace
 
 // -- frames ------------------------------------------------------------------------------
@@ -271,9 +406,13 @@ Status ReplyStatus(const WorkerReply& reply) {
 Result<std::string> EncodeRunHeader(const WorkerRequest& request, bool with_code) {
   std::string out;
   out.reserve(256 + request.code.size() + request.params.size() * 32);
-  auto field = [&](std::string_view what, std::string_view text) -> Status {
+  // `what` names the field in the error; `whose` (a parameter or module name) follows it in
+  // quotes: no message is built unless the text is refused.
+  auto field = [&](std::string_view what, std::string_view text, const std::string* whose = nullptr) -> Status {
     if (!IsValidUtf8(text)) {
-      return InvalidArgument("The ", what, " of UDF '", request.udf_name, "' is not valid UTF-8");
+      std::string name(what);
+      if (whose) name += " '" + *whose + "'";
+      return InvalidArgument("The ", name, " of UDF '", request.udf_name, "' is not valid UTF-8");
     }
     AppendJsonString(&out, text);
     return Status::OK();
@@ -295,7 +434,7 @@ Result<std::string> EncodeRunHeader(const WorkerRequest& request, bool with_code
       out.append(i ? R"(,{"module_name":)" : R"({"module_name":)");
       ARROW_RETURN_NOT_OK(field("header module name", module.module_name));
       out.append(R"(,"source_code":)");
-      ARROW_RETURN_NOT_OK(field("header module '" + module.module_name + "'", module.source_code));
+      ARROW_RETURN_NOT_OK(field("header module", module.source_code, &module.module_name));
       out.push_back('}');
     }
     out.push_back(']');
@@ -304,9 +443,9 @@ Result<std::string> EncodeRunHeader(const WorkerRequest& request, bool with_code
   for (size_t i = 0; i < request.params.size(); ++i) {
     const auto& [name, value] = request.params[i];
     if (i) out.push_back(',');
-    ARROW_RETURN_NOT_OK(field("parameter name '" + name + "'", name));
+    ARROW_RETURN_NOT_OK(field("parameter name", name, &name));
     out.push_back(':');
-    ARROW_RETURN_NOT_OK(field("value of parameter '" + name + "'", value));
+    ARROW_RETURN_NOT_OK(field("value of parameter", value, &name));
   }
   out.append(R"(},"tile":)");
   if (request.tile) {
@@ -344,8 +483,51 @@ Result<std::string> EncodeRunHeader(const WorkerRequest& request, bool with_code
 
 std::string_view ExitHeader() { return R"({"op":"exit"})"; }
 
+// An ok reply in FlatReply's shape, decoded exactly as DecodeReply's general path would;
+// false when the reply needs that path (a failure, a raster, escapes, a mismatch to report).
+bool DecodeFlatReply(Frame& frame, std::string_view expected_id, WorkerReply* reply) {
+  FlatReply h;
+  if (!h.Read(frame.header)) return false;
+  const FlatReply::Value* id = h.Find("id");
+  const FlatReply::Value* ok = h.Find("ok");
+  if (!id || id->type != JsonValue::Type::kString || id->text != expected_id || !ok ||
+      ok->type != JsonValue::Type::kBool || !ok->boolean) {
+    return false;
+  }
+  std::string_view kind = h.StringOf("kind");
+  if (kind == "table") {
+    reply->kind = ReplyKind::kTable;
+  } else if (kind == "json") {
+    reply->kind = ReplyKind::kJson;
+  } else if (kind == "html") {
+    reply->kind = ReplyKind::kHtml;
+  } else if (kind == "bytes") {
+    reply->kind = ReplyKind::kBytes;
+  } else if (kind == "none") {
+    reply->kind = ReplyKind::kNone;
+  } else if (kind == "pickle") {
+    reply->kind = ReplyKind::kPickle;
+  } else {
+    return false;  // a raster (its shape is an array) or an unknown kind
+  }
+  reply->ok = true;
+  reply->stdout_text = h.StringOf("stdout");
+  reply->stderr_text = h.StringOf("stderr");
+  if (const FlatReply::Value* s = h.Find("seconds"); s && s->type == JsonValue::Type::kNumber) {
+    reply->seconds = s->number;
+  }
+  if (const FlatReply::Value* r = h.Find("recycle"); r && r->type == JsonValue::Type::kBool) {
+    reply->recycle = r->boolean;
+  }
+  reply->media_type = h.StringOf("media_type");
+  reply->payload = std::move(frame.payload);
+  reply->header_json = std::move(frame.header);  // after h's last use: its views point into it
+  return true;
+}
+
 Result<WorkerReply> DecodeReply(Frame frame, std::string_view expected_id) {
   WorkerReply reply;
+  if (DecodeFlatReply(frame, expected_id, &reply)) return reply;  // else untouched
   reply.header_json = std::move(frame.header);
   Result<JsonValue> parsed = ParseJson(reply.header_json);
   if (!parsed.ok() || !parsed->IsObject()) {

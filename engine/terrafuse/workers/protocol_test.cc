@@ -216,6 +216,38 @@ TEST(ReplyTest, DecodesSuccessAndFailure) {
   EXPECT_EQ(status.message(), "Unknown parameter 'x'");
 }
 
+// Flat ok replies are read without a JSON tree; whatever that reader leaves to the general
+// parser (escapes, nesting, odd numbers, invalid JSON) must come out the same or fail the same.
+TEST(ReplyTest, FlatRepliesDecodeAsTheGeneralParserWould) {
+  auto decode = [](std::string header) { return DecodeReply(MakeFrame(std::move(header), "7"), "r"); };
+  auto flat = decode(R"( { "id" : "r", "ok" : true, "kind" : "none", "stdout" : "é", "stderr" : "",
+                          "seconds" : 1.5e-3, "recycle" : true, "media_type" : null } )");
+  ASSERT_TRUE(flat.ok()) << flat.status().ToString();
+  EXPECT_EQ(flat->kind, ReplyKind::kNone);
+  EXPECT_EQ(flat->captured_stdout(), "é");
+  EXPECT_DOUBLE_EQ(flat->seconds, 1.5e-3);
+  EXPECT_TRUE(flat->recycle);
+  EXPECT_EQ(flat->media_type, "");
+  EXPECT_EQ(flat->payload->ToString(), "7");
+  EXPECT_NE(flat->header_json.find("1.5e-3"), std::string::npos);
+  // Repeated keys: the first one counts, as JsonValue::Find.
+  auto repeated = decode(R"({"id":"r","ok":true,"kind":"bytes","media_type":"a/b","media_type":"c/d"})");
+  ASSERT_TRUE(repeated.ok());
+  EXPECT_EQ(repeated->media_type, "a/b");
+  // Escapes go to the general parser.
+  auto escaped = decode(R"({"id":"r","ok":true,"kind":"json","stdout":"a\n\u00e9","seconds":2})");
+  ASSERT_TRUE(escaped.ok()) << escaped.status().ToString();
+  EXPECT_EQ(escaped->captured_stdout(), "a\n\xc3\xa9");
+  EXPECT_EQ(escaped->seconds, 2);
+  // Not JSON: refused whichever reader saw it first.
+  for (const char* bad : {R"({"id":"r","ok":true,"kind":"none",})", R"({"id":"r","ok":true,"kind":"none"} x)",
+                          R"({"id":"r","ok":true,"kind":"none","seconds":01})",
+                          R"({"id":"r","ok":true,"kind":"none","seconds":1e999})",
+                          R"({"id":"r","ok":tru,"kind":"none"})", "{\"id\":\"r\",\"ok\":true,\"kind\":\"none\",\"stdout\":\"\x01\"}"}) {
+    EXPECT_FALSE(decode(bad).ok()) << bad;
+  }
+}
+
 TEST(ReplyTest, RasterShapeMustMatchThePayload) {
   const std::string header =
       R"({"id":"r","ok":true,"kind":"raster","shape":[2,3],"dtype":"uint16","bounds":null})";

@@ -422,6 +422,12 @@ void WorkerPool::RetryLocked(const std::vector<Waiter*>& riders, size_t from) {
 bool WorkerPool::FinishRiders(const std::shared_ptr<WorkerProcess>& worker,
                               const std::vector<Waiter*>& riders, Clock::time_point sent,
                               bool* recycle) {
+  // RunAsync riders get their replies together once the batch is read: their callbacks post
+  // to the I/O threads back to back, which then wake once for the batch, not once per reply.
+  std::vector<std::pair<Waiter*, Result<WorkerReply>>> completed;
+  auto complete = [&completed] {
+    for (auto& [call, reply] : completed) CompleteAsync(call, std::move(reply));
+  };
   for (size_t i = 0; i < riders.size(); ++i) {
     Waiter* rider = riders[i];
     const WorkerRequest& request = *rider->request;
@@ -436,6 +442,7 @@ bool WorkerPool::FinishRiders(const std::shared_ptr<WorkerProcess>& worker,
         std::lock_guard<std::mutex> lock(mutex_);
         RetryLocked(riders, i);  // run again alone, each: the batch broke, not necessarily on it
       }
+      complete();
       FailAsyncIfShuttingDown();
       return false;
     }
@@ -464,8 +471,7 @@ bool WorkerPool::FinishRiders(const std::shared_ptr<WorkerProcess>& worker,
       ++stats_.calls;
       ++stats_.calls_by_hash;
       if (rider->on_done) {
-        lock.unlock();
-        CompleteAsync(rider, std::move(reply));
+        completed.emplace_back(rider, std::move(reply));
         continue;
       }
       rider->reply = std::move(reply);
@@ -473,6 +479,7 @@ bool WorkerPool::FinishRiders(const std::shared_ptr<WorkerProcess>& worker,
     rider->done = true;
     rider->cv.notify_one();
   }
+  complete();
   return true;
 }
 

@@ -334,8 +334,10 @@ Result<Frame> WorkerProcess::Receive(Clock::time_point deadline, const CancelFla
   while (true) {
     if (decoder_.HasFrame()) {  // a batch's replies may arrive in one read
       // What the worker wrote to stderr before replying is in the pipe now: forward it
-      // while it is fresh (one read when there is nothing).
-      if (!stderr_eof_.load()) DrainStderr(false);
+      // while it is fresh (one read when there is nothing), once per read of the socket,
+      // not per frame: a batch's replies come in one read.
+      if (!stderr_checked_ && !stderr_eof_.load()) DrainStderr(false);
+      stderr_checked_ = true;
       Result<Frame> frame = decoder_.Take();
       if (!frame.ok()) {
         Kill();  // its stream cannot be trusted any more
@@ -346,6 +348,7 @@ Result<Frame> WorkerProcess::Receive(Clock::time_point deadline, const CancelFla
     std::span<uint8_t> target = decoder_.ReadTarget();
     ssize_t n = recv(socket_fd_, target.data(), target.size(), 0);
     if (n > 0) {
+      stderr_checked_ = false;
       Status status = decoder_.Consume(static_cast<size_t>(n));
       if (!status.ok()) {
         Kill();  // its stream cannot be trusted any more

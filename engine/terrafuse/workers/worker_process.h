@@ -135,6 +135,7 @@ class WorkerProcess {
   LogSink log_;
   std::string log_prefix_;
   FrameDecoder decoder_;
+  bool stderr_checked_ = false;  // stderr was drained since the socket's last read
   int64_t calls_ = 0;
   std::unordered_set<std::string> code_sent_;
 
