@@ -159,13 +159,18 @@ def test_fd_on_s3_through_the_server(
             )
             sock.sendall(b"z" * 12_000_000)
             time.sleep(0.5)
-        time.sleep(1)
+        deadline = time.time() + 30
+        while client.list_multipart_uploads(Bucket=BUCKET, Prefix="org/cut/").get("Uploads"):
+            assert time.time() < deadline, "the interrupted upload's multipart upload was not aborted"
+            time.sleep(0.2)
         assert _keys(client, "org/cut/") == []
         with pytest.raises(NotFoundError, match="fd://cut/big.bin"):
             fused.api.get("fd://cut/big.bin")
     finally:
         assert server.stop() == 0
-    assert_log_clean(server)
+    # A part of the abandoned upload may still be on its way to a slow store (moto under
+    # load) when the server stops: it then exits after 3 s without waiting for it, as designed.
+    assert_log_clean(server, allowed=("storage_finalize_skipped",))
 
 
 def test_upload_to_s3_through_the_server_keeps_memory_flat(
