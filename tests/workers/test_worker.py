@@ -473,6 +473,9 @@ def test_payload_limit_is_enforced_by_the_worker(tmp_path):
     assert reply["error"]["kind"] == "invalid_argument"
     assert reply["error"]["message"] == ("UDF 't' returned 101 bytes of bytes: more than the server's reply "
                                          "limit of 100 bytes")
+    # The limit counts bytes, not rows: a 3x6x6 image is 108 bytes.
+    reply, _payload = w.run(udf_code("", "import numpy as np\nreturn np.zeros((3, 6, 6), dtype=np.uint8)"))
+    assert reply["error"]["message"].startswith("UDF 't' returned 108 bytes of ")
     assert w.close() == 0
 
 
