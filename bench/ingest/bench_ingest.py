@@ -73,33 +73,37 @@ def generate(n: int, path_parquet: str, path_csv: str, seed: int = 7) -> tuple[f
 
 
 def run_child(code: str) -> tuple[dict, float]:
-    """Run `code` in a fresh Python; it prints one JSON line. Returns (that, peak RSS GB)."""
+    """Run `code` in a fresh Python; it prints one JSON line. Returns (that, peak RSS GB), with
+    the child's CPU seconds (user + sys) added to that as "cpu"."""
     wrapper = code + textwrap.dedent("""
         import resource, json as _j
-        print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        _u = resource.getrusage(resource.RUSAGE_SELF)
+        print("PEAK", _u.ru_maxrss, _u.ru_utime + _u.ru_stime)
     """)
     out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"child failed:\n{out.stdout}\n{out.stderr}")
     lines = out.stdout.strip().splitlines()
-    peak_kb = int(lines[-1].split()[1])
-    return json.loads(lines[-2]), peak_kb / 1024 / 1024
+    _, peak_kb, cpu = lines[-1].split()
+    result = json.loads(lines[-2])
+    result["cpu"] = float(cpu)
+    return result, int(peak_kb) / 1024 / 1024
 
 
-def ingest_child(src: str, out: str) -> str:
+def ingest_child(src: str, out: str, codec: str) -> str:
     return textwrap.dedent(f"""
         import json, time, fused
         t = time.perf_counter()
         r = fused.ingest({src!r}, {out!r}, lonlat_cols=("LON", "LAT"),
                          partitioning_maximum_per_chunk={CHUNK_ROWS},
                          partitioning_split_method="median", partitioning_force_utm=None,
-                         overwrite=True).run_local(show_progress=False)
+                         compression={codec!r}, overwrite=True).run_local(show_progress=False)
         r["seconds"] = time.perf_counter() - t
         print(json.dumps(r))
     """)
 
 
-def duckdb_child(src: str, out: str) -> str:
+def duckdb_child(src: str, out: str, codec: str) -> str:
     # The peer writes the same content as the ingest (the points' WKB geometry included), built
     # with numpy when DuckDB's spatial extension is not installed (it needs the network); the
     # numpy work counts on DuckDB's side.
@@ -139,7 +143,7 @@ def duckdb_child(src: str, out: str) -> str:
             con.register("keys", keys)
             sql = f"SELECT t.*, k.geometry FROM read_parquet('{src}') t POSITIONAL JOIN keys k ORDER BY k.h"
             how = "numpy Hilbert key + WKB"
-        con.execute(f"COPY ({{sql}}) TO '{out}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CHUNK_ROWS})")
+        con.execute(f"COPY ({{sql}}) TO '{out}' (FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE {CHUNK_ROWS})")
         print(json.dumps({{"seconds": time.perf_counter() - t, "how": how}}))
     """)
 
@@ -180,6 +184,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--compression", default="lz4", choices=("lz4", "zstd", "snappy"),
+                        help="codec of both sides' output (default: the ingest's default)")
     args = parser.parse_args(argv)
     n = int((200_000 if args.quick else 10_000_000) * args.scale)
     n_queries = args.runs or (20 if args.quick else 100)
@@ -193,12 +199,16 @@ def main(argv: list[str]) -> int:
               f"(generated in {time.perf_counter() - t:.1f} s)")
 
         table = os.path.join(work, "ingested")
-        ours, our_peak = run_child(ingest_child(src, table))
+        duck = os.path.join(work, "duck.parquet")
+        ours, our_peak = run_child(ingest_child(src, table, args.compression))
         try:
-            theirs, their_peak = run_child(duckdb_child(src, os.path.join(work, "duck.parquet")))
+            theirs, their_peak = run_child(duckdb_child(src, duck, args.compression))
+            their_size = os.path.getsize(duck) / 1e6
         except RuntimeError as exc:
             print(f"duckdb peer unavailable: {str(exc).splitlines()[-1]}")
-            theirs, their_peak = {"seconds": float("nan"), "how": "n/a"}, float("nan")
+            theirs, their_peak, their_size = {"seconds": float("nan"), "cpu": float("nan"), "how": "n/a"}, \
+                float("nan"), float("nan")
+        our_size = sum(os.path.getsize(os.path.join(table, f)) for f in os.listdir(table)) / 1e6
 
         import fused
         import shapely
@@ -264,8 +274,11 @@ def main(argv: list[str]) -> int:
         for name, a, b in rows:
             print(f"| {name} | {a:.3f} | {b:.3f} | {b / a:.1f}x |")
         print(f"\npeer for ingest: DuckDB {theirs['how']} sort + COPY to Parquet "
-              f"(ROW_GROUP_SIZE {CHUNK_ROWS}, zstd); terrafuse: {ours['num_files']} files, "
-              f"{ours['num_chunks']} chunks")
+              f"(ROW_GROUP_SIZE {CHUNK_ROWS}, {args.compression}); terrafuse: {ours['num_files']} files, "
+              f"{ours['num_chunks']} chunks, {args.compression}")
+        print(f"ingest CPU (user + sys): terrafuse {ours['cpu']:.1f} s, DuckDB {theirs['cpu']:.1f} s; "
+              f"output size: terrafuse {our_size:.0f} MB, DuckDB {their_size:.0f} MB; "
+              f"load average {os.getloadavg()[0]:.1f}")
         print(f"peak memory: terrafuse {our_peak:.2f} GB, DuckDB {their_peak:.2f} GB")
         print(f"read boxes: {w:.3f} x {h:.3f} degrees (0.01% of the extent); a box centred on a row "
               f"returns {rows_centred:,.0f} rows (median), decoding {rows_decoded:,.0f} rows of "

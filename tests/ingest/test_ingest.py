@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import re
 import time
 import zipfile
 
@@ -61,7 +62,7 @@ def test_layout_matches_the_table_format(points_parquet, tmp_path):
         for _, row in group.iterrows():
             rg = pf.metadata.row_group(int(row.chunk_id))
             assert rg.num_rows == row.num_rows <= 1000
-            assert rg.column(0).compression == "ZSTD"
+            assert rg.column(0).compression == "LZ4"  # LZ4_RAW, the default codec
             # The chunk box is exactly the rows' extent.
             t = pf.read_row_group(int(row.chunk_id), columns=["LON", "LAT", "bbox"]).to_pandas()
             assert (t.LON.min(), t.LAT.max()) == (row.bbox_minx, row.bbox_maxy)
@@ -96,6 +97,56 @@ def test_peers_read_the_output_unchanged(points_parquet, tmp_path):
         f"select id from read_parquet('{out}/*.parquet') where bbox.xmin >= {b[0]} and bbox.xmax <= {b[2]} "
         f"and bbox.ymin >= {b[1]} and bbox.ymax <= {b[3]}").fetchall()
     assert {r[0] for r in got} == _brute_force(df, b)
+
+
+# pyarrow names Parquet's LZ4_RAW "LZ4" (the Hadoop framing would be "LZ4_HADOOP").
+@pytest.mark.parametrize("codec, parquet_name", [("zstd", "ZSTD"), ("lz4", "LZ4"), ("snappy", "SNAPPY"),
+                                                 ("gzip", "GZIP"), (None, "UNCOMPRESSED")])
+def test_codec_choice_is_written_and_read_back_by_everyone(points_parquet, tmp_path, codec, parquet_name):
+    src, df = points_parquet
+    out = tmp_path / "table"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"), target_num_chunks=8, compression=codec)
+    files = sorted(out.glob("*.parquet")) + [out / "_sample"]
+    for f in files:
+        md = pq.ParquetFile(f).metadata
+        assert {md.row_group(0).column(i).compression for i in range(md.num_columns)} == {parquet_name}
+    b = (2.0, 48.5, 2.6, 49.0)
+    assert set(fused.read_table(str(out), b).id) == _brute_force(df, b)
+    gdf = gpd.read_parquet(out / "0.parquet")
+    np.testing.assert_array_equal(gdf.geometry.x.to_numpy(), gdf.LON.to_numpy())
+    import pyarrow.dataset as ds
+
+    assert ds.dataset([str(p) for p in files[:-1]]).count_rows() == 20_000
+    duckdb = pytest.importorskip("duckdb")
+    got = duckdb.connect().execute(
+        f"select id from read_parquet('{out}/*.parquet') where bbox.xmin >= {b[0]} and bbox.xmax <= {b[2]} "
+        f"and bbox.ymin >= {b[1]} and bbox.ymax <= {b[3]}").fetchall()
+    assert {r[0] for r in got} == _brute_force(df, b)
+
+
+def test_bad_codec_options_are_named(points_parquet, tmp_path):
+    src, _ = points_parquet
+    cases = [({"compression": "brotli"}, "compression must be 'zstd', 'lz4', 'snappy', 'gzip' or None, got 'brotli'"),
+             ({"compression": 3}, "compression must be a codec name or None, got 3"),
+             ({"compression": "lz4", "compression_level": 5}, "compression_level applies to zstd and gzip, not to 'lz4'"),
+             ({"compression": "zstd", "compression_level": 23}, "compression_level of zstd must be 1..22, got 23"),
+             ({"compression_level": 3}, "compression_level applies to zstd and gzip, not to 'lz4'"),
+             ({"compression": "gzip", "compression_level": 10}, "compression_level of gzip must be 1..9, got 10")]
+    for kw, message in cases:
+        with pytest.raises((InvalidArgumentError, ValueError), match=re.escape(message)):
+            _ingest(src, tmp_path / "t", lonlat_cols=("LON", "LAT"), **kw)
+        assert not (tmp_path / "t").exists()
+
+
+def test_zstd_level_is_applied(points_parquet, tmp_path):
+    # A higher level gives a smaller table: the level reaches the writer.
+    src, _ = points_parquet
+    sizes = []
+    for level in (1, 19):
+        out = tmp_path / f"l{level}"
+        _ingest(src, out, lonlat_cols=("LON", "LAT"), target_num_chunks=4, compression="zstd", compression_level=level)
+        sizes.append(sum(p.stat().st_size for p in out.iterdir()))
+    assert sizes[1] < sizes[0]
 
 
 def test_readers_and_catalog_helper_logic(points_parquet, tmp_path):
