@@ -796,3 +796,13 @@ def test_polygons_read_by_pages_match_geos(tmp_path):
         assert set(table.column("pid").to_pylist()) == want, b
         if b == (0.0, 44.0, 0.5, 44.5):  # some pages skipped (the big boxes widen pages' ranges)
             assert stats["rows_read"] < n
+
+
+def test_os_errors_name_their_cause(points_parquet):
+    # An engine I/O error carries the OS's reason (e.g. "No space left on device" when a
+    # spill fills the disk), not only the operation that failed.
+    from fused._errors import EngineIOError
+
+    src, _ = points_parquet
+    with pytest.raises(EngineIOError, match="'/dev/full'.*: File exists$"):
+        _ingest(src, "/dev/full/table", lonlat_cols=("LON", "LAT"))
