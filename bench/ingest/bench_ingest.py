@@ -1,16 +1,17 @@
 """Benchmark fused.ingest (C++ partitioner) and the bounds reader against their peers.
 
-Usage: python bench/ingest/bench_ingest.py [--quick] [--scale S] [--runs N]
+Usage: python bench/ingest/bench_ingest.py [--quick] [--scale S] [--runs N] [--compression lz4|zstd|snappy]
 
 Data: N synthetic clustered points with 5 attribute columns, generated here (10 M at full
 size, 200 k with --quick), written as one unsorted Parquet file and one CSV.
 
 Cases (peer / terrafuse = ratio, above 1 terrafuse is faster):
 - ingest: fused.ingest of the Parquet file (65,536-row chunks) against DuckDB ordering the
-  same rows along a Hilbert curve and writing Parquet with 65,536-row groups, zstd. The
+  same rows along a Hilbert curve and writing Parquet with 65,536-row groups, both sides with
+  the same codec (--compression; default lz4, the ingest's default). The
   Hilbert key comes from DuckDB's spatial extension when it is installed, else from numpy
   (its time is counted on DuckDB's side). Each side runs in a child process so its peak
-  memory (max RSS) is measured.
+  memory (max RSS) and CPU time (user + sys) are measured; the output sizes are printed.
 - small-bbox read (boxes of 0.01% of the data's extent): p50 of fused.read_table (a
   GeoDataFrame; also the engine's Arrow result) against filtering the unsorted Parquet file
   (pyarrow, predicate pushdown, an Arrow result) and against filtering the CSV
@@ -21,10 +22,11 @@ Cases (peer / terrafuse = ratio, above 1 terrafuse is faster):
   coefficient of variation of rows per chunk.
 Both sides are checked to return the same rows. Times are printed, never asserted.
 
-Last measured at full size (2 shared cores, three runs at load 11->7, 8->5, 5->3; details
-in docs/ingest.md): ingest 1.67x / 1.49x / 1.67x DuckDB, peak 1.14 GB; row-centred reads as
-Arrow 28.1 / 10.0 / 10.4 ms = 39x / 29x / 28x Parquet and 180x / 286x / 142x CSV; as a
-GeoDataFrame 57.8 / 30.8 / 28.8 ms (shapely.points alone is ~17 ms for the ~95 k points).
+Last measured at full size (2 shared cores, nine runs lz4 / zstd interleaved at load 3-6.5;
+details in docs/ingest.md): with lz4 (the default) ingest 1.27-1.94x DuckDB by wall clock,
+1.40-1.78x by CPU time (zstd: 1.27-1.52x), peak 1.14 GB; row-centred reads as Arrow
+6.1-16.4 ms = 43-52x Parquet and 301-395x CSV (zstd: 16.6-51.8 ms, 35-234x CSV); as a
+GeoDataFrame 23-48 ms (shapely.points alone is ~17 ms for the ~95 k points).
 """
 
 from __future__ import annotations
