@@ -684,9 +684,6 @@ std::string MetadataBase64(const std::vector<ChunkMeta>& chunks) {
   return arrow::util::base64_encode(std::string_view(reinterpret_cast<const char*>(buffer->data()), buffer->size()));
 }
 
-// Passes 3 and 4: scatters the spilled rows into bucket files of whole chunks, then writes
-// the table a bucket at a time. Memory holds about two buckets per writing thread; a bucket
-// is at most budget/8 (and 128 MB) of rows, or one chunk when a chunk is bigger.
 // TERRAFUSE_INGEST_TIMING=1 prints each phase's wall and process CPU seconds to stderr
 // (how the phases in docs/ingest.md were measured).
 class PhaseTimer {
@@ -710,6 +707,9 @@ class PhaseTimer {
   double cpu_ = 0;
 };
 
+// Passes 3 and 4: scatters the spilled rows into bucket files of whole chunks, then writes
+// the table a bucket at a time. Memory holds about two buckets per writing thread; a bucket
+// is at most budget/8 (and 128 MB) of rows, or one chunk when a chunk is bigger.
 class Writer {
  public:
   Writer(arrow::fs::FileSystem* fs, std::string dir, const IngestOptions& options, std::string crs,
