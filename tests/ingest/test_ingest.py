@@ -138,6 +138,16 @@ def test_bad_codec_options_are_named(points_parquet, tmp_path):
         assert not (tmp_path / "t").exists()
 
 
+def test_jobs_saved_before_the_codec_option_still_run_with_zstd(points_parquet, tmp_path):
+    # Their params carry compression_level (3, the old default) and no codec: zstd, as then.
+    src, _ = points_parquet
+    job = fused.ingest(str(src), str(tmp_path / "t"), lonlat_cols=("LON", "LAT")).to_dict()
+    del job["params"]["compression"]
+    job["params"]["compression_level"] = 3
+    fused._ingest.IngestJobConfig.from_dict(job).run_local(show_progress=False)
+    assert pq.ParquetFile(tmp_path / "t" / "0.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
+
+
 def test_zstd_level_is_applied(points_parquet, tmp_path):
     # A higher level gives a smaller table: the level reaches the writer.
     src, _ = points_parquet
