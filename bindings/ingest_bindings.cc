@@ -61,7 +61,7 @@ IngestOptions ToOptions(const nb::dict& d) {
                                  "split_identical_centroids", "subdivide_method", "subdivide_start",
                                  "subdivide_stop", "geometry_column", "lon_column", "lat_column",
                                  "drop_out_of_bounds", "overwrite", "partitioning_schema_input",
-                                 "compression_level", "spill_dir", "crs_projjson", "memory_budget"};
+                                 "compression", "compression_level", "spill_dir", "crs_projjson", "memory_budget"};
   for (auto [k, v] : d) {
     std::string key = nb::cast<std::string>(k);
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
@@ -87,7 +87,8 @@ IngestOptions ToOptions(const nb::dict& d) {
   if (auto v = Opt<bool>(d, "drop_out_of_bounds")) o.drop_out_of_bounds = *v;
   if (auto v = Opt<bool>(d, "overwrite")) o.overwrite = *v;
   if (auto v = Opt<std::string>(d, "partitioning_schema_input")) o.partitioning_schema_input = *v;
-  if (auto v = Opt<int>(d, "compression_level")) o.compression_level = *v;
+  if (d.contains("compression")) o.compression = Opt<std::string>(d, "compression").value_or("none");
+  o.compression_level = Opt<int>(d, "compression_level");
   if (auto v = Opt<std::string>(d, "spill_dir")) o.spill_dir = *v;
   if (auto v = Opt<int64_t>(d, "memory_budget")) o.memory_budget = *v;
   if (auto v = Opt<std::string>(d, "crs_projjson")) o.crs_projjson = *v;

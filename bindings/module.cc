@@ -1,3 +1,7 @@
+#include <arrow/util/io_util.h>
+
+#include <cstring>
+
 #include "binding_core.h"
 
 namespace terrafuse::bindings {
@@ -9,7 +13,10 @@ static void TranslateStatusError(const std::exception_ptr& p, void*) {
   } catch (const StatusError& e) {
     nb::gil_scoped_acquire gil;
     nb::object errors = nb::module_::import_("fused._errors");
-    nb::object exc = errors.attr("from_kind")(ErrorKindName(KindOf(e.status())), e.status().message());
+    // An OS error says which (e.g. "No space left on device"), not only what failed.
+    std::string message = e.status().message();
+    if (int err = arrow::internal::ErrnoFromStatus(e.status()); err > 0) message += ": " + std::string(std::strerror(err));
+    nb::object exc = errors.attr("from_kind")(ErrorKindName(KindOf(e.status())), message);
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
   }
 }

@@ -1,16 +1,17 @@
 """Benchmark fused.ingest (C++ partitioner) and the bounds reader against their peers.
 
-Usage: python bench/ingest/bench_ingest.py [--quick] [--scale S] [--runs N]
+Usage: python bench/ingest/bench_ingest.py [--quick] [--scale S] [--runs N] [--compression lz4|zstd|snappy]
 
 Data: N synthetic clustered points with 5 attribute columns, generated here (10 M at full
 size, 200 k with --quick), written as one unsorted Parquet file and one CSV.
 
 Cases (peer / terrafuse = ratio, above 1 terrafuse is faster):
 - ingest: fused.ingest of the Parquet file (65,536-row chunks) against DuckDB ordering the
-  same rows along a Hilbert curve and writing Parquet with 65,536-row groups, zstd. The
+  same rows along a Hilbert curve and writing Parquet with 65,536-row groups, both sides with
+  the same codec (--compression; default lz4, the ingest's default). The
   Hilbert key comes from DuckDB's spatial extension when it is installed, else from numpy
   (its time is counted on DuckDB's side). Each side runs in a child process so its peak
-  memory (max RSS) is measured.
+  memory (max RSS) and CPU time (user + sys) are measured; the output sizes are printed.
 - small-bbox read (boxes of 0.01% of the data's extent): p50 of fused.read_table (a
   GeoDataFrame; also the engine's Arrow result) against filtering the unsorted Parquet file
   (pyarrow, predicate pushdown, an Arrow result) and against filtering the CSV
@@ -21,10 +22,11 @@ Cases (peer / terrafuse = ratio, above 1 terrafuse is faster):
   coefficient of variation of rows per chunk.
 Both sides are checked to return the same rows. Times are printed, never asserted.
 
-Last measured at full size (2 shared cores, three runs at load 11->7, 8->5, 5->3; details
-in docs/ingest.md): ingest 1.67x / 1.49x / 1.67x DuckDB, peak 1.14 GB; row-centred reads as
-Arrow 28.1 / 10.0 / 10.4 ms = 39x / 29x / 28x Parquet and 180x / 286x / 142x CSV; as a
-GeoDataFrame 57.8 / 30.8 / 28.8 ms (shapely.points alone is ~17 ms for the ~95 k points).
+Last measured at full size (2 shared cores, nine runs lz4 / zstd interleaved at load 3-6.5;
+details in docs/ingest.md): with lz4 (the default) ingest 1.27-1.94x DuckDB by wall clock,
+1.40-1.78x by CPU time (zstd: 1.27-1.52x), peak 1.14 GB; row-centred reads as Arrow
+6.1-16.4 ms = 43-52x Parquet and 301-395x CSV (zstd: 16.6-51.8 ms, 35-234x CSV); as a
+GeoDataFrame 23-48 ms (shapely.points alone is ~17 ms for the ~95 k points).
 """
 
 from __future__ import annotations
@@ -73,33 +75,37 @@ def generate(n: int, path_parquet: str, path_csv: str, seed: int = 7) -> tuple[f
 
 
 def run_child(code: str) -> tuple[dict, float]:
-    """Run `code` in a fresh Python; it prints one JSON line. Returns (that, peak RSS GB)."""
+    """Run `code` in a fresh Python; it prints one JSON line. Returns (that, peak RSS GB), with
+    the child's CPU seconds (user + sys) added to that as "cpu"."""
     wrapper = code + textwrap.dedent("""
         import resource, json as _j
-        print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        _u = resource.getrusage(resource.RUSAGE_SELF)
+        print("PEAK", _u.ru_maxrss, _u.ru_utime + _u.ru_stime)
     """)
     out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"child failed:\n{out.stdout}\n{out.stderr}")
     lines = out.stdout.strip().splitlines()
-    peak_kb = int(lines[-1].split()[1])
-    return json.loads(lines[-2]), peak_kb / 1024 / 1024
+    _, peak_kb, cpu = lines[-1].split()
+    result = json.loads(lines[-2])
+    result["cpu"] = float(cpu)
+    return result, int(peak_kb) / 1024 / 1024
 
 
-def ingest_child(src: str, out: str) -> str:
+def ingest_child(src: str, out: str, codec: str) -> str:
     return textwrap.dedent(f"""
         import json, time, fused
         t = time.perf_counter()
         r = fused.ingest({src!r}, {out!r}, lonlat_cols=("LON", "LAT"),
                          partitioning_maximum_per_chunk={CHUNK_ROWS},
                          partitioning_split_method="median", partitioning_force_utm=None,
-                         overwrite=True).run_local(show_progress=False)
+                         compression={codec!r}, overwrite=True).run_local(show_progress=False)
         r["seconds"] = time.perf_counter() - t
         print(json.dumps(r))
     """)
 
 
-def duckdb_child(src: str, out: str) -> str:
+def duckdb_child(src: str, out: str, codec: str) -> str:
     # The peer writes the same content as the ingest (the points' WKB geometry included), built
     # with numpy when DuckDB's spatial extension is not installed (it needs the network); the
     # numpy work counts on DuckDB's side.
@@ -139,7 +145,7 @@ def duckdb_child(src: str, out: str) -> str:
             con.register("keys", keys)
             sql = f"SELECT t.*, k.geometry FROM read_parquet('{src}') t POSITIONAL JOIN keys k ORDER BY k.h"
             how = "numpy Hilbert key + WKB"
-        con.execute(f"COPY ({{sql}}) TO '{out}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CHUNK_ROWS})")
+        con.execute(f"COPY ({{sql}}) TO '{out}' (FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE {CHUNK_ROWS})")
         print(json.dumps({{"seconds": time.perf_counter() - t, "how": how}}))
     """)
 
@@ -180,6 +186,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--compression", default="lz4", choices=("lz4", "zstd", "snappy"),
+                        help="codec of both sides' output (default: the ingest's default)")
     args = parser.parse_args(argv)
     n = int((200_000 if args.quick else 10_000_000) * args.scale)
     n_queries = args.runs or (20 if args.quick else 100)
@@ -193,12 +201,16 @@ def main(argv: list[str]) -> int:
               f"(generated in {time.perf_counter() - t:.1f} s)")
 
         table = os.path.join(work, "ingested")
-        ours, our_peak = run_child(ingest_child(src, table))
+        duck = os.path.join(work, "duck.parquet")
+        ours, our_peak = run_child(ingest_child(src, table, args.compression))
         try:
-            theirs, their_peak = run_child(duckdb_child(src, os.path.join(work, "duck.parquet")))
+            theirs, their_peak = run_child(duckdb_child(src, duck, args.compression))
+            their_size = os.path.getsize(duck) / 1e6
         except RuntimeError as exc:
             print(f"duckdb peer unavailable: {str(exc).splitlines()[-1]}")
-            theirs, their_peak = {"seconds": float("nan"), "how": "n/a"}, float("nan")
+            theirs, their_peak, their_size = {"seconds": float("nan"), "cpu": float("nan"), "how": "n/a"}, \
+                float("nan"), float("nan")
+        our_size = sum(os.path.getsize(os.path.join(table, f)) for f in os.listdir(table)) / 1e6
 
         import fused
         import shapely
@@ -264,8 +276,11 @@ def main(argv: list[str]) -> int:
         for name, a, b in rows:
             print(f"| {name} | {a:.3f} | {b:.3f} | {b / a:.1f}x |")
         print(f"\npeer for ingest: DuckDB {theirs['how']} sort + COPY to Parquet "
-              f"(ROW_GROUP_SIZE {CHUNK_ROWS}, zstd); terrafuse: {ours['num_files']} files, "
-              f"{ours['num_chunks']} chunks")
+              f"(ROW_GROUP_SIZE {CHUNK_ROWS}, {args.compression}); terrafuse: {ours['num_files']} files, "
+              f"{ours['num_chunks']} chunks, {args.compression}")
+        print(f"ingest CPU (user + sys): terrafuse {ours['cpu']:.1f} s, DuckDB {theirs['cpu']:.1f} s; "
+              f"output size: terrafuse {our_size:.0f} MB, DuckDB {their_size:.0f} MB; "
+              f"load average {os.getloadavg()[0]:.1f}")
         print(f"peak memory: terrafuse {our_peak:.2f} GB, DuckDB {their_peak:.2f} GB")
         print(f"read boxes: {w:.3f} x {h:.3f} degrees (0.01% of the extent); a box centred on a row "
               f"returns {rows_centred:,.0f} rows (median), decoding {rows_decoded:,.0f} rows of "

@@ -40,6 +40,7 @@ _ENGINE_NAMES = {
     "target_num_chunks": "target_num_chunks",
     "drop_out_of_bounds": "drop_out_of_bounds",
     "overwrite": "overwrite",
+    "compression": "compression",
     "compression_level": "compression_level",
 }
 
@@ -104,8 +105,10 @@ class IngestJobConfig:
         """Rebuild a job from :meth:`to_dict`'s output."""
         if data.get("kind") not in ("ingest", "ingest_nongeospatial"):
             raise ValueError(f"not an ingest job: kind={data.get('kind')!r}")
-        return cls(input=data["input"], output=data["output"], params=dict(data.get("params", {})),
-                   kind=data["kind"])
+        params = dict(data.get("params", {}))
+        if params.get("compression_level") is not None and "compression" not in params:
+            params["compression"] = "zstd"  # written before the codec option: zstd was the codec
+        return cls(input=data["input"], output=data["output"], params=params, kind=data["kind"])
 
     # --- running ------------------------------------------------------------------------
     def run_local(self, *, show_progress: bool = True, spill_dir: str | None = None,
@@ -184,7 +187,8 @@ def ingest(
     partitioning_schema_input: str | None = None,
     gdal_config: dict | None = None,
     overwrite: bool = False,
-    compression_level: int = 3,
+    compression: str | None = "lz4",
+    compression_level: int | None = None,
 ) -> IngestJobConfig:
     """Ingest a dataset into the Fused geo-partitioned table format.
 
@@ -223,8 +227,12 @@ def ingest(
         An earlier table (or a Parquet file of its chunk boxes) whose boxes to reuse.
     overwrite : bool
         Replace an existing table at ``output`` (otherwise that is an error).
-    compression_level : int
-        zstd level (terrafuse extension).
+    compression : str or None
+        Parquet codec of the table's files: ``"lz4"`` (LZ4_RAW, default: fastest to write
+        and to read back), ``"zstd"`` (~20% smaller files), ``"snappy"``, ``"gzip"`` or None
+        (terrafuse extension; docs/ingest.md compares them).
+    compression_level : int, optional
+        zstd (1..22, default 3) or gzip (1..9) level (terrafuse extension).
 
     Returns
     -------
@@ -244,6 +252,8 @@ def ingest(
         raise ValueError(f"lonlat_cols must be a pair (lon, lat), got {lonlat_cols!r}")
     if subdivide_method == "area" and subdivide_start is None:
         raise ValueError("subdivide_method='area' needs subdivide_start")
+    if compression is not None and not isinstance(compression, str):
+        raise ValueError(f"compression must be a codec name or None, got {compression!r}")
     if target_num_chunks is not None and int(target_num_chunks) <= 0:
         raise ValueError(f"target_num_chunks must be > 0, got {target_num_chunks}")
     if isinstance(input, (str, Path)):
@@ -274,7 +284,8 @@ def ingest(
         "partitioning_schema_input": partitioning_schema_input,
         "gdal_config": dict(gdal_config) if gdal_config else None,
         "overwrite": bool(overwrite),
-        "compression_level": int(compression_level),
+        "compression": "none" if compression is None else compression.lower(),
+        "compression_level": int(compression_level) if compression_level is not None else None,
     }
     return IngestJobConfig(input=input, output=os.fspath(output), params=params)
 

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import re
 import time
 import zipfile
 
@@ -61,7 +62,7 @@ def test_layout_matches_the_table_format(points_parquet, tmp_path):
         for _, row in group.iterrows():
             rg = pf.metadata.row_group(int(row.chunk_id))
             assert rg.num_rows == row.num_rows <= 1000
-            assert rg.column(0).compression == "ZSTD"
+            assert rg.column(0).compression == "LZ4"  # LZ4_RAW, the default codec
             # The chunk box is exactly the rows' extent.
             t = pf.read_row_group(int(row.chunk_id), columns=["LON", "LAT", "bbox"]).to_pandas()
             assert (t.LON.min(), t.LAT.max()) == (row.bbox_minx, row.bbox_maxy)
@@ -96,6 +97,66 @@ def test_peers_read_the_output_unchanged(points_parquet, tmp_path):
         f"select id from read_parquet('{out}/*.parquet') where bbox.xmin >= {b[0]} and bbox.xmax <= {b[2]} "
         f"and bbox.ymin >= {b[1]} and bbox.ymax <= {b[3]}").fetchall()
     assert {r[0] for r in got} == _brute_force(df, b)
+
+
+# pyarrow names Parquet's LZ4_RAW "LZ4" (the Hadoop framing would be "LZ4_HADOOP").
+@pytest.mark.parametrize("codec, parquet_name", [("zstd", "ZSTD"), ("lz4", "LZ4"), ("snappy", "SNAPPY"),
+                                                 ("gzip", "GZIP"), (None, "UNCOMPRESSED")])
+def test_codec_choice_is_written_and_read_back_by_everyone(points_parquet, tmp_path, codec, parquet_name):
+    src, df = points_parquet
+    out = tmp_path / "table"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"), target_num_chunks=8, compression=codec)
+    files = sorted(out.glob("*.parquet")) + [out / "_sample"]
+    for f in files:
+        md = pq.ParquetFile(f).metadata
+        assert {md.row_group(0).column(i).compression for i in range(md.num_columns)} == {parquet_name}
+    b = (2.0, 48.5, 2.6, 49.0)
+    assert set(fused.read_table(str(out), b).id) == _brute_force(df, b)
+    gdf = gpd.read_parquet(out / "0.parquet")
+    np.testing.assert_array_equal(gdf.geometry.x.to_numpy(), gdf.LON.to_numpy())
+    import pyarrow.dataset as ds
+
+    assert ds.dataset([str(p) for p in files[:-1]]).count_rows() == 20_000
+    duckdb = pytest.importorskip("duckdb")
+    got = duckdb.connect().execute(
+        f"select id from read_parquet('{out}/*.parquet') where bbox.xmin >= {b[0]} and bbox.xmax <= {b[2]} "
+        f"and bbox.ymin >= {b[1]} and bbox.ymax <= {b[3]}").fetchall()
+    assert {r[0] for r in got} == _brute_force(df, b)
+
+
+def test_bad_codec_options_are_named(points_parquet, tmp_path):
+    src, _ = points_parquet
+    cases = [({"compression": "brotli"}, "compression must be 'zstd', 'lz4', 'snappy', 'gzip' or None, got 'brotli'"),
+             ({"compression": 3}, "compression must be a codec name or None, got 3"),
+             ({"compression": "lz4", "compression_level": 5}, "compression_level applies to zstd and gzip, not to 'lz4'"),
+             ({"compression": "zstd", "compression_level": 23}, "compression_level of zstd must be 1..22, got 23"),
+             ({"compression_level": 3}, "compression_level applies to zstd and gzip, not to 'lz4'"),
+             ({"compression": "gzip", "compression_level": 10}, "compression_level of gzip must be 1..9, got 10")]
+    for kw, message in cases:
+        with pytest.raises((InvalidArgumentError, ValueError), match=re.escape(message)):
+            _ingest(src, tmp_path / "t", lonlat_cols=("LON", "LAT"), **kw)
+        assert not (tmp_path / "t").exists()
+
+
+def test_jobs_saved_before_the_codec_option_still_run_with_zstd(points_parquet, tmp_path):
+    # Their params carry compression_level (3, the old default) and no codec: zstd, as then.
+    src, _ = points_parquet
+    job = fused.ingest(str(src), str(tmp_path / "t"), lonlat_cols=("LON", "LAT")).to_dict()
+    del job["params"]["compression"]
+    job["params"]["compression_level"] = 3
+    fused._ingest.IngestJobConfig.from_dict(job).run_local(show_progress=False)
+    assert pq.ParquetFile(tmp_path / "t" / "0.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_zstd_level_is_applied(points_parquet, tmp_path):
+    # A higher level gives a smaller table: the level reaches the writer.
+    src, _ = points_parquet
+    sizes = []
+    for level in (1, 19):
+        out = tmp_path / f"l{level}"
+        _ingest(src, out, lonlat_cols=("LON", "LAT"), target_num_chunks=4, compression="zstd", compression_level=level)
+        sizes.append(sum(p.stat().st_size for p in out.iterdir()))
+    assert sizes[1] < sizes[0]
 
 
 def test_readers_and_catalog_helper_logic(points_parquet, tmp_path):
@@ -174,6 +235,16 @@ def test_every_column_type_survives_the_reordering(tmp_path, make_points):
     got = pq.read_table(out).sort_by("id")
     for name in table.column_names:
         assert got[name].combine_chunks().equals(table[name].combine_chunks()), name
+    # The bounds reader gathers the hits of each page with its own loop for fixed-width
+    # columns without nulls, and Arrow's Take for the rest: each value stays with its row.
+    b = (df.LON.quantile(0.2), df.LAT.quantile(0.2), df.LON.quantile(0.7), df.LAT.quantile(0.7))
+    hits, _ = fused._table.read_table_arrow(str(out), b)
+    hits = hits.sort_by("id")
+    inside = (df.LON >= b[0]) & (df.LON <= b[2]) & (df.LAT >= b[1]) & (df.LAT <= b[3])
+    assert 0 < hits.num_rows == inside.sum() < n
+    expected = table.take(pa.array(np.flatnonzero(inside.to_numpy()))).sort_by("id")
+    for name in table.column_names:
+        assert hits[name].combine_chunks().equals(expected[name].combine_chunks()), name
 
 
 def test_polygons_exact_bounds_filter_and_methods(polygons_gdf, tmp_path):
@@ -735,3 +806,13 @@ def test_polygons_read_by_pages_match_geos(tmp_path):
         assert set(table.column("pid").to_pylist()) == want, b
         if b == (0.0, 44.0, 0.5, 44.5):  # some pages skipped (the big boxes widen pages' ranges)
             assert stats["rows_read"] < n
+
+
+def test_os_errors_name_their_cause(points_parquet):
+    # An engine I/O error carries the OS's reason (e.g. "No space left on device" when a
+    # spill fills the disk), not only the operation that failed.
+    from fused._errors import EngineIOError
+
+    src, _ = points_parquet
+    with pytest.raises(EngineIOError, match="'/dev/full'.*: File exists$"):
+        _ingest(src, "/dev/full/table", lonlat_cols=("LON", "LAT"))

@@ -23,7 +23,10 @@
 #include <set>
 #include <future>
 #include <thread>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "terrafuse/ingest/geometry.h"
 #include "terrafuse/ingest/partitioner.h"
@@ -540,7 +543,19 @@ uint32_t Hilbert16(uint32_t x, uint32_t y) {
 // up per page) and faster than 512 or 4,096.
 constexpr int64_t kRowsPerPage = 2048;
 
-std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::string& geom,
+// zstd's level when none is given.
+constexpr int kDefaultZstdLevel = 3;
+
+// The Parquet codec named by the ingest's `compression` option (validated before).
+arrow::Compression::type CodecOf(const std::string& name) {
+  if (name == "zstd") return arrow::Compression::ZSTD;
+  if (name == "lz4") return arrow::Compression::LZ4;  // written as Parquet's LZ4_RAW
+  if (name == "snappy") return arrow::Compression::SNAPPY;
+  if (name == "gzip") return arrow::Compression::GZIP;
+  return arrow::Compression::UNCOMPRESSED;
+}
+
+std::shared_ptr<parquet::WriterProperties> WriterProps(const IngestOptions& o, const std::string& geom,
                                                        const arrow::Schema& schema) {
   // Geometry and bbox values are nearly all distinct: dictionary encoding only costs time,
   // and min/max statistics of WKB bytes mean nothing (the bbox columns carry them).
@@ -548,7 +563,10 @@ std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::str
   // booleans); floats, 64-bit integers and timestamps are mostly distinct, and a 65k-row
   // chunk of them never outgrows the dictionary page, so it would be built in vain.
   parquet::WriterProperties::Builder b;
-  b.compression(parquet::Compression::ZSTD)->compression_level(level)->max_row_group_length(INT64_MAX);
+  b.compression(CodecOf(o.compression))->max_row_group_length(INT64_MAX);
+  if (o.compression == "zstd" || o.compression_level) {
+    b.compression_level(o.compression_level.value_or(kDefaultZstdLevel));
+  }
   b.disable_dictionary()->disable_statistics(geom);
   // Rows are in Hilbert order inside a chunk, so the page index (min/max of the bbox columns
   // per page, and where each page starts) lets a reader skip most pages of a chunk.
@@ -575,18 +593,18 @@ std::shared_ptr<parquet::WriterProperties> WriterProps(int level, const std::str
 
 Result<std::unique_ptr<parquet::arrow::FileWriter>> OpenParquetWriter(const arrow::Schema& schema,
                                                                      std::shared_ptr<arrow::io::OutputStream> sink,
-                                                                     int level, const std::string& geom) {
+                                                                     const IngestOptions& o, const std::string& geom) {
   // Columns of a row group are encoded and compressed in parallel (deterministic output).
   auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->set_use_threads(true)->build();
   return parquet::arrow::FileWriter::Open(schema, arrow::default_memory_pool(), std::move(sink),
-                                          WriterProps(level, geom, schema), arrow_props);
+                                          WriterProps(o, geom, schema), arrow_props);
 }
 
 // Writes `table` (the `_sample`) as one row group.
 Status WriteParquet(arrow::fs::FileSystem* fs, const std::string& path, const std::shared_ptr<arrow::Table>& table,
-                    int level, const std::string& geom) {
+                    const IngestOptions& o, const std::string& geom) {
   ARROW_ASSIGN_OR_RAISE(auto sink, fs->OpenOutputStream(path));
-  ARROW_ASSIGN_OR_RAISE(auto writer, OpenParquetWriter(*table->schema(), sink, level, geom));
+  ARROW_ASSIGN_OR_RAISE(auto writer, OpenParquetWriter(*table->schema(), sink, o, geom));
   ARROW_RETURN_NOT_OK(writer->WriteTable(*table, std::max<int64_t>(table->num_rows(), 1)));
   ARROW_RETURN_NOT_OK(writer->Close());
   return sink->Close();
@@ -666,6 +684,29 @@ std::string MetadataBase64(const std::vector<ChunkMeta>& chunks) {
   return arrow::util::base64_encode(std::string_view(reinterpret_cast<const char*>(buffer->data()), buffer->size()));
 }
 
+// TERRAFUSE_INGEST_TIMING=1 prints each phase's wall and process CPU seconds to stderr
+// (how the phases in docs/ingest.md were measured).
+class PhaseTimer {
+ public:
+  PhaseTimer() : on_(std::getenv("TERRAFUSE_INGEST_TIMING") != nullptr) { Lap(nullptr); }
+  void Lap(const char* phase) {
+    if (!on_) return;
+    auto wall = std::chrono::steady_clock::now();
+    double cpu = static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
+    if (phase) {
+      std::fprintf(stderr, "ingest %-10s %6.2f s wall %6.2f s cpu\n", phase,
+                   std::chrono::duration<double>(wall - wall_).count(), cpu - cpu_);
+    }
+    wall_ = wall;
+    cpu_ = cpu;
+  }
+
+ private:
+  bool on_;
+  std::chrono::steady_clock::time_point wall_;
+  double cpu_ = 0;
+};
+
 // Passes 3 and 4: scatters the spilled rows into bucket files of whole chunks, then writes
 // the table a bucket at a time. Memory holds about two buckets per writing thread; a bucket
 // is at most budget/8 (and 128 MB) of rows, or one chunk when a chunk is bigger.
@@ -687,7 +728,9 @@ class Writer {
     cap = std::max<int64_t>(cap, (c.num_rows + kMaxBuckets - 1) / kMaxBuckets);  // bounded open files
     PlanBuckets(layout.chunk_file, estimate, cap);
     counts_.assign(num_chunks, 0);
+    PhaseTimer timer;
     ARROW_RETURN_NOT_OK(Scatter(spill_dir, spill_path, c, layout, budget));
+    timer.Lap("scatter");
     std::filesystem::remove(spill_path, ec);  // the buckets hold every row now
     // Empty chunks (possible with a sample or earlier boxes) are left out; files and chunks
     // are numbered densely, in order.
@@ -723,6 +766,7 @@ class Writer {
     results[0] = worker();
     for (auto& th : pool) th.join();
     for (const Status& st : results) ARROW_RETURN_NOT_OK(st);
+    timer.Lap("write");
     std::shared_ptr<arrow::Table> sample;
     for (auto& job_outputs : outputs) {
       for (FileOutput& out : job_outputs) {
@@ -1094,7 +1138,7 @@ class Writer {
     if (!out->writer) {
       ARROW_ASSIGN_OR_RAISE(out->sink, fs_->OpenOutputStream(dir_ + "/" + std::to_string(out->file_id) + ".parquet"));
       ARROW_ASSIGN_OR_RAISE(out->writer,
-                            OpenParquetWriter(*table->schema(), out->sink, options_.compression_level, geom_name));
+                            OpenParquetWriter(*table->schema(), out->sink, options_, geom_name));
     }
     int64_t offset = 0;
     for (int64_t size : sizes) {
@@ -1144,7 +1188,7 @@ class Writer {
         {"geo", "fused:format_version", "fused:_metadata"},
         {GeoMetadata(geom_name, all_types_, bbox, crs_).dump(), "5", MetadataBase64(chunks_)});
     auto table = sample->ReplaceSchemaMetadata(md);
-    return WriteParquet(fs_, dir_ + "/_sample", table, options_.compression_level, geom_name);
+    return WriteParquet(fs_, dir_ + "/_sample", table, options_, geom_name);
   }
 
   static constexpr const char* kChunkColumn = "__terrafuse_chunk";
@@ -1198,8 +1242,16 @@ Status ValidateOptions(const IngestOptions& o) {
     }
   }
   if (o.memory_budget < 0) return InvalidArgument("memory_budget must be >= 0 bytes, got ", o.memory_budget);
-  if (o.compression_level < 1 || o.compression_level > 22) {
-    return InvalidArgument("compression_level must be 1..22, got ", o.compression_level);
+  const std::string& c = o.compression;
+  if (c != "zstd" && c != "lz4" && c != "snappy" && c != "gzip" && c != "none") {
+    return InvalidArgument("compression must be 'zstd', 'lz4', 'snappy', 'gzip' or None, got '", c, "'");
+  }
+  if (o.compression_level) {
+    int top = c == "zstd" ? 22 : c == "gzip" ? 9 : 0;
+    if (top == 0) return InvalidArgument("compression_level applies to zstd and gzip, not to '", c, "'");
+    if (*o.compression_level < 1 || *o.compression_level > top) {
+      return InvalidArgument("compression_level of ", c, " must be 1..", top, ", got ", *o.compression_level);
+    }
   }
   return Status::OK();
 }
@@ -1274,8 +1326,10 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
   std::string spill_path = spill_dir.path() + "/rows.arrow";
   Collected collected;
   collected.sample_cap = std::max<int64_t>(budget / kSampleBytesPerRow, 1 << 14);
+  PhaseTimer timer;
   Pass1 pass1(options, method, progress);
   ARROW_RETURN_NOT_OK(pass1.Run(input.get(), spill_path, &collected));
+  timer.Lap("read+spill");
   int64_t n = collected.num_rows;
 
   // Pass 2: partition the sample (every row unless the input outgrew the budget); its cuts
@@ -1336,6 +1390,7 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
     }
   }
 
+  timer.Lap("partition");
   // Passes 3 and 4: scatter the spill into buckets, write beside the output, move into place.
   std::string parent = Parent(output);
   std::string tmp = (parent.empty() ? "" : parent + "/") + "." + BaseName(output) + ".tmp-" +

@@ -1,6 +1,6 @@
 // fused.ingest in the engine: stream a table in batches, geo-partition it and write the
 // Fused table layout (spec/table-format.md): <file_id>.parquet data files with one row group
-// per chunk, GeoParquet 1.1 `geo` metadata with a bbox covering column, zstd, and `_sample`
+// per chunk, GeoParquet 1.1 `geo` metadata with a bbox covering column, lz4, and `_sample`
 // carrying `fused:format_version = "5"` and `fused:_metadata`.
 //
 // Memory is bounded by `memory_budget`, whatever the input's size: pass 1 streams the input
@@ -47,7 +47,10 @@ struct IngestOptions {
   bool drop_out_of_bounds = false;
   bool overwrite = false;
   std::string partitioning_schema_input;  // path (same file system) of an earlier table
-  int compression_level = 3;              // zstd
+  // lz4 (Parquet's LZ4_RAW): ~2 s less CPU per 10 M points than zstd to write, row-centred
+  // reads 1.5-3x faster; tables ~25% bigger (docs/ingest.md, "The codec").
+  std::string compression = "lz4";        // lz4 | zstd | snappy | gzip | none
+  std::optional<int> compression_level;   // zstd 1..22, gzip 1..9; unset: the codec's default
   std::string spill_dir;                  // local directory; "" = the system temp dir
   int64_t memory_budget = 0;              // bytes; 0 = TERRAFUSE_INGEST_MEMORY, else RAM/4
   std::string crs_projjson;               // written as the `geo` crs; "" = omitted (OGC:CRS84)

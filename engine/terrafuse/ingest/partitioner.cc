@@ -48,13 +48,8 @@ class Splitter {
     while (!stack.empty()) {
       auto [r, node] = stack.back();
       stack.pop_back();
-      int64_t n = r.end - r.begin;
       Node cut;
-      Item* mid = utm_zones ? CutAtZoneEdge(r, &cut) : nullptr;
-      if (!mid) {
-        double k = std::ceil(r.weight / max - 1e-9);
-        if (k > 1 && n > 1) mid = Cut(r, k, &cut);
-      }
+      Item* mid = CutOf(r, max, utm_zones, &cut);
       if (mid == nullptr) {  // small enough, or identical centroids not to be split
         tree->nodes[node].value = static_cast<double>(leaves->size());
         leaves->push_back(r);
@@ -71,7 +66,56 @@ class Splitter {
     }
   }
 
+  // Split with the two halves of the first cut on two threads (each pass over a part is
+  // memory-bound and the top cuts see every row): the same leaves and cuts as Split, the
+  // tree's nodes numbered left subtree first.
+  void SplitInTwo(Range root, double max, bool utm_zones, std::vector<Range>* leaves, SplitTree* tree) const {
+    using Node = SplitTree::Node;
+    Node cut;
+    Item* mid = root.end - root.begin >= kParallelRows ? CutOf(root, max, utm_zones, &cut) : nullptr;
+    if (mid == nullptr) return Split(root, max, utm_zones, leaves, tree);
+    Range left{root.begin, mid, Weight(root.begin, mid, weighted_)};
+    Range right{mid, root.end, weighted_ ? root.weight - left.weight : static_cast<double>(root.end - mid)};
+    std::vector<Range> right_leaves;
+    SplitTree left_tree, right_tree;
+    std::thread helper([&] { Split(right, max, utm_zones, &right_leaves, &right_tree); });
+    Split(left, max, utm_zones, leaves, &left_tree);
+    helper.join();
+    auto left_size = static_cast<int32_t>(left_tree.nodes.size());
+    auto left_leaves = static_cast<double>(leaves->size());
+    cut.left = 1;
+    cut.right = 1 + left_size;
+    tree->nodes.assign(1, cut);
+    for (Node node : left_tree.nodes) {
+      if (node.kind != Node::Kind::kLeaf) {
+        node.left += 1;
+        node.right += 1;
+      }
+      tree->nodes.push_back(node);
+    }
+    for (Node node : right_tree.nodes) {
+      if (node.kind == Node::Kind::kLeaf) {
+        node.value += left_leaves;
+      } else {
+        node.left += 1 + left_size;
+        node.right += 1 + left_size;
+      }
+      tree->nodes.push_back(node);
+    }
+    leaves->insert(leaves->end(), right_leaves.begin(), right_leaves.end());
+  }
+
  private:
+  static constexpr int64_t kParallelRows = 1 << 20;
+
+  // How `r` is cut (its split point and the rule in `cut`), or nullptr when it is a leaf.
+  Item* CutOf(const Range& r, double max, bool utm_zones, SplitTree::Node* cut) const {
+    Item* mid = utm_zones ? CutAtZoneEdge(r, cut) : nullptr;
+    double k = std::ceil(r.weight / max - 1e-9);
+    if (!mid && k > 1 && r.end - r.begin > 1) mid = Cut(r, k, cut);
+    return mid;
+  }
+
   // Splits at the UTM zone edge in the middle of the zones spanned, or nullptr for one zone.
   Item* CutAtZoneEdge(const Range& r, SplitTree::Node* cut) const {
     int zmin = 59, zmax = 0;
@@ -218,8 +262,8 @@ Result<Partitioning> Partition(const PartitionInput& input, const PartitionOptio
   Item* end = begin + input.num_rows;
 
   std::vector<Range> files;
-  splitter.Split({begin, end, Weight(begin, end, weighted)}, options.max_per_file,
-                 options.force_utm == ForceUtm::kFile, &files, &result.file_tree);
+  splitter.SplitInTwo({begin, end, Weight(begin, end, weighted)}, options.max_per_file,
+                      options.force_utm == ForceUtm::kFile, &files, &result.file_tree);
   // Files are cut into chunks independently: two threads, results kept in file order.
   std::vector<std::vector<Range>> chunks(files.size());
   result.chunk_trees.resize(files.size());

@@ -231,6 +231,36 @@ TEST(Partitioner, TreesPlaceEveryRowInItsChunk) {
   }
 }
 
+TEST(Partitioner, TreesOfATopCutOnTwoThreadsPlaceEveryRow) {
+  // From 2^20 rows the two halves of the first file cut are split on two threads and their
+  // trees joined: the joined tree must still put each row where the partition put it.
+  Points p = Clustered((1 << 20) + 5000, 12);
+  std::vector<double> w(p.x.size());
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 1 + static_cast<double>(i % 5);
+  for (ForceUtm utm : {ForceUtm::kNone, ForceUtm::kFile}) {
+    for (bool weighted : {false, true}) {
+      PartitionOptions o;
+      o.max_per_file = (weighted ? 3.0 : 1.0) * 150000;
+      o.max_per_chunk = (weighted ? 3.0 : 1.0) * 40000;
+      o.split_method = weighted ? SplitMethod::kMean : SplitMethod::kMedian;
+      o.force_utm = utm;
+      PartitionInput in = p.input();
+      if (weighted) in.weight = w.data();
+      auto result = Partition(in, o);
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+      const Partitioning& part = *result;
+      ExpectValid(part, static_cast<int64_t>(p.x.size()));
+      EXPECT_GT(part.num_files, 4);
+      for (int64_t k = 0; k < part.num_chunks(); ++k) {
+        for (int64_t j = part.chunk_offsets[k]; j < part.chunk_offsets[k + 1]; ++j) {
+          int64_t row = part.order[j];
+          ASSERT_EQ(part.FindChunk(p.x[row], p.y[row], row), k) << "row " << row;
+        }
+      }
+    }
+  }
+}
+
 TEST(Partitioner, RowNumbersOfASampleBreakTies) {
   // A sample passes the numbers of its rows: the order and the cuts use them.
   Points p;

@@ -460,6 +460,26 @@ Result<std::shared_ptr<arrow::Array>> TakeRows(const std::shared_ptr<arrow::Arra
       (positions.empty() || positions.back() == values->length() - 1)) {
     return values;  // every value, in order
   }
+  // Fixed-width values without nulls (most attribute columns) are gathered directly: the
+  // positions are in range by construction, so Take's index checks and its int64 index
+  // array are pure overhead here (~5% of a row-centred read's CPU).
+  const auto* fixed = dynamic_cast<const arrow::FixedWidthType*>(values->type().get());
+  int width = fixed ? fixed->bit_width() : 0;
+  if (values->null_count() == 0 && values->type_id() != arrow::Type::DICTIONARY && (width == 32 || width == 64)) {
+    auto n = static_cast<int64_t>(positions.size());
+    ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::AllocateBuffer(n * (width / 8)));
+    const auto& data = *values->data();
+    if (width == 64) {
+      const auto* in = data.GetValues<uint64_t>(1);
+      auto* out = reinterpret_cast<uint64_t*>(buffer->mutable_data());
+      for (int64_t i = 0; i < n; ++i) out[i] = in[positions[i]];
+    } else {
+      const auto* in = data.GetValues<uint32_t>(1);
+      auto* out = reinterpret_cast<uint32_t*>(buffer->mutable_data());
+      for (int64_t i = 0; i < n; ++i) out[i] = in[positions[i]];
+    }
+    return arrow::MakeArray(arrow::ArrayData::Make(values->type(), n, {nullptr, std::move(buffer)}, 0));
+  }
   arrow::Int64Builder builder;
   ARROW_RETURN_NOT_OK(builder.AppendValues(positions));
   ARROW_ASSIGN_OR_RAISE(auto indices, builder.Finish());
