@@ -1,6 +1,6 @@
 """Benchmark fused.ingest (C++ partitioner) and the bounds reader against their peers.
 
-Usage: python bench/ingest/bench_ingest.py [--quick] [--scale S] [--runs N] [--compression lz4|zstd|snappy]
+Usage: python bench/ingest/bench_ingest.py [--quick] [--scale S] [--runs N] [--compression zstd|lz4|snappy]
 
 Data: N synthetic clustered points with 5 attribute columns, generated here (10 M at full
 size, 200 k with --quick), written as one unsorted Parquet file and one CSV.
@@ -8,7 +8,7 @@ size, 200 k with --quick), written as one unsorted Parquet file and one CSV.
 Cases (peer / terrafuse = ratio, above 1 terrafuse is faster):
 - ingest: fused.ingest of the Parquet file (65,536-row chunks) against DuckDB ordering the
   same rows along a Hilbert curve and writing Parquet with 65,536-row groups, both sides with
-  the same codec (--compression; default lz4, the ingest's default). The
+  the same codec (--compression; default zstd, the ingest's default). The
   Hilbert key comes from DuckDB's spatial extension when it is installed, else from numpy
   (its time is counted on DuckDB's side). Each side runs in a child process so its peak
   memory (max RSS) and CPU time (user + sys) are measured; the output sizes are printed.
@@ -23,10 +23,11 @@ Cases (peer / terrafuse = ratio, above 1 terrafuse is faster):
 Both sides are checked to return the same rows. Times are printed, never asserted.
 
 Last measured at full size (2 shared cores, nine runs lz4 / zstd interleaved at load 3-6.5;
-details in docs/ingest.md): with lz4 (the default) ingest 1.27-1.94x DuckDB by wall clock,
-1.40-1.78x by CPU time (zstd: 1.27-1.52x), peak 1.14 GB; row-centred reads as Arrow
-6.1-16.4 ms = 43-52x Parquet and 301-395x CSV (zstd: 16.6-51.8 ms, 35-234x CSV); as a
-GeoDataFrame 23-48 ms (shapely.points alone is ~17 ms for the ~95 k points).
+details in docs/ingest.md): with zstd (the default) ingest 1.27-1.52x DuckDB by CPU time,
+row-centred reads as Arrow 16.6-51.8 ms = 18-41x Parquet and 35-234x CSV (quiet machine,
+session 5: 8.7-9.9 ms, 28.6-32.7x Parquet, 176-184x CSV); with --compression lz4 ingest
+1.40-1.78x by CPU time, row-centred reads 6.1-16.4 ms = 43-52x Parquet and 301-395x CSV.
+Peak 1.14 GB. As a GeoDataFrame 23-48 ms (shapely.points alone is ~17 ms for ~95 k points).
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=None)
-    parser.add_argument("--compression", default="lz4", choices=("lz4", "zstd", "snappy"),
+    parser.add_argument("--compression", default="zstd", choices=("lz4", "zstd", "snappy"),
                         help="codec of both sides' output (default: the ingest's default)")
     args = parser.parse_args(argv)
     n = int((200_000 if args.quick else 10_000_000) * args.scale)

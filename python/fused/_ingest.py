@@ -187,7 +187,7 @@ def ingest(
     partitioning_schema_input: str | None = None,
     gdal_config: dict | None = None,
     overwrite: bool = False,
-    compression: str | None = "lz4",
+    compression: str | None = "zstd",
     compression_level: int | None = None,
 ) -> IngestJobConfig:
     """Ingest a dataset into the Fused geo-partitioned table format.
@@ -228,9 +228,10 @@ def ingest(
     overwrite : bool
         Replace an existing table at ``output`` (otherwise that is an error).
     compression : str or None
-        Parquet codec of the table's files: ``"lz4"`` (LZ4_RAW, default: fastest to write
-        and to read back), ``"zstd"`` (~20% smaller files), ``"snappy"``, ``"gzip"`` or None
-        (terrafuse extension; docs/ingest.md compares them).
+        Parquet codec of the table's files: ``"zstd"`` (default, as Fused writes),
+        ``"lz4"`` (LZ4_RAW: faster to write and to read back in small boxes, ~25% bigger
+        files), ``"snappy"``, ``"gzip"`` or None (terrafuse extension; docs/ingest.md
+        compares them).
     compression_level : int, optional
         zstd (1..22, default 3) or gzip (1..9) level (terrafuse extension).
 

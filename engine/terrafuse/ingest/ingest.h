@@ -49,7 +49,7 @@ struct IngestOptions {
   std::string partitioning_schema_input;  // path (same file system) of an earlier table
   // lz4 (Parquet's LZ4_RAW): ~2 s less CPU per 10 M points than zstd to write, row-centred
   // reads 1.5-3x faster; tables ~25% bigger (docs/ingest.md, "The codec").
-  std::string compression = "lz4";        // lz4 | zstd | snappy | gzip | none
+  std::string compression = "zstd";       // zstd | lz4 | snappy | gzip | none
   std::optional<int> compression_level;   // zstd 1..22, gzip 1..9; unset: the codec's default
   std::string spill_dir;                  // local directory; "" = the system temp dir
   int64_t memory_budget = 0;              // bytes; 0 = TERRAFUSE_INGEST_MEMORY, else RAM/4
