@@ -57,6 +57,9 @@ constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr size_t kLingerBytes = 4 * 1024 * 1024;
 // Pause after a failed accept (out of file descriptors) instead of spinning.
 constexpr std::chrono::milliseconds kAcceptRetryPause{100};
+// After a timeout shut a connection down, how often to cancel its operation again until it
+// ends (an operation whose completion was already queued at the timeout is not cancelled).
+constexpr std::chrono::milliseconds kTimeoutRetry{100};
 // Incoming X-Request-Id values are kept when they are this short and plain.
 constexpr size_t kMaxRequestIdLength = 64;
 
@@ -225,22 +228,31 @@ namespace {
 // to the handler pool and writes the answer.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer::Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+  Session(HttpServer::Impl& server, tcp::socket socket)
+      : server_(server), socket_(std::move(socket)), timer_(socket_.get_executor()) {
     beast::error_code ec;
-    auto endpoint = stream_.socket().remote_endpoint(ec);
+    auto endpoint = socket_.remote_endpoint(ec);
     client_ = ec ? "-" : endpoint.address().to_string();
     server_.metrics.connections.fetch_add(1);
   }
   ~Session() { server_.metrics.connections.fetch_sub(1); }
 
-  static net::awaitable<void> Run(std::shared_ptr<Session> self) { co_await self->Loop(); }
+  static net::awaitable<void> Run(std::shared_ptr<Session> self) {
+    // The timer's pending wait ends with the connection (it holds no reference to it).
+    struct StopTimer {
+      Session& session;
+      ~StopTimer() { session.timer_.cancel(); }
+    } stop_timer{*self};
+    co_await self->Loop();
+  }
 
-  net::any_io_executor executor() { return stream_.get_executor(); }
+  net::any_io_executor executor() { return socket_.get_executor(); }
 
   // Called on the session's executor at shutdown: a connection waiting for its next
   // request is closed now; one mid-request finishes it first.
   void CloseIfIdle() {
-    if (idle_) stream_.cancel();
+    beast::error_code ignored;
+    if (idle_) socket_.cancel(ignored);
   }
 
   // Thread-safe: tells the running handler to give up (deadline passed).
@@ -271,8 +283,34 @@ class Session : public std::enable_shared_from_this<Session> {
   void WatchForDisconnect();
   void LogRequest(const Request& request, const Response& response, std::chrono::steady_clock::time_point start);
 
+  // Guards the asynchronous operation in flight with a deadline (see SetDeadline).
+  class Deadline {
+   public:
+    Deadline(Session& session, std::chrono::steady_clock::duration timeout) : session_(session) {
+      session_.SetDeadline(timeout);
+    }
+    ~Deadline() { session_.deadline_ = kNoDeadline; }
+    Deadline(const Deadline&) = delete;
+    Deadline& operator=(const Deadline&) = delete;
+
+   private:
+    Session& session_;
+  };
+  static constexpr auto kNoDeadline = std::chrono::steady_clock::time_point::max();
+
+  void SetDeadline(std::chrono::steady_clock::duration timeout);
+  void ArmTimer(std::chrono::steady_clock::time_point when);
+  void OnTimer();
+
   HttpServer::Impl& server_;
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
+  // One timer per connection, armed lazily: an operation only records its deadline, and the
+  // timer, when it fires, re-arms itself for the current one (or gives up when none is
+  // set). Keep-alive requests push the deadline later, so a busy connection re-arms its timer
+  // about once per timeout instead of arming and cancelling it around every read.
+  net::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_ = kNoDeadline;
+  std::chrono::steady_clock::time_point timer_expiry_ = kNoDeadline;  // kNoDeadline: not armed
   beast::flat_buffer buffer_;
   std::string client_;
   bool idle_ = true;  // waiting for the next request; only touched on the session's executor
@@ -280,6 +318,38 @@ class Session : public std::enable_shared_from_this<Session> {
   // One per connection: a disconnect or a forced shutdown ends the connection anyway.
   std::stop_source cancel_;
 };
+
+void Session::SetDeadline(std::chrono::steady_clock::duration timeout) {
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  // A pending wait that fires no later than the new deadline re-arms itself when it fires.
+  if (timer_expiry_ > deadline_) ArmTimer(deadline_);
+}
+
+void Session::ArmTimer(std::chrono::steady_clock::time_point when) {
+  timer_expiry_ = when;
+  timer_.expires_at(when);  // cancels a pending wait, whose handler then does nothing
+  timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (ec) return;  // re-armed or cancelled
+    if (auto self = weak.lock()) self->OnTimer();
+  });
+}
+
+void Session::OnTimer() {
+  timer_expiry_ = kNoDeadline;
+  if (deadline_ == kNoDeadline) return;  // no operation waits: the next one arms the timer
+  const auto now = std::chrono::steady_clock::now();
+  if (deadline_ > now) {
+    ArmTimer(deadline_);
+    return;
+  }
+  // Timed out. Shutting the socket down (not only cancelling) also fails the operation an
+  // asynchronous read or write starts next, even one whose previous step completed at this
+  // very moment; the retry catches an operation the shutdown did not wake.
+  beast::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.cancel(ignored);
+  ArmTimer(now + kTimeoutRetry);
+}
 
 net::awaitable<void> Session::Loop() {
   const HttpServerOptions& options = server_.options;
@@ -294,8 +364,10 @@ net::awaitable<void> Session::Loop() {
     // A new connection gets the read timeout for its first request; a kept-alive one
     // may wait the (longer) idle timeout for its next.
     idle_ = true;
-    stream_.expires_after(first ? options.read_timeout : options.idle_timeout);
-    co_await bhttp::async_read_header(stream_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
+    {
+      Deadline deadline(*this, first ? options.read_timeout : options.idle_timeout);
+      co_await bhttp::async_read_header(socket_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
+    }
     idle_ = false;
     first = false;
     const auto start = std::chrono::steady_clock::now();
@@ -321,13 +393,13 @@ net::awaitable<void> Session::Loop() {
     if (!ec) {
       if (auto expect = parser.get()[bhttp::field::expect]; beast::iequals(expect, "100-continue")) {
         bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
-        stream_.expires_after(options.write_timeout);
-        co_await bhttp::async_write(stream_, go_on, net::redirect_error(net::use_awaitable, ec));
+        Deadline deadline(*this, options.write_timeout);
+        co_await bhttp::async_write(socket_, go_on, net::redirect_error(net::use_awaitable, ec));
       }
     }
     if (!ec && !parser.is_done()) {  // a body follows (a GET has none: no operation to start)
-      stream_.expires_after(options.read_timeout);
-      co_await bhttp::async_read(stream_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
+      Deadline deadline(*this, options.read_timeout);
+      co_await bhttp::async_read(socket_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
     }
     if (ec) {
       co_await AnswerReadError(ec, parser, start);
@@ -370,7 +442,7 @@ net::awaitable<void> Session::Loop() {
     if (ec || !keep_alive) break;
   }
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 template <typename Message>
@@ -433,8 +505,8 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
     }
     if (expects_continue && status.ok()) {
       bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
-      stream_.expires_after(server_.options.write_timeout);
-      co_await bhttp::async_write(stream_, go_on, net::redirect_error(net::use_awaitable, ec));
+      Deadline deadline(*this, server_.options.write_timeout);
+      co_await bhttp::async_write(socket_, go_on, net::redirect_error(net::use_awaitable, ec));
     }
     std::vector<char> chunk(kStreamChunk);
     if (declared) {
@@ -459,8 +531,8 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
         buffer_.consume(filled);
         while (!ec && filled < want) {
           // A timeout per read: a big upload may take long, a stalled one may not.
-          stream_.expires_after(server_.options.read_timeout);
-          filled += co_await stream_.async_read_some(net::buffer(chunk.data() + filled, want - filled),
+          Deadline deadline(*this, server_.options.read_timeout);
+          filled += co_await socket_.async_read_some(net::buffer(chunk.data() + filled, want - filled),
                                                      net::redirect_error(net::use_awaitable, ec));
         }
         if (ec) break;
@@ -477,8 +549,10 @@ net::awaitable<std::optional<bool>> Session::Upload(bhttp::request_parser<bhttp:
       while (!ec && status.ok() && !body_parser.is_done()) {
         body_parser.get().body().data = chunk.data();
         body_parser.get().body().size = chunk.size();
-        stream_.expires_after(server_.options.read_timeout);
-        co_await bhttp::async_read(stream_, buffer_, body_parser, net::redirect_error(net::use_awaitable, ec));
+        {
+          Deadline deadline(*this, server_.options.read_timeout);
+          co_await bhttp::async_read(socket_, buffer_, body_parser, net::redirect_error(net::use_awaitable, ec));
+        }
         if (ec == bhttp::error::need_buffer) ec = {};
         const size_t received = chunk.size() - body_parser.get().body().size;
         if (!ec && received > 0) {
@@ -565,7 +639,7 @@ net::awaitable<Response> Session::Handle(Request& request) {
   // Stop watching: the socket is about to be written and then read again.
   watching_ = false;
   beast::error_code ignored;
-  stream_.socket().cancel(ignored);
+  socket_.cancel(ignored);
   co_return response;
 }
 
@@ -604,7 +678,7 @@ net::awaitable<std::optional<Response>> Session::TryDeferred(Request& request) {
   if (!built.first) co_return std::nullopt;
   watching_ = false;  // as in Handle: the socket is about to be written and then read again
   beast::error_code ignored;
-  stream_.socket().cancel(ignored);
+  socket_.cancel(ignored);
   auto finish = [this, &request, build = std::move(built.first)]() {
     Response out;
     try {
@@ -627,10 +701,10 @@ net::awaitable<std::optional<Response>> Session::TryDeferred(Request& request) {
 // wait can also complete on a stale readiness event with nothing to read: the peek must
 // not block (that would stall this connection's I/O thread), and the watch goes on.
 void Session::WatchForDisconnect() {
-  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
     if (ec || !self->watching_) return;  // cancelled, or the handler finished first
     char byte;
-    const ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    const ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) return;  // the client's next (pipelined) request: not a disconnect
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
       self->WatchForDisconnect();
@@ -650,8 +724,10 @@ net::awaitable<beast::error_code> Session::Write(const Request& request, const R
       response, bodiless_status ? std::nullopt : std::optional<size_t>(response.BodySize()), keep_alive);
   beast::error_code ec;
   if (send_body && response.file) {
-    stream_.expires_after(server_.options.write_timeout);
-    co_await net::async_write(stream_, net::buffer(head), net::redirect_error(net::use_awaitable, ec));
+    {
+      Deadline deadline(*this, server_.options.write_timeout);
+      co_await net::async_write(socket_, net::buffer(head), net::redirect_error(net::use_awaitable, ec));
+    }
     if (!ec) ec = co_await WriteFile(response);
     co_return ec;
   }
@@ -667,7 +743,7 @@ net::awaitable<beast::error_code> Session::Write(const Request& request, const R
   message.msg_iovlen = 2;
   ssize_t sent;
   do {
-    sent = ::sendmsg(stream_.socket().native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    sent = ::sendmsg(socket_.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
     co_return beast::error_code(errno, boost::system::system_category());
@@ -675,8 +751,8 @@ net::awaitable<beast::error_code> Session::Write(const Request& request, const R
   beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(buffers);
   rest.consume(sent > 0 ? static_cast<size_t>(sent) : 0);
   if (beast::buffer_bytes(rest) == 0) co_return ec;
-  stream_.expires_after(server_.options.write_timeout);
-  co_await net::async_write(stream_, rest, net::redirect_error(net::use_awaitable, ec));
+  Deadline deadline(*this, server_.options.write_timeout);
+  co_await net::async_write(socket_, rest, net::redirect_error(net::use_awaitable, ec));
   co_return ec;
 }
 
@@ -704,8 +780,8 @@ net::awaitable<beast::error_code> Session::WriteFile(const Response& response) {
     }
     offset += (*piece)->size();
     remaining -= (*piece)->size();
-    stream_.expires_after(server_.options.write_timeout);
-    co_await net::async_write(stream_, net::buffer((*piece)->data(), static_cast<size_t>((*piece)->size())),
+    Deadline deadline(*this, server_.options.write_timeout);
+    co_await net::async_write(socket_, net::buffer((*piece)->data(), static_cast<size_t>((*piece)->size())),
                               net::redirect_error(net::use_awaitable, ec));
   }
   co_return ec;
@@ -715,7 +791,7 @@ net::awaitable<beast::error_code> Session::WriteFile(const Response& response) {
 // (with the write timeout, as every other write).
 net::awaitable<beast::error_code> Session::SendFile(int fd, int64_t offset, int64_t length) {
   beast::error_code ec;
-  tcp::socket& socket = stream_.socket();
+  tcp::socket& socket = socket_;
   socket.non_blocking(true, ec);
   off_t position = static_cast<off_t>(offset);
   int64_t remaining = length;
@@ -728,13 +804,8 @@ net::awaitable<beast::error_code> Session::SendFile(int fd, int64_t offset, int6
       TF_LOG(LogLevel::kError, "file_read_failed", {"error", "file shorter than announced"});
       ec = net::error::make_error_code(net::error::connection_aborted);
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      net::steady_timer timer(socket.get_executor(), server_.options.write_timeout);
-      timer.async_wait([&socket](beast::error_code timer_ec) {
-        beast::error_code ignored;
-        if (!timer_ec) socket.cancel(ignored);
-      });
+      Deadline deadline(*this, server_.options.write_timeout);
       co_await socket.async_wait(tcp::socket::wait_write, net::redirect_error(net::use_awaitable, ec));
-      timer.cancel();
     } else if (errno != EINTR) {
       ec = beast::error_code(errno, boost::system::system_category());
     }
@@ -766,7 +837,7 @@ net::awaitable<Status> Session::SpliceBody(BodySink& sink, uint64_t length, beas
   } closer{pipe_fds};
   int capacity = ::fcntl(pipe_fds[1], F_SETPIPE_SZ, static_cast<int>(kStreamChunk));
   if (capacity <= 0) capacity = ::fcntl(pipe_fds[1], F_GETPIPE_SZ);
-  tcp::socket& socket = stream_.socket();
+  tcp::socket& socket = socket_;
   socket.non_blocking(true, ec);
   const int socket_fd = socket.native_handle();
   uint64_t remaining = length;
@@ -811,13 +882,8 @@ net::awaitable<Status> Session::SpliceBody(BodySink& sink, uint64_t length, beas
     if (pumped.closed) {
       ec = bhttp::error::partial_message;
     } else if (pumped.error == EAGAIN || pumped.error == EWOULDBLOCK) {
-      net::steady_timer timer(socket.get_executor(), server_.options.read_timeout);
-      timer.async_wait([&socket](beast::error_code timer_ec) {
-        beast::error_code ignored;
-        if (!timer_ec) socket.cancel(ignored);
-      });
+      Deadline deadline(*this, server_.options.read_timeout);
       co_await socket.async_wait(tcp::socket::wait_read, net::redirect_error(net::use_awaitable, ec));
-      timer.cancel();
     } else if (pumped.error != 0) {
       ec = beast::error_code(pumped.error, boost::system::system_category());
     }
@@ -864,12 +930,12 @@ net::awaitable<void> Session::AnswerReadError(beast::error_code ec,
 
 net::awaitable<void> Session::LingeringClose() {
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
   std::array<char, 16 * 1024> scratch;
   size_t discarded = 0;
-  stream_.expires_after(kLingerTimeout);
+  Deadline deadline(*this, kLingerTimeout);  // for the whole linger, not per read
   while (!ec && discarded < kLingerBytes) {
-    discarded += co_await stream_.async_read_some(net::buffer(scratch), net::redirect_error(net::use_awaitable, ec));
+    discarded += co_await socket_.async_read_some(net::buffer(scratch), net::redirect_error(net::use_awaitable, ec));
   }
 }
 
