@@ -79,8 +79,12 @@ bool IsPlainRequestId(std::string_view id) {
 
 // Framing headers belong to the server: a handler setting them would corrupt the stream.
 bool IsFramingHeader(std::string_view name) {
-  return HeaderNameEquals(name, "Content-Length") || HeaderNameEquals(name, "Transfer-Encoding") ||
-         HeaderNameEquals(name, "Connection");
+  switch (name.size()) {
+    case 10: return HeaderNameEquals(name, "Connection");
+    case 14: return HeaderNameEquals(name, "Content-Length");
+    case 17: return HeaderNameEquals(name, "Transfer-Encoding");
+    default: return false;
+  }
 }
 
 bool HasLineBreak(std::string_view text) {
@@ -91,8 +95,8 @@ bool HasLineBreak(std::string_view text) {
 // would corrupt the stream), and the injection guard never emits a name or value that could
 // start a new header line.
 bool Emittable(std::string_view name, std::string_view value) {
-  return !IsFramingHeader(name) && !name.empty() && name.find(':') == std::string_view::npos && !HasLineBreak(name) &&
-         !HasLineBreak(value);
+  return !name.empty() && !IsFramingHeader(name) && name.find(':') == std::string_view::npos &&
+         !HasLineBreak(name) && !HasLineBreak(value);
 }
 
 // The status line and headers of a response, into `head` (reused across a connection's
