@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -306,6 +307,7 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   net::awaitable<void> Loop();
+  net::awaitable<beast::error_code> ReadHeader(bhttp::request_parser<bhttp::string_body>& parser);
   template <typename Message>
   Request RequestOf(const Message& message);
   net::awaitable<std::optional<bool>> Upload(bhttp::request_parser<bhttp::string_body>& parser,
@@ -391,6 +393,30 @@ void Session::OnTimer() {
   ArmTimer(now + kTimeoutRetry);
 }
 
+// Reads until `parser` has a whole header, as Beast's async_read_header does, without its two
+// layers of composed operations (a fifth of a cached hit's instructions went to them). The
+// parser enforces the header limit as it is fed.
+net::awaitable<beast::error_code> Session::ReadHeader(bhttp::request_parser<bhttp::string_body>& parser) {
+  constexpr size_t kMinRead = 512;
+  constexpr size_t kMaxRead = 64 * 1024;
+  beast::error_code ec;
+  for (;;) {
+    if (buffer_.size() > 0) {
+      buffer_.consume(parser.put(buffer_.data(), ec));
+      if (ec != bhttp::error::need_more && (ec || parser.is_header_done())) co_return ec;
+      ec = {};
+    }
+    const size_t size = std::clamp(buffer_.capacity() - buffer_.size(), kMinRead, kMaxRead);
+    const size_t n = co_await socket_.async_read_some(buffer_.prepare(size), net::redirect_error(net::use_awaitable, ec));
+    buffer_.commit(n);
+    if (ec == net::error::eof) {
+      co_return parser.got_some() ? beast::error_code(bhttp::error::partial_message)
+                                  : beast::error_code(bhttp::error::end_of_stream);
+    }
+    if (ec) co_return ec;
+  }
+}
+
 net::awaitable<void> Session::Loop() {
   const HttpServerOptions& options = server_.options;
   bool first = true;
@@ -406,7 +432,7 @@ net::awaitable<void> Session::Loop() {
     idle_ = true;
     {
       Deadline deadline(*this, first ? options.read_timeout : options.idle_timeout);
-      co_await bhttp::async_read_header(socket_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
+      ec = co_await ReadHeader(parser);
     }
     idle_ = false;
     first = false;
