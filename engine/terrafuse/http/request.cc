@@ -56,8 +56,7 @@ Result<Target> ParseTarget(std::string_view target) {
   }
   Target out;
   // Most targets have nothing to decode: one scan spares a decoding pass per part.
-  bool plain = true;
-  for (char c : target) plain &= c != '%' && c != '+';
+  const bool plain = target.find('%') == std::string_view::npos && target.find('+') == std::string_view::npos;
   auto decode = [plain](std::string_view text, bool plus_as_space, std::string* out) -> Status {
     if (plain) {
       out->assign(text);
