@@ -212,7 +212,14 @@ struct HttpServer::Impl {
 
   std::string NextRequestId(std::string_view incoming) {
     if (IsPlainRequestId(incoming)) return std::string(incoming);
-    return request_id_prefix + "-" + std::to_string(++request_counter);
+    char digits[24];
+    char* end = std::to_chars(digits, digits + sizeof(digits), ++request_counter).ptr;
+    std::string id;  // one allocation at most (none while it fits the small-string buffer)
+    id.reserve(request_id_prefix.size() + 1 + static_cast<size_t>(end - digits));
+    id += request_id_prefix;
+    id += '-';
+    id.append(digits, static_cast<size_t>(end - digits));
+    return id;
   }
 
   // A new connection's executor: the I/O threads' io_contexts in turn. Each is run by one
