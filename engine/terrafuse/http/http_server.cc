@@ -61,6 +61,8 @@ constexpr std::chrono::milliseconds kAcceptRetryPause{100};
 // After a timeout shut a connection down, how often to cancel its operation again until it
 // ends (an operation whose completion was already queued at the timeout is not cancelled).
 constexpr std::chrono::milliseconds kTimeoutRetry{100};
+// The largest response head buffer a connection keeps between requests.
+constexpr size_t kKeptHeadBytes = 16 * 1024;
 // Incoming X-Request-Id values are kept when they are this short and plain.
 constexpr size_t kMaxRequestIdLength = 64;
 
@@ -103,7 +105,7 @@ bool Emittable(std::string_view name, std::string_view value) {
 // The status line and headers of a response, into `head` (reused across a connection's
 // requests: no allocation once it has grown). Beast's generic serializer cost more than
 // everything else of a cached hit; sizing the string once and copying each piece in place
-// costs a third of appending them. `content_length` is omitted when unset.
+// costs less than appending them. `content_length` is omitted when unset.
 void SerializeHead(const Response& response, std::optional<size_t> content_length, bool keep_alive,
                    std::string& head) {
   using namespace std::string_view_literals;
@@ -118,6 +120,9 @@ void SerializeHead(const Response& response, std::optional<size_t> content_lengt
   const std::string_view length_text(
       length, content_length ? std::to_chars(length, length + sizeof(length), *content_length).ptr - length : 0);
 
+  // A head once grown big (a long traceback in X-Fused-Metadata) is not kept for the
+  // connection's life.
+  if (head.capacity() > kKeptHeadBytes) std::string().swap(head);
   size_t size = 9 + status_text.size() + 1 + reason.size() + 2 + kServer.size() + 2;
   if (content_length) size += kLength.size() + length_text.size() + 2;
   if (!keep_alive) size += kClose.size();
