@@ -18,8 +18,16 @@ std::optional<std::string_view> Headers::Find(std::string_view name) const {
 }
 
 void Headers::Set(std::string name, std::string value) {
-  Remove(name);
-  Add(std::move(name), std::move(value));
+  // One scan: most names are new (Remove then Add scanned twice and moved every field).
+  auto it = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return HeaderNameEquals(f.first, name); });
+  if (it == fields_.end()) {
+    Add(std::move(name), std::move(value));
+    return;
+  }
+  fields_.erase(std::remove_if(it + 1, fields_.end(), [&](const Field& f) { return HeaderNameEquals(f.first, name); }),
+                fields_.end());
+  it->first = std::move(name);  // the caller's spelling, as before
+  it->second = std::move(value);
 }
 
 void Headers::Add(std::string name, std::string value) {

@@ -633,5 +633,56 @@ TEST_F(ServerTest, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
   EXPECT_LT(received, size_t{32} << 20);  // cut off, not sent whole
 }
 
+
+// Each connection's deadlines share one lazily re-armed timer: an idle keep-alive connection
+// is closed after the idle timeout, a half-sent request after the read timeout, while a
+// connection kept busy past both, or waiting on a slow handler, is not cut.
+TEST_F(ServerTest, AnIdleKeptAliveConnectionIsClosedAfterTheIdleTimeout) {
+  HttpServerOptions options;
+  options.idle_timeout = 300ms;
+  Start(options);
+  Client client(port());
+  ASSERT_EQ(client.Get("/hello").result_int(), 200);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.ServerClosed());
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 250ms);
+  EXPECT_LT(waited, 3s);
+  EXPECT_TRUE(WaitFor([&] { return server_->metrics().connections.load() == 0; }));
+}
+
+TEST_F(ServerTest, AHalfSentRequestIsDroppedAfterTheReadTimeout) {
+  HttpServerOptions options;
+  options.read_timeout = 300ms;
+  Start(options);
+  Client client(port());
+  client.WriteRaw("GET /hello HTTP/1.1\r\nHost: x\r\n");  // the blank line never comes
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.ServerClosed());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+  EXPECT_EQ(Client(port()).Get("/hello").body(), "hello world");  // the server goes on
+}
+
+TEST_F(ServerTest, ABusyConnectionOutlivesItsTimeoutsAndASlowHandlerIsNotCut) {
+  HttpServerOptions options;
+  options.idle_timeout = 200ms;
+  options.read_timeout = 200ms;
+  Start(options);
+  Client client(port());
+  // Requests every 50 ms for 4x the timeouts: each pushes the deadline later.
+  const auto until = std::chrono::steady_clock::now() + 800ms;
+  while (std::chrono::steady_clock::now() < until) {
+    ClientResponse response = client.Get("/hello");
+    ASSERT_EQ(response.result_int(), 200) << client.last_error().message();
+    std::this_thread::sleep_for(50ms);
+  }
+  // A handler taking longer than the timeouts: no deadline runs while it works.
+  ClientResponse slow = client.Get("/slow/600");
+  ASSERT_EQ(slow.result_int(), 200) << client.last_error().message();
+  EXPECT_EQ(slow.body(), "slow done");
+  EXPECT_EQ(client.Get("/hello").body(), "hello world");
+  EXPECT_EQ(server_->metrics().connections.load(), 1);
+}
+
 }  // namespace
 }  // namespace terrafuse::http

@@ -55,17 +55,27 @@ Result<Target> ParseTarget(std::string_view target) {
     return InvalidArgument("Invalid request target '", target, "': expected a path starting with '/'");
   }
   Target out;
+  // Most targets have nothing to decode: one scan spares a decoding pass per part.
+  const bool plain = target.find('%') == std::string_view::npos && target.find('+') == std::string_view::npos;
+  auto decode = [plain](std::string_view text, bool plus_as_space, std::string* out) -> Status {
+    if (plain) {
+      out->assign(text);
+      return Status::OK();
+    }
+    ARROW_ASSIGN_OR_RAISE(*out, PercentDecode(text, plus_as_space));
+    return Status::OK();
+  };
   size_t query_start = target.find('?');
   std::string_view raw_path = target.substr(0, query_start);
   if (size_t hash = raw_path.find('#'); hash != std::string_view::npos) raw_path = raw_path.substr(0, hash);
-  ARROW_ASSIGN_OR_RAISE(out.path, PercentDecode(raw_path, false));
+  ARROW_RETURN_NOT_OK(decode(raw_path, false, &out.path));
 
   // Segments are split before decoding: an encoded '/' belongs to its segment.
+  out.segments.reserve(8);  // API and tile paths have 4 to 9: one allocation instead of four
   std::string_view rest = raw_path.substr(1);
   while (true) {
     size_t slash = rest.find('/');
-    ARROW_ASSIGN_OR_RAISE(std::string segment, PercentDecode(rest.substr(0, slash), false));
-    out.segments.push_back(std::move(segment));
+    ARROW_RETURN_NOT_OK(decode(rest.substr(0, slash), false, &out.segments.emplace_back()));
     if (slash == std::string_view::npos) break;
     rest = rest.substr(slash + 1);
   }
@@ -80,12 +90,9 @@ Result<Target> ParseTarget(std::string_view target) {
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (pair.empty()) continue;  // "a=1&&b=2"
     size_t eq = pair.find('=');
-    ARROW_ASSIGN_OR_RAISE(std::string name, PercentDecode(pair.substr(0, eq), true));
-    std::string value;
-    if (eq != std::string_view::npos) {
-      ARROW_ASSIGN_OR_RAISE(value, PercentDecode(pair.substr(eq + 1), true));
-    }
-    out.query.emplace_back(std::move(name), std::move(value));
+    auto& [name, value] = out.query.emplace_back();
+    ARROW_RETURN_NOT_OK(decode(pair.substr(0, eq), true, &name));
+    if (eq != std::string_view::npos) ARROW_RETURN_NOT_OK(decode(pair.substr(eq + 1), true, &value));
   }
   return out;
 }

@@ -100,10 +100,11 @@ std::string BodyETag(std::string_view body) {
 void FinalizeResponse(const Request& request, Response& response) {
   const bool get_or_head = request.method == "GET" || request.method == "HEAD";
   if (response.status == 200 && get_or_head) {
-    if (response.cacheable && !response.file && !response.headers.Has("ETag")) {
-      response.headers.Set("ETag", BodyETag(response.Body()));
-    }
     auto etag = response.headers.Find("ETag");
+    if (!etag && response.cacheable && !response.file) {
+      response.headers.Add("ETag", BodyETag(response.Body()));
+      etag = response.headers.fields().back().second;
+    }
     auto if_none_match = request.headers.Find("If-None-Match");
     if (etag && if_none_match && IfNoneMatchMatches(*if_none_match, *etag)) {
       response.status = 304;

@@ -127,6 +127,13 @@ Status Router::Add(std::string_view method, std::string_view pattern, Handler ha
     }
   }
   routes_.push_back(std::move(route));
+  const Route& added = routes_.back();
+  if (added.prefix) {
+    prefix_routes_.push_back(routes_.size() - 1);
+  } else {
+    if (by_length_.size() <= added.segments.size()) by_length_.resize(added.segments.size() + 1);
+    by_length_[added.segments.size()].push_back(routes_.size() - 1);
+  }
   return Status::OK();
 }
 
@@ -209,27 +216,34 @@ Result<Router::Match> Router::Find(std::string_view method, const std::vector<st
   Match best_match;
   bool path_known = false;
   Match match;
-  for (const auto& route : routes_) {
-    // Most routes differ in length: skip them before matching (this runs on every request).
-    if (!route.prefix && route.segments.size() != segments.size()) continue;
-    if (!MatchRoute(route, segments, &match)) continue;
-    path_known = true;
-    if (route.method != lookup) continue;
-    // Prefer the route with a literal at the first position where the two differ.
-    bool better = best == nullptr;
-    bool differ = false;
-    for (size_t i = 0; !better && i < std::min(route.segments.size(), best->segments.size()); ++i) {
-      if (route.segments[i].is_param != best->segments[i].is_param) {
-        better = !route.segments[i].is_param;
-        differ = true;
-        break;
+  // Only routes of the path's length, and prefix routes, can match (this runs on every
+  // request; each list is in the order the routes were added).
+  static const std::vector<size_t> kNone;
+  const std::vector<size_t>& same_length = segments.size() < by_length_.size() ? by_length_[segments.size()] : kNone;
+  for (const std::vector<size_t>* candidates : {&same_length, &prefix_routes_}) {
+    for (size_t index : *candidates) {
+      const Route& route = routes_[index];
+      // Another method's route only tells whether the path exists (404 or 405).
+      if (path_known && route.method != lookup) continue;
+      if (!MatchRoute(route, segments, &match)) continue;
+      path_known = true;
+      if (route.method != lookup) continue;
+      // Prefer the route with a literal at the first position where the two differ.
+      bool better = best == nullptr;
+      bool differ = false;
+      for (size_t i = 0; !better && i < std::min(route.segments.size(), best->segments.size()); ++i) {
+        if (route.segments[i].is_param != best->segments[i].is_param) {
+          better = !route.segments[i].is_param;
+          differ = true;
+          break;
+        }
       }
-    }
-    // A "/*" prefix route loses to any route that spells the path out.
-    if (!better && !differ && best->prefix && !route.prefix) better = true;
-    if (better) {
-      best = &route;
-      best_match = std::move(match);
+      // A "/*" prefix route loses to any route that spells the path out.
+      if (!better && !differ && best->prefix && !route.prefix) better = true;
+      if (better) {
+        best = &route;
+        best_match = std::move(match);
+      }
     }
   }
   if (best != nullptr) {

@@ -151,6 +151,9 @@ class Router {
   static bool MatchRoute(const Route& route, const std::vector<std::string>& segments, Match* match);
 
   std::vector<Route> routes_;
+  // Indexes into routes_: by segment count (routes without "/*"), and the "/*" routes.
+  std::vector<std::vector<size_t>> by_length_;
+  std::vector<size_t> prefix_routes_;
 };
 
 }  // namespace terrafuse::http

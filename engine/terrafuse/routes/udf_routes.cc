@@ -385,11 +385,26 @@ std::string ResultKey(const Run& run, http::Params params, const std::optional<t
   Hasher key;
   key.Update(kResultFormatVersion);
   key.Update(run.version);
+  // The hash streams: pieces fed one by one hash as their concatenation, with no temporaries
+  // (this runs on every cache hit).
+  auto length_prefixed = [&key](std::string_view text) {
+    char digits[24];
+    key.Update(std::string_view(digits, std::to_chars(digits, digits + sizeof(digits), text.size()).ptr - digits));
+    key.Update(":");
+    key.Update(text);
+  };
   for (const auto& [name, value] : params) {
-    key.Update(std::to_string(name.size()) + ":" + name + std::to_string(value.size()) + ":" + value);
+    length_prefixed(name);
+    length_prefixed(value);
   }
-  if (tile) key.Update("tile:" + tiles::ToString(*tile));
-  key.Update("|" + formats.vector + "|" + formats.raster);
+  if (tile) {
+    key.Update("tile:");
+    key.Update(tiles::ToString(*tile));
+  }
+  key.Update("|");
+  key.Update(formats.vector);
+  key.Update("|");
+  key.Update(formats.raster);
   return key.HexDigest();
 }
 
