@@ -29,6 +29,16 @@ Points Clustered(int n, uint32_t seed) {
   return p;
 }
 
+// FindChunk puts each row in the chunk the partition gave it.
+void ExpectEveryRowFound(const Partitioning& part, const Points& p) {
+  for (int64_t k = 0; k < part.num_chunks(); ++k) {
+    for (int64_t j = part.chunk_offsets[k]; j < part.chunk_offsets[k + 1]; ++j) {
+      int64_t row = part.order[j];
+      ASSERT_EQ(part.FindChunk(p.x[row], p.y[row], row), k) << "row " << row;
+    }
+  }
+}
+
 void ExpectValid(const Partitioning& part, int64_t n) {
   ASSERT_EQ(static_cast<int64_t>(part.order.size()), n);
   std::vector<int64_t> sorted = part.order;
@@ -220,12 +230,7 @@ TEST(Partitioner, TreesPlaceEveryRowInItsChunk) {
         auto result = Partition(in, o);
         ASSERT_TRUE(result.ok()) << result.status().ToString();
         const Partitioning& part = *result;
-        for (int64_t k = 0; k < part.num_chunks(); ++k) {
-          for (int64_t j = part.chunk_offsets[k]; j < part.chunk_offsets[k + 1]; ++j) {
-            int64_t row = part.order[j];
-            ASSERT_EQ(part.FindChunk(p.x[row], p.y[row], row), k) << "row " << row;
-          }
-        }
+        ExpectEveryRowFound(part, p);
       }
     }
   }
@@ -251,12 +256,7 @@ TEST(Partitioner, TreesOfATopCutOnTwoThreadsPlaceEveryRow) {
       const Partitioning& part = *result;
       ExpectValid(part, static_cast<int64_t>(p.x.size()));
       EXPECT_GT(part.num_files, 4);
-      for (int64_t k = 0; k < part.num_chunks(); ++k) {
-        for (int64_t j = part.chunk_offsets[k]; j < part.chunk_offsets[k + 1]; ++j) {
-          int64_t row = part.order[j];
-          ASSERT_EQ(part.FindChunk(p.x[row], p.y[row], row), k) << "row " << row;
-        }
-      }
+      ExpectEveryRowFound(part, p);
     }
   }
 }
