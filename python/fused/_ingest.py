@@ -105,10 +105,10 @@ class IngestJobConfig:
         """Rebuild a job from :meth:`to_dict`'s output."""
         if data.get("kind") not in ("ingest", "ingest_nongeospatial"):
             raise ValueError(f"not an ingest job: kind={data.get('kind')!r}")
-        params = dict(data.get("params", {}))
-        if params.get("compression_level") is not None and "compression" not in params:
-            params["compression"] = "zstd"  # written before the codec option: zstd was the codec
-        return cls(input=data["input"], output=data["output"], params=params, kind=data["kind"])
+        # Jobs saved before the codec option carry no "compression": the engine's default,
+        # zstd, is what they were written with.
+        return cls(input=data["input"], output=data["output"], params=dict(data.get("params", {})),
+                   kind=data["kind"])
 
     # --- running ------------------------------------------------------------------------
     def run_local(self, *, show_progress: bool = True, spill_dir: str | None = None,
