@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "terrafuse/common/json_reader.h"
 
@@ -483,9 +484,21 @@ Result<std::string> EncodeRunHeader(const WorkerRequest& request, bool with_code
 
 std::string_view ExitHeader() { return R"({"op":"exit"})"; }
 
+// The reply kind named `name` in a reply header, or nullopt for a name the protocol lacks.
+static std::optional<ReplyKind> ReplyKindOf(std::string_view name) {
+  if (name == "table") return ReplyKind::kTable;
+  if (name == "raster") return ReplyKind::kRaster;
+  if (name == "json") return ReplyKind::kJson;
+  if (name == "html") return ReplyKind::kHtml;
+  if (name == "bytes") return ReplyKind::kBytes;
+  if (name == "none") return ReplyKind::kNone;
+  if (name == "pickle") return ReplyKind::kPickle;
+  return std::nullopt;
+}
+
 // An ok reply in FlatReply's shape, decoded exactly as DecodeReply's general path would;
 // false when the reply needs that path (a failure, a raster, escapes, a mismatch to report).
-bool DecodeFlatReply(Frame& frame, std::string_view expected_id, WorkerReply* reply) {
+static bool DecodeFlatReply(Frame& frame, std::string_view expected_id, WorkerReply* reply) {
   FlatReply h;
   if (!h.Read(frame.header)) return false;
   const FlatReply::Value* id = h.Find("id");
@@ -494,22 +507,9 @@ bool DecodeFlatReply(Frame& frame, std::string_view expected_id, WorkerReply* re
       ok->type != JsonValue::Type::kBool || !ok->boolean) {
     return false;
   }
-  std::string_view kind = h.StringOf("kind");
-  if (kind == "table") {
-    reply->kind = ReplyKind::kTable;
-  } else if (kind == "json") {
-    reply->kind = ReplyKind::kJson;
-  } else if (kind == "html") {
-    reply->kind = ReplyKind::kHtml;
-  } else if (kind == "bytes") {
-    reply->kind = ReplyKind::kBytes;
-  } else if (kind == "none") {
-    reply->kind = ReplyKind::kNone;
-  } else if (kind == "pickle") {
-    reply->kind = ReplyKind::kPickle;
-  } else {
-    return false;  // a raster (its shape is an array) or an unknown kind
-  }
+  std::optional<ReplyKind> kind = ReplyKindOf(h.StringOf("kind"));
+  if (!kind || *kind == ReplyKind::kRaster) return false;  // a raster's shape is an array
+  reply->kind = *kind;
   reply->ok = true;
   reply->stdout_text = h.StringOf("stdout");
   reply->stderr_text = h.StringOf("stderr");
@@ -568,26 +568,14 @@ Result<WorkerReply> DecodeReply(Frame frame, std::string_view expected_id) {
     reply.error.traceback = StringField(*error, "traceback");
     return reply;
   }
-  std::string_view kind = StringField(h, "kind");
-  if (kind == "table") {
-    reply.kind = ReplyKind::kTable;
-  } else if (kind == "raster") {
-    reply.kind = ReplyKind::kRaster;
-    ARROW_RETURN_NOT_OK(ReadRaster(h, reply.payload->size(), &reply));
-  } else if (kind == "json") {
-    reply.kind = ReplyKind::kJson;
-  } else if (kind == "html") {
-    reply.kind = ReplyKind::kHtml;
-  } else if (kind == "bytes") {
-    reply.kind = ReplyKind::kBytes;
-  } else if (kind == "none") {
-    reply.kind = ReplyKind::kNone;
-  } else if (kind == "pickle") {
-    reply.kind = ReplyKind::kPickle;
-  } else {
-    return Internal("Malformed worker reply: unknown kind '", kind,
+  std::string_view kind_name = StringField(h, "kind");
+  std::optional<ReplyKind> kind = ReplyKindOf(kind_name);
+  if (!kind) {
+    return Internal("Malformed worker reply: unknown kind '", kind_name,
                     "', expected table, raster, json, html, bytes, none or pickle");
   }
+  reply.kind = *kind;
+  if (reply.kind == ReplyKind::kRaster) ARROW_RETURN_NOT_OK(ReadRaster(h, reply.payload->size(), &reply));
   reply.media_type = StringField(h, "media_type");
   return reply;
 }
