@@ -57,7 +57,7 @@ struct Request {
   const void* route = nullptr;
   /// What a route's FastHandler resolved and leaves to its AsyncHandler, which runs next on
   /// the same I/O thread (a shared token's run: resolved once per request, not twice).
-  mutable std::shared_ptr<const void> route_state;
+  mutable std::shared_ptr<void> route_state;
 
   /// Returns the first query value named `name`.
   std::optional<std::string_view> Query(std::string_view name) const;

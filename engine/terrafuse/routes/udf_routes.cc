@@ -608,8 +608,8 @@ bool StartShared(const Request& request, Services& services, http::Respond respo
   if (request.headers.Find("X-Terrafuse-Nested")) return false;
   // CachedShared, just before on this thread, left what it resolved (else resolve it here).
   std::optional<QuickRun> quick;
-  if (auto left = std::const_pointer_cast<QuickRun>(std::static_pointer_cast<const QuickRun>(std::move(request.route_state)))) {
-    quick = std::move(*left);  // made non-const by CachedShared
+  if (auto left = std::static_pointer_cast<QuickRun>(std::move(request.route_state))) {
+    quick = std::move(*left);
   } else {
     quick = QuickRunOf(request, services, as_tile);
   }
