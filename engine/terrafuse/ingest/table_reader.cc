@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <unordered_map>
@@ -91,10 +92,14 @@ Result<arrow::fs::FileInfo> ExistingFile(arrow::fs::FileSystem* fs, const std::s
   return std::move(*info);
 }
 
-Result<std::unique_ptr<parquet::arrow::FileReader>> OpenParquet(arrow::fs::FileSystem* fs, const std::string& path) {
+// `source`, when given, is set to the file the reader reads (for reads by page).
+Result<std::unique_ptr<parquet::arrow::FileReader>> OpenParquet(
+    arrow::fs::FileSystem* fs, const std::string& path,
+    std::shared_ptr<arrow::io::RandomAccessFile>* source = nullptr) {
   ARROW_ASSIGN_OR_RAISE(arrow::fs::FileInfo info, ExistingFile(fs, path));
   auto file = fs->OpenInputFile(info);
   if (!file.ok()) return IOError("cannot open '", path, "': ", file.status().message());
+  if (source) *source = *file;
   const std::string key = ParsedKey(fs, path, "footer");
   std::shared_ptr<parquet::FileMetaData> footer = Parsed().Find<parquet::FileMetaData>(key, info);
   std::unique_ptr<parquet::arrow::FileReader> reader;
@@ -335,35 +340,79 @@ bool PlainLeaf(const parquet::ColumnDescriptor& descr, const arrow::DataType& ty
   }
 }
 
+// Where the pages of a file are read from: its file, and whether it is remote (a request
+// per run of pages would cost more there than reading the bytes between them).
+struct PageSource {
+  std::shared_ptr<arrow::io::RandomAccessFile> file;
+  bool remote = false;
+};
+
+// The bytes of the pages `keep` of a column chunk (its dictionary page first, if any), one
+// after another: a stream a page reader decodes as if the other pages were never written.
+// Only those bytes are read (a whole column chunk is ~16x more than a small box needs).
+Result<std::shared_ptr<arrow::Buffer>> KeptPages(const PageSource& source, const parquet::ColumnChunkMetaData& chunk,
+                                                 const std::vector<parquet::PageLocation>& pages,
+                                                 const std::vector<uint8_t>& keep) {
+  std::vector<std::pair<int64_t, int64_t>> spans;  // [offset, end), adjacent pages merged
+  auto add = [&](int64_t offset, int64_t length) {
+    if (!spans.empty() && spans.back().second == offset) {
+      spans.back().second += length;
+    } else {
+      spans.emplace_back(offset, offset + length);
+    }
+  };
+  if (chunk.has_dictionary_page()) add(chunk.dictionary_page_offset(), pages[0].offset - chunk.dictionary_page_offset());
+  for (size_t p = 0; p < pages.size(); ++p) {
+    if (keep[p]) add(pages[p].offset, pages[p].compressed_page_size);
+  }
+  int64_t total = 0;
+  for (const auto& [begin, end] : spans) total += end - begin;
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::ResizableBuffer> out, arrow::AllocateResizableBuffer(total));
+  std::shared_ptr<arrow::Buffer> whole;  // remote: one read from the first kept byte to the last
+  if (source.remote && !spans.empty()) {
+    ARROW_ASSIGN_OR_RAISE(whole, source.file->ReadAt(spans.front().first, spans.back().second - spans.front().first));
+  }
+  int64_t at = 0;
+  for (const auto& [begin, end] : spans) {
+    if (whole) {
+      if (whole->size() < end - spans.front().first) return IOError("file ends inside a page");
+      std::memcpy(out->mutable_data() + at, whole->data() + (begin - spans.front().first), end - begin);
+    } else {
+      ARROW_ASSIGN_OR_RAISE(int64_t got, source.file->ReadAt(begin, end - begin, out->mutable_data() + at));
+      if (got != end - begin) return IOError("file ends inside a page");
+    }
+    at += end - begin;
+  }
+  return out;
+}
+
 // Decodes only the pages of leaf `leaf` (row group `rg`) that hold some row of `rows`
 // (sorted row numbers) and sets `positions` to where each of those rows is in the result.
-Result<std::shared_ptr<arrow::Array>> ReadPages(parquet::ParquetFileReader* file, int rg, int leaf,
-                                                const std::shared_ptr<arrow::DataType>& type,
+Result<std::shared_ptr<arrow::Array>> ReadPages(parquet::ParquetFileReader* file, const PageSource& source, int rg,
+                                                int leaf, const std::shared_ptr<arrow::DataType>& type,
                                                 const parquet::OffsetIndex& index, const std::vector<int64_t>& rows,
                                                 std::vector<int64_t>* positions) {
   int64_t num_rows = file->metadata()->RowGroup(rg)->num_rows();
   std::vector<int64_t> starts = PageStarts(index, num_rows);
   size_t pages = starts.size() - 1;
-  auto keep = std::make_shared<std::vector<uint8_t>>(pages, 0);
+  std::vector<uint8_t> keep(pages, 0);
   positions->clear();
   positions->reserve(rows.size());
   int64_t decoded = 0;
   size_t p = 0;
   for (size_t i = 0; i < rows.size();) {
     while (p + 1 < pages && starts[p + 1] <= rows[i]) ++p;
-    (*keep)[p] = 1;
+    keep[p] = 1;
     for (; i < rows.size() && rows[i] < starts[p + 1]; ++i) positions->push_back(decoded + rows[i] - starts[p]);
     decoded += starts[p + 1] - starts[p];
   }
   const parquet::ColumnDescriptor* descr = file->metadata()->schema()->Column(leaf);
   try {
-    auto pager = file->RowGroup(rg)->GetColumnPageReader(leaf);
-    // Called once per data page, in order: true skips the page before it is decompressed.
-    pager->set_data_page_filter([keep, page = size_t{0}](const parquet::DataPageStats&) mutable {
-      bool skip = page >= keep->size() || !(*keep)[page];
-      ++page;
-      return skip;
-    });
+    auto chunk = file->metadata()->RowGroup(rg)->ColumnChunk(leaf);
+    ARROW_ASSIGN_OR_RAISE(auto bytes, KeptPages(source, *chunk, index.page_locations(), keep));
+    // A flat leaf has one value (or null) a row, so the pages kept hold `decoded` values.
+    auto pager = parquet::PageReader::Open(std::make_shared<arrow::io::BufferReader>(std::move(bytes)), decoded,
+                                           chunk->compression(), parquet::default_reader_properties(), *descr);
     auto records = parquet::internal::RecordReader::Make(descr, parquet::internal::LevelInfo::ComputeLevelInfo(descr),
                                                          arrow::default_memory_pool(), false, false, type);
     records->SetPageReader(std::move(pager));
@@ -423,24 +472,33 @@ const parquet::arrow::SchemaField* FieldNamed(parquet::arrow::FileReader* reader
   return nullptr;
 }
 
-// Whether DecodeRows reads `field` by pages (a plain leaf with an offset index).
-bool ByPages(parquet::ParquetFileReader* file, parquet::RowGroupPageIndexReader* index,
+// Whether DecodeRows reads `field` by pages: a plain, unencrypted leaf with an offset index
+// whose first page follows the dictionary page, if any.
+bool ByPages(parquet::ParquetFileReader* file, int rg, parquet::RowGroupPageIndexReader* index,
              const parquet::arrow::SchemaField& field) {
-  return field.column_index >= 0 && field.children.empty() &&
-         PlainLeaf(*file->metadata()->schema()->Column(field.column_index), *field.field->type()) &&
-         index->GetOffsetIndex(field.column_index) != nullptr;
+  if (field.column_index < 0 || !field.children.empty() ||
+      !PlainLeaf(*file->metadata()->schema()->Column(field.column_index), *field.field->type())) {
+    return false;
+  }
+  auto offsets = index->GetOffsetIndex(field.column_index);
+  if (!offsets || offsets->page_locations().empty()) return false;
+  auto chunk = file->metadata()->RowGroup(rg)->ColumnChunk(field.column_index);
+  int64_t first = offsets->page_locations()[0].offset;
+  return !chunk->crypto_metadata() &&
+         (!chunk->has_dictionary_page() || (chunk->dictionary_page_offset() > 0 && chunk->dictionary_page_offset() < first));
 }
 
 // Values of one top-level field in row group `rg` covering the rows `rows` (sorted), and
 // where each of those rows is among the values: only the pages holding them when ByPages,
 // else the whole column chunk (through the Arrow reader).
-Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* reader, parquet::RowGroupPageIndexReader* index,
-                                                 int rg, const parquet::arrow::SchemaField& field,
+Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* reader, const PageSource& source,
+                                                 parquet::RowGroupPageIndexReader* index, int rg,
+                                                 const parquet::arrow::SchemaField& field,
                                                  const std::vector<int64_t>& rows, std::vector<int64_t>* positions) {
   parquet::ParquetFileReader* file = reader->parquet_reader();
-  if (ByPages(file, index, field)) {
-    return ReadPages(file, rg, field.column_index, field.field->type(), *index->GetOffsetIndex(field.column_index),
-                     rows, positions);
+  if (ByPages(file, rg, index, field)) {
+    return ReadPages(file, source, rg, field.column_index, field.field->type(),
+                     *index->GetOffsetIndex(field.column_index), rows, positions);
   }
   std::vector<int> leaves;
   std::function<void(const parquet::arrow::SchemaField&)> collect = [&](const parquet::arrow::SchemaField& f) {
@@ -490,7 +548,8 @@ Result<std::shared_ptr<arrow::Array>> TakeRows(const std::shared_ptr<arrow::Arra
 // ReadTable for one file written with a page index: in each row group only the pages whose
 // bbox ranges meet `b` are decoded (the geometry first, tested exactly, then the other
 // columns' pages that hold a hit). False when the file has no usable page index.
-Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& path, const GeoColumns& geo,
+Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const PageSource& source, const std::string& path,
+                         const GeoColumns& geo,
                          const arrow::Schema& file_schema, const std::vector<std::string>& names,
                          const std::vector<int>& rgs, const std::array<double, 4>& b,
                          std::vector<std::shared_ptr<arrow::Table>>* parts, ReadStats* stats) {
@@ -543,7 +602,7 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
   std::vector<Group> groups(rgs.size());
   auto read_column = [&](int i, size_t c) -> Status {
     std::vector<int64_t> positions;
-    ARROW_ASSIGN_OR_RAISE(auto values, DecodeRows(reader, indices[i].get(), rgs[i], *fields[c], groups[i].hits,
+    ARROW_ASSIGN_OR_RAISE(auto values, DecodeRows(reader, source, indices[i].get(), rgs[i], *fields[c], groups[i].hits,
                                                   &positions));
     ARROW_ASSIGN_OR_RAISE(groups[i].columns[c], TakeRows(values, positions));
     return Status::OK();
@@ -556,7 +615,7 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
       for (int64_t r = begin; r < end; ++r) rows.push_back(r);
     }
     std::vector<int64_t> positions;
-    ARROW_ASSIGN_OR_RAISE(auto geoms, DecodeRows(reader, indices[i].get(), rgs[i], *geometry, rows, &positions));
+    ARROW_ASSIGN_OR_RAISE(auto geoms, DecodeRows(reader, source, indices[i].get(), rgs[i], *geometry, rows, &positions));
     if (geoms->type_id() != arrow::Type::BINARY && geoms->type_id() != arrow::Type::LARGE_BINARY) {
       return InvalidArgument("geometry column '", geo.geometry, "' of '", path, "' is not WKB");
     }
@@ -587,7 +646,7 @@ Result<bool> ReadByPages(parquet::arrow::FileReader* reader, const std::string& 
   // share across threads: it pre-buffers into the file reader's state), else in order.
   bool parallel = true;
   for (size_t i = 0; i < rgs.size() && parallel; ++i) {
-    for (const parquet::arrow::SchemaField* f : fields) parallel = parallel && ByPages(file, indices[i].get(), *f);
+    for (const parquet::arrow::SchemaField* f : fields) parallel = parallel && ByPages(file, rgs[i], indices[i].get(), *f);
   }
   tasks = parallel ? arrow::internal::TaskGroup::MakeThreaded(arrow::internal::GetCpuThreadPool())
                    : arrow::internal::TaskGroup::MakeSerial();
@@ -714,7 +773,8 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
   std::string root = Trim(table);
   for (const std::string& f : file_order) {
     std::string path = root + "/" + f + ".parquet";
-    ARROW_ASSIGN_OR_RAISE(auto reader, OpenParquet(fs.get(), path));
+    PageSource source{nullptr, fs->type_name() != "local"};
+    ARROW_ASSIGN_OR_RAISE(auto reader, OpenParquet(fs.get(), path, &source.file));
     reader->set_use_threads(true);  // decode the columns of the chosen row groups in parallel
     std::shared_ptr<arrow::Schema> file_schema;
     ARROW_RETURN_NOT_OK(reader->GetSchema(&file_schema));
@@ -740,7 +800,7 @@ Result<std::shared_ptr<arrow::Table>> ReadTable(std::shared_ptr<arrow::fs::FileS
     // Tables written with a page index (rows in Hilbert order inside a chunk): read by pages.
     size_t before = parts.size();
     ARROW_ASSIGN_OR_RAISE(bool by_pages,
-                          ReadByPages(reader.get(), path, geo, *file_schema, names, rgs, b, &parts, stats));
+                          ReadByPages(reader.get(), source, path, geo, *file_schema, names, rgs, b, &parts, stats));
     if (by_pages) {
       if (!schema && parts.size() > before) schema = parts[before]->schema();
       for (size_t i = before; i < parts.size(); ++i) parts[i] = parts[i]->ReplaceSchemaMetadata(schema->metadata());
