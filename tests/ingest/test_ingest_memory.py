@@ -91,18 +91,22 @@ def _file_bytes(table):
     return {p.name: p.read_bytes() for p in sorted(table.iterdir())}
 
 
-def test_small_budget_writes_the_same_table(tmp_path, make_points):
-    # 15,000 rows: the sample is every row even at 1 MB, so the cuts are the in-memory ones;
-    # the rows go through many small buckets and must come out byte for byte the same.
+def test_small_budget_writes_the_same_table(tmp_path, make_points, monkeypatch, capfd):
+    # 15,000 rows: the sample is every row even at 1 MB, so the cuts are the in-memory ones.
+    # With the default budget the rows stay in memory; at 1 MB they are spilled and go
+    # through many small bucket files. Both must come out byte for byte the same.
     df = make_points(15_000, seed=3)
     src = tmp_path / "p.parquet"
     df.to_parquet(src, index=False)
-    outs = []
+    monkeypatch.setenv("TERRAFUSE_INGEST_TIMING", "1")  # names the first phase "read" or "read+spill"
+    outs, phases = [], []
     for name, budget in (("big", None), ("small", 1 << 20)):
         out = tmp_path / name
         fused.ingest(str(src), str(out), lonlat_cols=("LON", "LAT"), partitioning_maximum_per_chunk=500,
                      partitioning_force_utm=None).run_local(show_progress=False, memory_budget=budget)
         outs.append(out)
+        phases.append(capfd.readouterr().err.split()[1])
+    assert phases == ["read", "read+spill"]
     assert _file_bytes(outs[0]) == _file_bytes(outs[1])
     assert len(_file_bytes(outs[0])) > 3
 

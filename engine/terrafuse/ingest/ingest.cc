@@ -8,6 +8,7 @@
 #include <arrow/io/api.h>
 #include <arrow/ipc/api.h>
 #include <arrow/util/base64.h>
+#include <arrow/util/byte_size.h>
 #include <parquet/arrow/reader.h>
 #include <parquet/arrow/schema.h>
 #include <parquet/arrow/writer.h>
@@ -123,12 +124,15 @@ uint64_t Mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// What pass 1 keeps in memory: totals and a bounded sample of the rows' centroids. The rows
-// themselves go to the spill file.
+// What pass 1 keeps: totals, a bounded sample of the rows' centroids, and the rows: in
+// memory while they fit in a share of the budget (`held`), else all in the spill file.
 struct Collected {
-  std::shared_ptr<arrow::Schema> schema;  // spilled (= output without bbox)
+  std::shared_ptr<arrow::Schema> schema;  // of the rows kept (= output without bbox)
   int geometry_index = -1;
-  int64_t num_rows = 0;     // rows spilled; a row's number is its position in the spill
+  arrow::RecordBatchVector held;  // the rows, unless spilled
+  int64_t held_bytes = 0;
+  bool spilled = false;
+  int64_t num_rows = 0;     // rows kept; a row's number is its position among them
   double total_weight = 0;  // of the partitioning measure, over all rows
   int64_t dropped = 0;
   // The sample: rows whose hash has its `level` low bits zero, about 2^-level of them. It is
@@ -184,7 +188,7 @@ class Pass1 {
   Pass1(const IngestOptions& options, Method method, IngestProgress* progress)
       : options_(options), method_(method), progress_(progress) {}
 
-  Status Run(arrow::RecordBatchReader* reader, const std::string& spill_path, Collected* out) {
+  Status Run(arrow::RecordBatchReader* reader, const std::string& spill_path, int64_t hold_limit, Collected* out) {
     auto in_schema = reader->schema();
     GeoInput geo = ParseGeo(*in_schema);
     if (!IsWgs84(geo.crs)) {
@@ -233,8 +237,27 @@ class Pass1 {
     out->geometry_index = static_cast<int>(fields.size()) - 1;
     out->schema = arrow::schema(fields);
 
-    ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::FileOutputStream::Open(spill_path));
-    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, out->schema));
+    // The rows stay in memory up to `hold_limit` bytes (no disk pass for an input that fits);
+    // past it, those held and all later ones go to the spill file.
+    std::shared_ptr<arrow::io::OutputStream> sink;
+    std::shared_ptr<arrow::ipc::RecordBatchWriter> writer;
+    auto keep_rows = [&](const std::shared_ptr<arrow::RecordBatch>& rows) -> Status {
+      if (!writer) {
+        int64_t bytes = arrow::util::TotalBufferSize(*rows);
+        if (out->held_bytes + bytes <= hold_limit) {
+          out->held.push_back(rows);
+          out->held_bytes += bytes;
+          return Status::OK();
+        }
+        ARROW_ASSIGN_OR_RAISE(sink, arrow::io::FileOutputStream::Open(spill_path));
+        ARROW_ASSIGN_OR_RAISE(writer, arrow::ipc::MakeFileWriter(sink, out->schema));
+        for (const auto& held : out->held) ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*held));
+        out->held.clear();
+        out->held_bytes = 0;
+        out->spilled = true;
+      }
+      return writer->WriteRecordBatch(*rows);
+    };
     if (options_.subdivide_method == "area") {
       ARROW_ASSIGN_OR_RAISE(geos_, GeosOps::Make());
     }
@@ -297,10 +320,11 @@ class Pass1 {
         cols.push_back(geometry);
         kept = arrow::RecordBatch::Make(out->schema, static_cast<int64_t>(take.size()), cols);
       }
-      if (kept->num_rows() > 0) ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*kept));
+      if (kept->num_rows() > 0) ARROW_RETURN_NOT_OK(keep_rows(kept));
       input_row += batch->num_rows();
       if (progress_) progress_->rows_read.store(input_row);
     }
+    if (!writer) return Status::OK();
     ARROW_RETURN_NOT_OK(writer->Close());
     return sink->Close();
   }
@@ -731,22 +755,24 @@ class PhaseTimer {
   double cpu_ = 0;
 };
 
-// Passes 3 and 4: scatters the spilled rows into bucket files of whole chunks, then writes
-// the table a bucket at a time. Memory holds about two buckets per writing thread; a bucket
-// is at most budget/8 (and 128 MB) of rows, or one chunk when a chunk is bigger.
+// Passes 3 and 4: scatters the rows into buckets of whole chunks, then writes the table a
+// bucket at a time. Rows held in memory go to buckets in memory; spilled rows to bucket
+// files, of which memory holds about two per writing thread; a bucket is at most budget/8
+// (and 128 MB) of rows, or one chunk when a chunk is bigger.
 class Writer {
  public:
   Writer(arrow::fs::FileSystem* fs, std::string dir, const IngestOptions& options, std::string crs,
          IngestProgress* progress)
       : fs_(fs), dir_(std::move(dir)), options_(options), crs_(std::move(crs)), progress_(progress) {}
 
-  Status Run(const std::string& spill_dir, const std::string& spill_path, const Collected& c, const Layout& layout,
+  Status Run(const std::string& spill_dir, const std::string& spill_path, Collected& c, const Layout& layout,
              int64_t budget) {
     std::string geom_name = c.schema->field(c.geometry_index)->name();
     int64_t num_chunks = static_cast<int64_t>(layout.chunk_file.size());
     const std::vector<int64_t>& estimate = layout.estimate;
     std::error_code ec;
-    double row_bytes = c.num_rows > 0 ? static_cast<double>(std::filesystem::file_size(spill_path, ec)) / c.num_rows : 1;
+    double kept_bytes = c.spilled ? static_cast<double>(std::filesystem::file_size(spill_path, ec)) : c.held_bytes;
+    double row_bytes = c.num_rows > 0 ? kept_bytes / c.num_rows : 1;
     double bucket_bytes = std::min<double>(budget / 8.0, kMaxBucketBytes);
     int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(bucket_bytes / std::max(row_bytes, 1.0)));
     cap = std::max<int64_t>(cap, (c.num_rows + kMaxBuckets - 1) / kMaxBuckets);  // bounded open files
@@ -814,7 +840,8 @@ class Writer {
 
   struct Bucket {
     int64_t c0, c1;  // chunks [c0, c1)
-    std::string path;
+    std::string path;              // spilled rows: the bucket's file
+    arrow::RecordBatchVector held;  // else its rows
   };
   struct Job {
     size_t b0, b1;  // buckets [b0, b1): whole files
@@ -835,7 +862,7 @@ class Writer {
           buckets_.back().c1 = end;
           rows += file_rows;
         } else {
-          buckets_.push_back({k, end, {}});
+          buckets_.push_back({k, end, {}, {}});
           jobs_.push_back({buckets_.size() - 1, buckets_.size()});
           rows = file_rows;
           open_small = true;
@@ -844,7 +871,7 @@ class Writer {
         jobs_.push_back({buckets_.size(), buckets_.size()});
         for (int64_t j = k; j < end; ++j) {
           if (jobs_.back().b1 == jobs_.back().b0 || rows + estimate[j] > cap) {
-            buckets_.push_back({j, j, {}});
+            buckets_.push_back({j, j, {}, {}});
             ++jobs_.back().b1;
             rows = 0;
           }
@@ -862,18 +889,22 @@ class Writer {
 
   // One sequential read of the spill: each row's chunk, from its centroid and number, and
   // the row appended (with its chunk) to that chunk's bucket.
-  Status Scatter(const std::string& spill_dir, const std::string& spill_path, const Collected& c,
+  Status Scatter(const std::string& spill_dir, const std::string& spill_path, Collected& c,
                  const Layout& layout, int64_t budget) {
-    // Read, not mapped: a mapping of the whole spill would stay resident until the end.
-    ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(spill_path));
-    ARROW_ASSIGN_OR_RAISE(auto spill, arrow::ipc::RecordBatchFileReader::Open(file));
+    std::shared_ptr<arrow::ipc::RecordBatchFileReader> spill;
+    if (c.spilled) {
+      // Read, not mapped: a mapping of the whole spill would stay resident until the end.
+      ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(spill_path));
+      ARROW_ASSIGN_OR_RAISE(spill, arrow::ipc::RecordBatchFileReader::Open(file));
+    }
     auto schema = c.schema->AddField(c.schema->num_fields(), arrow::field(kChunkColumn, arrow::int32())).ValueOrDie();
+    bucket_schema_ = schema;
     size_t nb = buckets_.size();
     std::vector<std::shared_ptr<arrow::io::OutputStream>> sinks(nb);
     std::vector<std::shared_ptr<arrow::ipc::RecordBatchWriter>> writers(nb);
     // Buffered: a batch of the spill sends a small piece to each bucket.
     int64_t buffer = std::clamp<int64_t>(budget / 8 / std::max<int64_t>(nb, 1), 16 << 10, 1 << 20);
-    for (size_t b = 0; b < nb; ++b) {
+    for (size_t b = 0; b < nb && spill; ++b) {
       buckets_[b].path = spill_dir + "/bucket-" + std::to_string(b) + ".arrow";
       ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::FileOutputStream::Open(buckets_[b].path));
       ARROW_ASSIGN_OR_RAISE(sinks[b], arrow::io::BufferedOutputStream::Create(buffer, arrow::default_memory_pool(), file));
@@ -887,7 +918,11 @@ class Writer {
     };
     auto place = [&](int i, int64_t first_row) -> Result<Placed> {
       Placed p;
-      ARROW_ASSIGN_OR_RAISE(p.batch, spill->ReadRecordBatch(i));
+      if (spill) {
+        ARROW_ASSIGN_OR_RAISE(p.batch, spill->ReadRecordBatch(i));
+      } else {
+        p.batch = c.held[i];
+      }
       const auto& geoms = static_cast<const arrow::BinaryArray&>(*p.batch->column(c.geometry_index));
       p.chunk_of.resize(p.batch->num_rows());
       if (!layout.chunk_of_row.empty()) {
@@ -904,7 +939,7 @@ class Writer {
     };
     std::vector<std::vector<int64_t>> local(nb);
     int64_t row = 0;
-    int num_batches = spill->num_record_batches();
+    int num_batches = spill ? spill->num_record_batches() : static_cast<int>(c.held.size());
     std::future<Result<Placed>> ahead;
     if (num_batches > 0) ahead = std::async(std::launch::async, place, 0, int64_t{0});
     for (int i = 0; i < num_batches; ++i) {
@@ -912,6 +947,7 @@ class Writer {
       if (!placed.ok()) return placed.status();
       const std::shared_ptr<arrow::RecordBatch> batch = placed->batch;
       const std::vector<int32_t>& chunk_of = placed->chunk_of;
+      if (!spill) c.held[i].reset();  // its rows move to the buckets
       if (i + 1 < num_batches) ahead = std::async(std::launch::async, place, i + 1, row + batch->num_rows());
       if (progress_ && progress_->cancel.load()) return Cancelled();  // (~future waits for the helper)
       for (auto& l : local) l.clear();
@@ -935,10 +971,15 @@ class Writer {
           part = taken.record_batch();
         }
         ARROW_ASSIGN_OR_RAISE(part, part->AddColumn(part->num_columns(), schema->fields().back(), chunk_array));
-        ARROW_RETURN_NOT_OK(writers[b]->WriteRecordBatch(*part));
+        if (spill) {
+          ARROW_RETURN_NOT_OK(writers[b]->WriteRecordBatch(*part));
+        } else {
+          buckets_[b].held.push_back(std::move(part));
+        }
       }
     }
-    for (size_t b = 0; b < nb; ++b) {
+    c.held.clear();
+    for (size_t b = 0; b < nb && spill; ++b) {
       ARROW_RETURN_NOT_OK(writers[b]->Close());
       ARROW_RETURN_NOT_OK(sinks[b]->Close());
     }
@@ -960,19 +1001,21 @@ class Writer {
   Status WriteJob(const Collected& c, const Job& job, const std::string& geom_name, std::vector<FileOutput>* outs) {
     for (size_t b = job.b0; b < job.b1; ++b) {
       if (progress_ && progress_->cancel.load()) return Cancelled();
-      const Bucket& bucket = buckets_[b];
+      Bucket& bucket = buckets_[b];
       std::shared_ptr<arrow::RecordBatch> rows;
       {
-        // Mapped, not read: the rows are gathered straight from the page cache (a bucket is
-        // this ingest's own file in its temp dir, read whole and then dropped).
-        ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(bucket.path, arrow::io::FileMode::READ));
-        ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
-        arrow::RecordBatchVector batches;
-        for (int i = 0; i < reader->num_record_batches(); ++i) {
-          ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));
-          batches.push_back(batch);
+        arrow::RecordBatchVector batches = std::move(bucket.held);
+        if (!bucket.path.empty()) {
+          // Mapped, not read: the rows are gathered straight from the page cache (a bucket is
+          // this ingest's own file in its temp dir, read whole and then dropped).
+          ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::MemoryMappedFile::Open(bucket.path, arrow::io::FileMode::READ));
+          ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
+          for (int i = 0; i < reader->num_record_batches(); ++i) {
+            ARROW_ASSIGN_OR_RAISE(auto batch, reader->ReadRecordBatch(i));
+            batches.push_back(batch);
+          }
         }
-        ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(reader->schema(), batches));
+        ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(bucket_schema_, batches));
         batches.clear();
         // A stable counting sort by chunk.
         int64_t n = table->num_rows();
@@ -1224,6 +1267,7 @@ class Writer {
   IngestProgress* progress_;
   std::vector<Bucket> buckets_;
   std::vector<Job> jobs_;
+  std::shared_ptr<arrow::Schema> bucket_schema_;  // the rows' and their chunk's
   std::vector<int32_t> bucket_of_chunk_;
   std::vector<int64_t> counts_;  // rows of each chunk
   std::vector<int32_t> dense_file_, dense_chunk_;
@@ -1352,8 +1396,9 @@ Result<IngestResult> Ingest(std::shared_ptr<arrow::RecordBatchReader> input, std
   collected.sample_cap = std::max<int64_t>(budget / kSampleBytesPerRow, 1 << 14);
   PhaseTimer timer;
   Pass1 pass1(options, method, progress);
-  ARROW_RETURN_NOT_OK(pass1.Run(input.get(), spill_path, &collected));
-  timer.Lap("read+spill");
+  // A quarter of the budget holds the rows (the partition and the writers use the rest).
+  ARROW_RETURN_NOT_OK(pass1.Run(input.get(), spill_path, budget / 4, &collected));
+  timer.Lap(collected.spilled ? "read+spill" : "read");
   int64_t n = collected.num_rows;
 
   // Pass 2: partition the sample (every row unless the input outgrew the budget); its cuts
