@@ -13,6 +13,7 @@
 #include <parquet/arrow/schema.h>
 #include <parquet/arrow/writer.h>
 #include <parquet/properties.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -742,8 +743,10 @@ class PhaseTimer {
     auto wall = std::chrono::steady_clock::now();
     double cpu = static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
     if (phase) {
-      std::fprintf(stderr, "ingest %-10s %6.2f s wall %6.2f s cpu\n", phase,
-                   std::chrono::duration<double>(wall - wall_).count(), cpu - cpu_);
+      struct rusage usage {};
+      getrusage(RUSAGE_SELF, &usage);
+      std::fprintf(stderr, "ingest %-10s %6.2f s wall %6.2f s cpu, peak RSS %5.2f GB\n", phase,
+                   std::chrono::duration<double>(wall - wall_).count(), cpu - cpu_, usage.ru_maxrss / 1048576.0);
     }
     wall_ = wall;
     cpu_ = cpu;
