@@ -364,7 +364,9 @@ Result<std::shared_ptr<arrow::Buffer>> KeptPages(const PageSource& source, const
   };
   if (chunk.has_dictionary_page()) add(chunk.dictionary_page_offset(), pages[0].offset - chunk.dictionary_page_offset());
   for (size_t p = 0; p < pages.size(); ++p) {
-    if (keep[p]) add(pages[p].offset, pages[p].compressed_page_size);
+    if (!keep[p]) continue;
+    if (pages[p].offset < 0 || pages[p].compressed_page_size <= 0) return IOError("the offset index is corrupt");
+    add(pages[p].offset, pages[p].compressed_page_size);
   }
   int64_t total = 0;
   for (const auto& [begin, end] : spans) total += end - begin;
