@@ -229,7 +229,7 @@ def main(argv: list[str]) -> int:
             return fused.read_table(table, q)
 
         def ours_read_arrow(q):  # the engine's result as Arrow, like the peers' results
-            return fused._table.read_table_arrow(table, q)[0]
+            return fused.read_table(table, q, as_arrow=True)
 
         def parquet_read(q):
             f = (pc.field("LON") >= q[0]) & (pc.field("LON") <= q[2]) & (pc.field("LAT") >= q[1]) & \

@@ -209,7 +209,8 @@ def read_table_arrow(path: str, bounds: Any, columns: Sequence[str] | None = Non
     return _arrow(capsule), stats
 
 
-def read_table(path: str, bounds: Any, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+def read_table(path: str, bounds: Any, columns: Sequence[str] | None = None, *,
+               as_arrow: bool = False) -> gpd.GeoDataFrame | pa.Table:
     """Read the rows of an ingested table whose geometry intersects ``bounds`` (terrafuse extension).
 
     Only the chunks whose box meets ``bounds`` are read (in the engine, row group by row
@@ -224,10 +225,18 @@ def read_table(path: str, bounds: Any, columns: Sequence[str] | None = None) -> 
         ``(minx, miny, maxx, maxy)`` in WGS84; geometries and frames use their bounds.
     columns : sequence of str, optional
         Columns to return (the geometry column is always returned).
+    as_arrow : bool, default False
+        Return the engine's ``pyarrow.Table`` (geometry as WKB, with the file's GeoParquet
+        metadata) instead of a GeoDataFrame: several times faster for large results, as no
+        shapely object is made.
 
     Returns
     -------
-    geopandas.GeoDataFrame
+    geopandas.GeoDataFrame, or pyarrow.Table with ``as_arrow=True``
     """
+    if not isinstance(as_arrow, bool):
+        raise TypeError(f"as_arrow must be True or False, got {as_arrow!r}")
     table, _ = read_table_arrow(path, bounds, columns)
+    if as_arrow:
+        return table
     return to_geodataframe(table, drop_covering=not (columns and _COVERING in columns))

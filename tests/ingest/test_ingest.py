@@ -196,6 +196,13 @@ def test_readers_and_catalog_helper_logic(points_parquet, tmp_path):
     # Empty result keeps the schema.
     empty = fused.read_table(str(out), (0, -80, 1, -79))
     assert len(empty) == 0 and "speed" in empty.columns
+    # The engine's Arrow result: the same rows, WKB geometry, no shapely objects.
+    arrow = fused.read_table(str(out), b, columns=["id"], as_arrow=True)
+    assert isinstance(arrow, pa.Table) and arrow.column_names == ["id", "geometry"]
+    assert set(arrow.column("id").to_pylist()) == _brute_force(df, b)
+    assert shapely.intersects(shapely.from_wkb(arrow.column("geometry").to_numpy(zero_copy_only=False)), tile).all()
+    with pytest.raises(TypeError, match="as_arrow must be True or False"):
+        fused.read_table(str(out), b, as_arrow="yes")
 
 
 def test_catalog_utils_names(points_parquet, tmp_path):
