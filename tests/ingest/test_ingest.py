@@ -79,6 +79,36 @@ def test_layout_matches_the_table_format(points_parquet, tmp_path):
         assert geo["columns"]["geometry"]["bbox"][0] == group.bbox_minx.min()
 
 
+def test_numbers_whose_values_repeat_get_a_dictionary(tmp_path, make_points):
+    # The first 8,192 rows tell: a speed rounded to 0.1 (300 values) and a small int64 code
+    # repeat, so they are dictionary-encoded; continuous values keep their split/delta
+    # encoding. The choice does not depend on the batch size (memory budget).
+    df = make_points(15_000, seed=8)  # at most 16,384 rows: exact cuts at both budgets
+    rng = np.random.default_rng(8)
+    df["speed"] = rng.uniform(0, 30, len(df)).round(1)
+    df["code"] = rng.integers(0, 50, len(df)).astype(np.int64)
+    src = tmp_path / "p.parquet"
+    df.to_parquet(src, index=False)
+    tables = []
+    for name, budget in (("big", None), ("small", 1 << 20)):
+        out = tmp_path / name
+        fused.ingest(str(src), str(out), lonlat_cols=("LON", "LAT"), target_num_chunks=4,
+                     partitioning_force_utm=None).run_local(show_progress=False, memory_budget=budget)
+        tables.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert tables[0] == tables[1]
+    rg = pq.ParquetFile(tmp_path / "big" / "0.parquet").metadata.row_group(0)
+    encodings = {rg.column(i).path_in_schema: rg.column(i).encodings for i in range(rg.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["speed"] and "RLE_DICTIONARY" in encodings["code"]
+    assert "BYTE_STREAM_SPLIT" in encodings["LON"] and "DELTA_BINARY_PACKED" in encodings["id"]
+    back = pq.read_table(tmp_path / "big", columns=["id", "speed", "code"]).to_pandas().sort_values("id")
+    np.testing.assert_array_equal(back.speed.to_numpy(), df.speed.to_numpy())
+    np.testing.assert_array_equal(back.code.to_numpy(), df.code.to_numpy())
+    b = (2.0, 48.5, 2.6, 49.0)
+    got = fused.read_table(str(tmp_path / "big"), b, as_arrow=True).to_pandas().set_index("id").sort_index()
+    assert set(got.index) == _brute_force(df, b)
+    np.testing.assert_array_equal(got.speed.to_numpy(), df.set_index("id").loc[got.index].speed.to_numpy())
+
+
 def test_peers_read_the_output_unchanged(points_parquet, tmp_path):
     src, df = points_parquet
     out = tmp_path / "table"

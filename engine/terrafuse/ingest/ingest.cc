@@ -117,6 +117,32 @@ bool IsWgs84(const json& crs) {
   return false;
 }
 
+// Rows of the input that RepeatingColumns looks at: the first ones, a fixed number, so the
+// choice (and the table) does not depend on the batch size or the memory budget.
+constexpr int64_t kProbeRows = 8192;
+
+// The float, double and 64-bit integer columns whose values repeat in `probe` (at most one
+// distinct value in two rows, e.g. a speed rounded to 0.01): their dictionary is small and
+// decodes faster than split or delta-coded values. Others keep the encodings WriterProps
+// gives them by type.
+Result<std::set<std::string>> RepeatingColumns(const std::shared_ptr<arrow::Schema>& schema,
+                                               const arrow::RecordBatchVector& probe, int geometry_index) {
+  std::set<std::string> out;
+  ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, probe));
+  if (table->num_rows() < 1024) return out;  // too few rows to tell
+  for (int i = 0; i < schema->num_fields(); ++i) {
+    auto id = schema->field(i)->type()->id();
+    bool number = id == arrow::Type::FLOAT || id == arrow::Type::DOUBLE || id == arrow::Type::INT64 ||
+                  id == arrow::Type::TIMESTAMP || id == arrow::Type::DATE64 || id == arrow::Type::TIME64 ||
+                  id == arrow::Type::DURATION;
+    if (i == geometry_index || !number) continue;
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum distinct, arrow::compute::CallFunction("count_distinct", {table->column(i)}));
+    int64_t n = static_cast<const arrow::Int64Scalar&>(*distinct.scalar()).value;
+    if (2 * n <= table->num_rows()) out.insert(schema->field(i)->name());
+  }
+  return out;
+}
+
 // A fixed pseudo-random 64-bit hash (splitmix64): picks the sample, the same every run.
 uint64_t Mix(uint64_t z) {
   z += 0x9e3779b97f4a7c15;
@@ -131,6 +157,7 @@ struct Collected {
   std::shared_ptr<arrow::Schema> schema;  // of the rows kept (= output without bbox)
   int geometry_index = -1;
   arrow::RecordBatchVector held;  // the rows, unless spilled
+  std::set<std::string> repeating;  // number columns whose values repeat (RepeatingColumns)
   int64_t held_bytes = 0;
   bool spilled = false;
   int64_t num_rows = 0;     // rows kept; a row's number is its position among them
@@ -283,6 +310,8 @@ class Pass1 {
       return f;
     };
     int64_t input_row = 0;
+    arrow::RecordBatchVector probe;  // the first kept rows, to tell which columns repeat
+    int64_t probe_rows = 0;
     std::future<Result<Fetched>> ahead = std::async(std::launch::async, fetch, int64_t{0});
     while (true) {
       Result<Fetched> fetched = ahead.get();
@@ -322,9 +351,14 @@ class Pass1 {
         kept = arrow::RecordBatch::Make(out->schema, static_cast<int64_t>(take.size()), cols);
       }
       if (kept->num_rows() > 0) ARROW_RETURN_NOT_OK(keep_rows(kept));
+      if (probe_rows < kProbeRows && kept->num_rows() > 0) {
+        probe.push_back(kept->Slice(0, std::min(kept->num_rows(), kProbeRows - probe_rows)));
+        probe_rows += probe.back()->num_rows();
+      }
       input_row += batch->num_rows();
       if (progress_) progress_->rows_read.store(input_row);
     }
+    ARROW_ASSIGN_OR_RAISE(out->repeating, RepeatingColumns(out->schema, probe, out->geometry_index));
     if (!writer) return Status::OK();
     ARROW_RETURN_NOT_OK(writer->Close());
     return sink->Close();
@@ -579,7 +613,8 @@ arrow::Compression::type CodecOf(const std::string& name) {
 }
 
 std::shared_ptr<parquet::WriterProperties> WriterProps(const IngestOptions& o, const std::string& geom,
-                                                       const arrow::Schema& schema) {
+                                                       const arrow::Schema& schema,
+                                                       const std::set<std::string>& repeating) {
   // Geometry and bbox values are nearly all distinct: dictionary encoding only costs time,
   // and min/max statistics of WKB bytes mean nothing (the bbox columns carry them).
   // Dictionaries only for types whose values repeat in practice (strings, small integers,
@@ -619,8 +654,13 @@ std::shared_ptr<parquet::WriterProperties> WriterProps(const IngestOptions& o, c
         break;
     }
   };
+  // Numbers whose values repeat (RepeatingColumns) get a dictionary too, capped at 64 KiB: a
+  // column that outgrows it goes on in the encoding above, so a small-box read never
+  // decodes a big dictionary for a few pages.
+  b.dictionary_pagesize_limit(64 << 10);
   for (const auto& field : schema.fields()) {
     encode(field->name(), *field->type());
+    if (repeating.count(field->name())) b.enable_dictionary(field->name());
     switch (field->type()->id()) {
       case arrow::Type::STRING:
       case arrow::Type::LARGE_STRING:
@@ -642,18 +682,19 @@ std::shared_ptr<parquet::WriterProperties> WriterProps(const IngestOptions& o, c
 
 Result<std::unique_ptr<parquet::arrow::FileWriter>> OpenParquetWriter(const arrow::Schema& schema,
                                                                      std::shared_ptr<arrow::io::OutputStream> sink,
-                                                                     const IngestOptions& o, const std::string& geom) {
+                                                                     const IngestOptions& o, const std::string& geom,
+                                                                     const std::set<std::string>& repeating) {
   // Columns of a row group are encoded and compressed in parallel (deterministic output).
   auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->set_use_threads(true)->build();
   return parquet::arrow::FileWriter::Open(schema, arrow::default_memory_pool(), std::move(sink),
-                                          WriterProps(o, geom, schema), arrow_props);
+                                          WriterProps(o, geom, schema, repeating), arrow_props);
 }
 
 // Writes `table` (the `_sample`) as one row group.
 Status WriteParquet(arrow::fs::FileSystem* fs, const std::string& path, const std::shared_ptr<arrow::Table>& table,
-                    const IngestOptions& o, const std::string& geom) {
+                    const IngestOptions& o, const std::string& geom, const std::set<std::string>& repeating) {
   ARROW_ASSIGN_OR_RAISE(auto sink, fs->OpenOutputStream(path));
-  ARROW_ASSIGN_OR_RAISE(auto writer, OpenParquetWriter(*table->schema(), sink, o, geom));
+  ARROW_ASSIGN_OR_RAISE(auto writer, OpenParquetWriter(*table->schema(), sink, o, geom, repeating));
   ARROW_RETURN_NOT_OK(writer->WriteTable(*table, std::max<int64_t>(table->num_rows(), 1)));
   ARROW_RETURN_NOT_OK(writer->Close());
   return sink->Close();
@@ -771,6 +812,7 @@ class Writer {
   Status Run(const std::string& spill_dir, const std::string& spill_path, Collected& c, const Layout& layout,
              int64_t budget) {
     std::string geom_name = c.schema->field(c.geometry_index)->name();
+    repeating_ = c.repeating;
     int64_t num_chunks = static_cast<int64_t>(layout.chunk_file.size());
     const std::vector<int64_t>& estimate = layout.estimate;
     std::error_code ec;
@@ -1208,7 +1250,7 @@ class Writer {
     if (!out->writer) {
       ARROW_ASSIGN_OR_RAISE(out->sink, fs_->OpenOutputStream(dir_ + "/" + std::to_string(out->file_id) + ".parquet"));
       ARROW_ASSIGN_OR_RAISE(out->writer,
-                            OpenParquetWriter(*table->schema(), out->sink, options_, geom_name));
+                            OpenParquetWriter(*table->schema(), out->sink, options_, geom_name, repeating_));
     }
     int64_t offset = 0;
     for (int64_t size : sizes) {
@@ -1258,7 +1300,7 @@ class Writer {
         {"geo", "fused:format_version", "fused:_metadata"},
         {GeoMetadata(geom_name, all_types_, bbox, crs_).dump(), "5", MetadataBase64(chunks_)});
     auto table = sample->ReplaceSchemaMetadata(md);
-    return WriteParquet(fs_, dir_ + "/_sample", table, options_, geom_name);
+    return WriteParquet(fs_, dir_ + "/_sample", table, options_, geom_name, repeating_);
   }
 
   static constexpr const char* kChunkColumn = "__terrafuse_chunk";
@@ -1271,6 +1313,7 @@ class Writer {
   std::vector<Bucket> buckets_;
   std::vector<Job> jobs_;
   std::shared_ptr<arrow::Schema> bucket_schema_;  // the rows' and their chunk's
+  std::set<std::string> repeating_;               // Collected::repeating
   std::vector<int32_t> bucket_of_chunk_;
   std::vector<int64_t> counts_;  // rows of each chunk
   std::vector<int32_t> dense_file_, dense_chunk_;
