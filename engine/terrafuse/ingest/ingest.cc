@@ -23,6 +23,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_set>
 #include <future>
 #include <thread>
 #include <chrono>
@@ -136,9 +137,20 @@ Result<std::set<std::string>> RepeatingColumns(const std::shared_ptr<arrow::Sche
                   id == arrow::Type::TIMESTAMP || id == arrow::Type::DATE64 || id == arrow::Type::TIME64 ||
                   id == arrow::Type::DURATION;
     if (i == geometry_index || !number) continue;
-    ARROW_ASSIGN_OR_RAISE(arrow::Datum distinct, arrow::compute::CallFunction("count_distinct", {table->column(i)}));
-    int64_t n = static_cast<const arrow::Int64Scalar&>(*distinct.scalar()).value;
-    if (2 * n <= table->num_rows()) out.insert(schema->field(i)->name());
+    // Distinct bit patterns (what a dictionary keys on), counted up to half the rows.
+    int width = schema->field(i)->type()->byte_width();
+    std::unordered_set<uint64_t> seen;
+    int64_t limit = table->num_rows() / 2;
+    for (const auto& piece : table->column(i)->chunks()) {
+      const uint8_t* values = piece->data()->buffers[1]->data() + piece->offset() * width;
+      for (int64_t r = 0; r < piece->length() && static_cast<int64_t>(seen.size()) <= limit; ++r) {
+        if (piece->IsNull(r)) continue;
+        uint64_t bits = 0;
+        std::memcpy(&bits, values + r * width, width);
+        seen.insert(bits);
+      }
+    }
+    if (static_cast<int64_t>(seen.size()) <= limit) out.insert(schema->field(i)->name());
   }
   return out;
 }
