@@ -22,12 +22,12 @@ Cases (peer / terrafuse = ratio, above 1 terrafuse is faster):
   coefficient of variation of rows per chunk.
 Both sides are checked to return the same rows. Times are printed, never asserted.
 
-Last measured at full size (2 shared cores, nine runs lz4 / zstd interleaved at load 3-6.5;
-details in docs/ingest.md): with zstd (the default) ingest 1.27-1.52x DuckDB by CPU time,
-row-centred reads as Arrow 16.6-51.8 ms = 18-41x Parquet and 35-234x CSV (quiet machine,
-session 5: 8.7-9.9 ms, 28.6-32.7x Parquet, 176-184x CSV); with --compression lz4 ingest
-1.40-1.78x by CPU time, row-centred reads 6.1-16.4 ms = 43-52x Parquet and 301-395x CSV.
-Peak 1.14 GB. As a GeoDataFrame 23-48 ms (shapely.points alone is ~17 ms for ~95 k points).
+Last measured at full size (session 7, 11 runs on a contended 2-core host; details in
+docs/ingest.md, "Session 7"): with zstd (the default) ingest 1.17-3.69x DuckDB by wall time
+(9 of 11 runs >= 1.5x), 1.35-2.39x by CPU time; peak 1.96 GB; row-centred reads as Arrow
+(fused.read_table(..., as_arrow=True)) 6.6-14.7 ms = 31-50x Parquet and 180-332x CSV (9 of
+11 runs >= 200x); uniform boxes 1.6-3.7 ms = 782-1,433x CSV. As a GeoDataFrame 24-102 ms
+(shapely.points alone is ~17 ms for ~95 k points).
 """
 
 from __future__ import annotations
