@@ -841,6 +841,22 @@ def test_pages_written_by_another_writer_read_the_same(tmp_path, use_dictionary)
         assert stats["rows_read"] < n or b == (-180, -90, 180, 90)
 
 
+def test_a_corrupt_geometry_page_is_an_error(points_parquet, tmp_path):
+    # Uncompressed pages, so the bytes are where the test can find them: the first point's
+    # WKB length (21) becomes larger than its page. The read says which column is corrupt.
+    src, _df = points_parquet
+    out = tmp_path / "table"
+    _ingest(src, out, lonlat_cols=("LON", "LAT"), target_num_chunks=2, compression=None)
+    path = out / "0.parquet"
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"\x15\x00\x00\x00\x01\x01\x00\x00\x00")  # length 21, little-endian Point
+    assert at > 0
+    raw[at:at + 4] = b"\xff\xff\xff\x7f"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(Exception, match="a page of column 'geometry' is corrupt"):
+        fused.read_table(str(out), (-180, -90, 180, 90))
+
+
 def test_tables_without_page_index_or_order_still_read(tmp_path):
     # The layout written before rows were ordered inside chunks: same files and row groups,
     # rows in input order, no page index.

@@ -118,6 +118,24 @@ bool IsWgs84(const json& crs) {
   return false;
 }
 
+// The encoding of a number column by its type: floats split into byte streams, 64-bit
+// integers and times as deltas (see WriterProps); nullopt for other types.
+std::optional<parquet::Encoding::type> NumberEncoding(const arrow::DataType& type) {
+  switch (type.id()) {
+    case arrow::Type::FLOAT:
+    case arrow::Type::DOUBLE:
+      return parquet::Encoding::BYTE_STREAM_SPLIT;
+    case arrow::Type::INT64:
+    case arrow::Type::TIMESTAMP:
+    case arrow::Type::DATE64:
+    case arrow::Type::TIME64:
+    case arrow::Type::DURATION:
+      return parquet::Encoding::DELTA_BINARY_PACKED;
+    default:
+      return std::nullopt;
+  }
+}
+
 // Rows of the input that RepeatingColumns looks at: the first ones, a fixed number, so the
 // choice (and the table) does not depend on the batch size or the memory budget.
 constexpr int64_t kProbeRows = 8192;
@@ -132,11 +150,7 @@ Result<std::set<std::string>> RepeatingColumns(const std::shared_ptr<arrow::Sche
   ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, probe));
   if (table->num_rows() < 1024) return out;  // too few rows to tell
   for (int i = 0; i < schema->num_fields(); ++i) {
-    auto id = schema->field(i)->type()->id();
-    bool number = id == arrow::Type::FLOAT || id == arrow::Type::DOUBLE || id == arrow::Type::INT64 ||
-                  id == arrow::Type::TIMESTAMP || id == arrow::Type::DATE64 || id == arrow::Type::TIME64 ||
-                  id == arrow::Type::DURATION;
-    if (i == geometry_index || !number) continue;
+    if (i == geometry_index || !NumberEncoding(*schema->field(i)->type())) continue;
     // Distinct bit patterns (what a dictionary keys on), counted up to half the rows.
     int width = schema->field(i)->type()->byte_width();
     std::unordered_set<uint64_t> seen;
@@ -647,23 +661,9 @@ std::shared_ptr<parquet::WriterProperties> WriterProps(const IngestOptions& o, c
   // DuckDB. Nested fields (the bbox covering column) by their leaves' paths.
   std::function<void(const std::string&, const arrow::DataType&)> encode = [&](const std::string& path,
                                                                                const arrow::DataType& type) {
-    switch (type.id()) {
-      case arrow::Type::FLOAT:
-      case arrow::Type::DOUBLE:
-        b.encoding(path, parquet::Encoding::BYTE_STREAM_SPLIT);
-        break;
-      case arrow::Type::INT64:
-      case arrow::Type::TIMESTAMP:
-      case arrow::Type::DATE64:
-      case arrow::Type::TIME64:
-      case arrow::Type::DURATION:
-        b.encoding(path, parquet::Encoding::DELTA_BINARY_PACKED);
-        break;
-      case arrow::Type::STRUCT:
-        for (const auto& child : type.fields()) encode(path + "." + child->name(), *child->type());
-        break;
-      default:
-        break;
+    if (auto encoding = NumberEncoding(type)) b.encoding(path, *encoding);
+    if (type.id() == arrow::Type::STRUCT) {
+      for (const auto& child : type.fields()) encode(path + "." + child->name(), *child->type());
     }
   };
   // Numbers whose values repeat (RepeatingColumns) get a dictionary too, capped at 64 KiB: a

@@ -348,6 +348,8 @@ struct PageSource {
   bool remote = false;
 };
 
+constexpr const char* kBadOffsetIndex = "the offset index points outside the file";
+
 // The bytes of the pages `keep` of a column chunk (its dictionary page first, if any), one
 // after another: a stream a page reader decodes as if the other pages were never written.
 // Only those bytes are read (a whole column chunk is ~16x more than a small box needs).
@@ -365,7 +367,7 @@ Result<std::shared_ptr<arrow::Buffer>> KeptPages(const PageSource& source, const
   if (chunk.has_dictionary_page()) add(chunk.dictionary_page_offset(), pages[0].offset - chunk.dictionary_page_offset());
   for (size_t p = 0; p < pages.size(); ++p) {
     if (!keep[p]) continue;
-    if (pages[p].offset < 0 || pages[p].compressed_page_size <= 0) return IOError("the offset index is corrupt");
+    if (pages[p].offset < 0 || pages[p].compressed_page_size <= 0) return IOError(kBadOffsetIndex);
     add(pages[p].offset, pages[p].compressed_page_size);
   }
   int64_t total = 0;
@@ -378,11 +380,11 @@ Result<std::shared_ptr<arrow::Buffer>> KeptPages(const PageSource& source, const
   int64_t at = 0;
   for (const auto& [begin, end] : spans) {
     if (whole) {
-      if (whole->size() < end - spans.front().first) return IOError("file ends inside a page");
+      if (whole->size() < end - spans.front().first) return IOError(kBadOffsetIndex);
       std::memcpy(out->mutable_data() + at, whole->data() + (begin - spans.front().first), end - begin);
     } else {
       ARROW_ASSIGN_OR_RAISE(int64_t got, source.file->ReadAt(begin, end - begin, out->mutable_data() + at));
-      if (got != end - begin) return IOError("file ends inside a page");
+      if (got != end - begin) return IOError(kBadOffsetIndex);
     }
     at += end - begin;
   }
@@ -548,22 +550,27 @@ Result<std::shared_ptr<arrow::Array>> TakeRows(const std::shared_ptr<arrow::Arra
   return taken.make_array();
 }
 
+// An unsigned LEB128 varint at `*p` (Thrift's compact integers and Parquet's RLE run
+// headers); advances `*p`. False when it runs past `end` or over 64 bits.
+bool ReadVarint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    uint8_t byte = *(*p)++;
+    *v |= uint64_t{byte & 0x7fu} << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
 // Thrift compact protocol, as much as reading a page header's leading fields needs.
 class CompactReader {
  public:
   CompactReader(const uint8_t* p, const uint8_t* end) : p_(p), end_(end) {}
   bool I32(int32_t* v) {
-    uint64_t u = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ >= end_) return false;
-      uint8_t byte = *p_++;
-      u |= uint64_t{byte & 0x7fu} << shift;
-      if (!(byte & 0x80)) {
-        *v = static_cast<int32_t>((u >> 1) ^ (~(u & 1) + 1));  // zigzag
-        return true;
-      }
-    }
-    return false;
+    uint64_t u;
+    if (!ReadVarint(&p_, end_, &u)) return false;
+    *v = static_cast<int32_t>((u >> 1) ^ (~(u & 1) + 1));  // zigzag
+    return true;
   }
   // The next field of the current struct: false at its end or on bad input.
   bool Field(int* id, int* type) {
@@ -630,12 +637,8 @@ bool DecodeLevels(const uint8_t* p, const uint8_t* end, int32_t n, std::vector<u
   out->clear();
   out->reserve(n);
   while (static_cast<int32_t>(out->size()) < n) {
-    uint64_t header = 0;
-    for (int shift = 0;; shift += 7) {
-      if (p >= end || shift > 56) return false;
-      header |= uint64_t{*p & 0x7fu} << shift;
-      if (!(*p++ & 0x80)) break;
-    }
+    uint64_t header;
+    if (!ReadVarint(&p, end, &header)) return false;
     uint64_t count = header >> 1;
     if (count == 0) return false;
     if (header & 1) {  // `count` groups of 8 levels, a byte each
@@ -694,13 +697,12 @@ Result<std::optional<PageHits>> HitsFromPages(parquet::ParquetFileReader* file, 
   ARROW_ASSIGN_OR_RAISE(std::unique_ptr<arrow::ResizableBuffer> page_buffer, arrow::AllocateResizableBuffer(0));
   std::vector<uint8_t> levels;
   const uint8_t* at = bytes->data();
-  const uint8_t* bytes_end = at + bytes->size();
+  auto corrupt = [&] { return IOError("a page of column '", descr->name(), "' is corrupt"); };
   size_t r = 0;  // the candidate range at hand
   for (size_t p = 0; p < pages.size(); ++p) {
     if (!keep[p]) continue;
     const uint8_t* page = at;
-    at += pages[p].compressed_page_size;
-    if (at > bytes_end) return IOError("column chunk ends inside a page");
+    at += pages[p].compressed_page_size;  // KeptPages checked the sizes
     auto header = ParseDataPageHeader(page, at);
     if (!header || header->encoding != static_cast<int>(parquet::Encoding::PLAIN) ||
         (descr->max_definition_level() == 1 && header->level_encoding != static_cast<int>(parquet::Encoding::RLE)) ||
@@ -713,18 +715,18 @@ Result<std::optional<PageHits>> HitsFromPages(parquet::ParquetFileReader* file, 
       ARROW_RETURN_NOT_OK(page_buffer->Resize(header->uncompressed, /*shrink_to_fit=*/false));
       ARROW_ASSIGN_OR_RAISE(int64_t n, decompressor->Decompress(header->compressed, body, header->uncompressed,
                                                                  page_buffer->mutable_data()));
-      if (n != header->uncompressed) return IOError("a page of column '", descr->name(), "' is corrupt");
+      if (n != header->uncompressed) return corrupt();
       body = page_buffer->data();
       end = body + n;
     }
     int32_t n = header->num_values;
     if (descr->max_definition_level() == 1) {
       uint32_t length;
-      if (end - body < 4) return IOError("a page of column '", descr->name(), "' is corrupt");
+      if (end - body < 4) return corrupt();
       std::memcpy(&length, body, 4);
       body += 4;
       if (length > static_cast<uint64_t>(end - body) || !DecodeLevels(body, body + length, n, &levels)) {
-        return IOError("the definition levels of a page of column '", descr->name(), "' are corrupt");
+        return corrupt();
       }
       body += length;
     } else {
@@ -735,10 +737,10 @@ Result<std::optional<PageHits>> HitsFromPages(parquet::ParquetFileReader* file, 
     for (int32_t i = 0; i < n; ++i) {
       if (!levels[i]) continue;
       uint32_t length;
-      if (end - body < 4) return IOError("a page of column '", descr->name(), "' ends early");
+      if (end - body < 4) return corrupt();
       std::memcpy(&length, body, 4);
       body += 4;
-      if (length > static_cast<uint64_t>(end - body)) return IOError("a page of column '", descr->name(), "' ends early");
+      if (length > static_cast<uint64_t>(end - body)) return corrupt();
       std::string_view wkb(reinterpret_cast<const char*>(body), length);
       body += length;
       int64_t row = starts[p] + i;
