@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(g++ cmake ninja-build ccache git libgtest-dev libxxhash-dev libboost-dev libsqlite3-dev
               libspng-dev libdeflate-dev zlib1g-dev nlohmann-json3-dev
               libjpeg62-turbo-dev libwebp-dev libtiff-dev libgif-dev libprotozero-dev pkg-config
-              libgeos-dev libmimalloc-dev libgnutls28-dev)
+              libgeos-dev libmimalloc-dev libgnutls28-dev libzstd-dev)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

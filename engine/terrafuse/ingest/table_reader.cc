@@ -12,6 +12,7 @@
 #include <parquet/arrow/schema.h>
 #include <parquet/file_reader.h>
 #include <parquet/column_reader.h>
+#include <parquet/encoding.h>
 #include <parquet/exception.h>
 #include <parquet/metadata.h>
 #include <parquet/page_index.h>
@@ -23,8 +24,10 @@
 #include <mutex>
 #include <unordered_map>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <nlohmann/json.hpp>
+#include <zstd.h>
 
 #include "terrafuse/ingest/geometry.h"
 
@@ -265,10 +268,16 @@ Ranges Intersect(const Ranges& a, const Ranges& b) {
   return out;
 }
 
-// The first row of each page of a column chunk, then the row group's row count.
-std::vector<int64_t> PageStarts(const parquet::OffsetIndex& index, int64_t num_rows) {
+// The first row of each page of a column chunk, then the row group's row count; nullopt
+// when the offset index does not describe pages following each other from row 0 (the
+// readers by page then read whole row groups).
+std::optional<std::vector<int64_t>> PageStarts(const parquet::OffsetIndex& index, int64_t num_rows) {
   std::vector<int64_t> starts;
-  for (const auto& page : index.page_locations()) starts.push_back(page.first_row_index);
+  for (const auto& page : index.page_locations()) {
+    if (starts.empty() ? page.first_row_index != 0 : page.first_row_index <= starts.back()) return std::nullopt;
+    starts.push_back(page.first_row_index);
+  }
+  if (starts.empty() || starts.back() >= num_rows) return std::nullopt;
   starts.push_back(num_rows);
   return starts;
 }
@@ -296,7 +305,9 @@ std::optional<Ranges> PageCandidates(parquet::RowGroupPageIndexReader* index, co
         !PageBounds<parquet::DoubleType>(*column_index, &mins, &maxs)) {
       return std::nullopt;
     }
-    std::vector<int64_t> starts = PageStarts(*offset_index, num_rows);
+    std::optional<std::vector<int64_t>> page_starts = PageStarts(*offset_index, num_rows);
+    if (!page_starts) return std::nullopt;
+    const std::vector<int64_t>& starts = *page_starts;
     size_t pages = starts.size() - 1;
     const auto& null_pages = column_index->null_pages();
     if (null_pages.size() != pages || mins.size() != pages || maxs.size() != pages) return std::nullopt;
@@ -391,29 +402,411 @@ Result<std::shared_ptr<arrow::Buffer>> KeptPages(const PageSource& source, const
   return out;
 }
 
+// An unsigned LEB128 varint at `*p` (Thrift's compact integers and Parquet's RLE run
+// headers); advances `*p`. False when it runs past `end` or over 64 bits.
+bool ReadVarint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    uint8_t byte = *(*p)++;
+    *v |= uint64_t{byte & 0x7fu} << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+// Thrift compact protocol, as much as reading a page header's leading fields needs.
+class CompactReader {
+ public:
+  CompactReader(const uint8_t* p, const uint8_t* end) : p_(p), end_(end) {}
+  bool I32(int32_t* v) {
+    uint64_t u;
+    if (!ReadVarint(&p_, end_, &u)) return false;
+    *v = static_cast<int32_t>((u >> 1) ^ (~(u & 1) + 1));  // zigzag
+    return true;
+  }
+  // The next field of the current struct: false at its end or on bad input.
+  bool Field(int* id, int* type) {
+    if (p_ >= end_ || *p_ == 0) return false;
+    uint8_t byte = *p_++;
+    *type = byte & 0x0f;
+    if (byte >> 4) {
+      *id = last_ + (byte >> 4);
+    } else {
+      int32_t v;
+      if (!I32(&v)) return false;
+      *id = v;
+    }
+    last_ = *id;
+    return true;
+  }
+  void EnterStruct() { last_ = 0; }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+  int last_ = 0;
+};
+
+// The fields of a page header that the page walker needs: a v1 data page's or a dictionary
+// page's. nullopt for other pages (v2 data pages, index pages) or headers it does not follow:
+// the general reader then decides.
+struct PageHeader {
+  bool dictionary = false;
+  int32_t uncompressed = -1, compressed = -1, num_values = -1, encoding = -1, level_encoding = -1;
+};
+std::optional<PageHeader> ParsePageHeader(const uint8_t* p, const uint8_t* end) {
+  constexpr int kI32 = 5, kStruct = 12;
+  constexpr int kDataPage = 0, kDictionaryPage = 2;
+  CompactReader in(p, end);
+  PageHeader h;
+  int32_t page_type = -1;
+  int id, type;
+  while (in.Field(&id, &type)) {
+    if (type == kI32 && id <= 4) {  // type, uncompressed size, compressed size, crc
+      int32_t v;
+      if (!in.I32(&v)) return std::nullopt;
+      if (id == 1) page_type = v;
+      if (id == 2) h.uncompressed = v;
+      if (id == 3) h.compressed = v;
+      continue;
+    }
+    // data_page_header (5) or dictionary_page_header (7): their leading i32 fields are
+    // num_values, encoding (and for data pages the levels' encodings); the rest is not needed.
+    bool data = id == 5 && page_type == kDataPage, dictionary = id == 7 && page_type == kDictionaryPage;
+    if (type != kStruct || !(data || dictionary)) return std::nullopt;
+    h.dictionary = dictionary;
+    in.EnterStruct();
+    while (in.Field(&id, &type) && type == kI32 && id <= 4) {
+      int32_t v;
+      if (!in.I32(&v)) return std::nullopt;
+      if (id == 1) h.num_values = v;
+      if (id == 2) h.encoding = v;
+      if (id == 3 && data) h.level_encoding = v;
+    }
+    if (h.uncompressed < 0 || h.compressed < 0 || h.num_values < 0 || h.encoding < 0 ||
+        (data && h.level_encoding < 0)) {
+      return std::nullopt;
+    }
+    return h;
+  }
+  return std::nullopt;
+}
+
+// Definition levels of a flat optional column: Parquet's RLE/bit-packed hybrid at bit width 1.
+bool DecodeLevels(const uint8_t* p, const uint8_t* end, int32_t n, std::vector<uint8_t>* out) {
+  out->clear();
+  out->reserve(n);
+  while (static_cast<int32_t>(out->size()) < n) {
+    uint64_t header;
+    if (!ReadVarint(&p, end, &header)) return false;
+    uint64_t count = header >> 1;
+    if (count == 0) return false;
+    if (header & 1) {  // `count` groups of 8 levels, a byte each
+      if (static_cast<uint64_t>(end - p) < count) return false;
+      for (uint64_t g = 0; g < count; ++g, ++p) {
+        for (int bit = 0; bit < 8 && static_cast<int32_t>(out->size()) < n; ++bit) out->push_back((*p >> bit) & 1);
+      }
+    } else {  // a run of `count` equal levels
+      if (p >= end) return false;
+      uint8_t level = *p++ & 1;
+      out->insert(out->end(), std::min<uint64_t>(count, n - out->size()), level);
+    }
+  }
+  return true;
+}
+
+// Decompresses pages. zstd (the ingest's codec) through one context per thread: Arrow's codec
+// makes a context for every page, and making one was ~6% of a small-box read's CPU.
+class PageDecompressor {
+ public:
+  static Result<PageDecompressor> Make(arrow::Compression::type codec) {
+    PageDecompressor d;
+    d.codec_ = codec;
+    if (codec != arrow::Compression::UNCOMPRESSED && codec != arrow::Compression::ZSTD) {
+      ARROW_ASSIGN_OR_RAISE(d.arrow_, arrow::util::Codec::Create(codec));
+    }
+    return d;
+  }
+  static bool Supports(arrow::Compression::type codec) {
+    return codec == arrow::Compression::UNCOMPRESSED || codec == arrow::Compression::ZSTD ||
+           codec == arrow::Compression::LZ4 || codec == arrow::Compression::SNAPPY ||
+           codec == arrow::Compression::GZIP;
+  }
+  bool compressed() const { return codec_ != arrow::Compression::UNCOMPRESSED; }
+  // Whether `in` decompressed to exactly `out_size` bytes at `out`.
+  bool Decompress(const uint8_t* in, int64_t in_size, uint8_t* out, int64_t out_size) {
+    if (codec_ == arrow::Compression::ZSTD) {
+      thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
+      if (!context) return false;
+      size_t n = ZSTD_decompressDCtx(context.get(), out, out_size, in, in_size);
+      return !ZSTD_isError(n) && static_cast<int64_t>(n) == out_size;
+    }
+    auto n = arrow_->Decompress(in_size, in, out_size, out);
+    return n.ok() && *n == out_size;
+  }
+
+ private:
+  arrow::Compression::type codec_ = arrow::Compression::UNCOMPRESSED;
+  std::unique_ptr<arrow::util::Codec> arrow_;
+};
+
+// One decompressed page of a flat column, as PageWalker hands it out.
+struct Page {
+  bool dictionary = false;              // the dictionary page (then first_row is 0)
+  int64_t first_row = 0;                // of a data page, in the row group
+  int32_t num_values = 0;
+  int32_t present = 0;                  // values that are not null
+  const std::vector<uint8_t>* levels;   // one a value (1 = present); empty when none is null
+  parquet::Encoding::type encoding;
+  const uint8_t* values;                // the encoded values of the page...
+  const uint8_t* end;                   // ...up to here
+};
+
+// Walks the kept pages of a flat column chunk (its dictionary page first, if any), each
+// decompressed into one reused buffer. Only v1 data pages that hold the rows the offset index
+// says are followed: for anything else `Next` sets `*unsupported`, and the caller falls back
+// to the Arrow reader.
+class PageWalker {
+ public:
+  static Result<std::optional<PageWalker>> Open(const PageSource& source, const parquet::ColumnChunkMetaData& chunk,
+                                                const parquet::ColumnDescriptor& descr,
+                                                const parquet::OffsetIndex& index, int64_t num_rows,
+                                                std::vector<uint8_t> keep) {
+    if (descr.max_repetition_level() != 0 || descr.max_definition_level() > 1 || chunk.crypto_metadata() ||
+        !PageDecompressor::Supports(chunk.compression()) || index.page_locations().empty() ||
+        (chunk.has_dictionary_page() && !(chunk.dictionary_page_offset() > 0 &&
+                                          chunk.dictionary_page_offset() < index.page_locations()[0].offset))) {
+      return std::nullopt;
+    }
+    PageWalker w(descr);
+    ARROW_ASSIGN_OR_RAISE(w.decompressor_, PageDecompressor::Make(chunk.compression()));
+    ARROW_ASSIGN_OR_RAISE(w.bytes_, KeptPages(source, chunk, index.page_locations(), keep));
+    ARROW_ASSIGN_OR_RAISE(w.page_buffer_, arrow::AllocateResizableBuffer(0));
+    w.pages_ = index.page_locations();
+    w.starts_ = *PageStarts(index, num_rows);  // callers checked them
+    w.keep_ = std::move(keep);
+    w.at_ = w.bytes_->data();
+    if (chunk.has_dictionary_page()) w.dictionary_size_ = w.pages_[0].offset - chunk.dictionary_page_offset();
+    return std::optional<PageWalker>(std::move(w));
+  }
+
+  // The next page: false after the last. A page in a layout not followed sets `*unsupported`;
+  // a damaged one is an error.
+  Result<bool> Next(Page* page, bool* unsupported) {
+    *unsupported = false;
+    const uint8_t* start = at_;
+    page->dictionary = dictionary_size_ > 0 && start == bytes_->data();
+    size_t p = 0;
+    if (page->dictionary) {
+      at_ += dictionary_size_;
+      page->first_row = 0;
+    } else {
+      while (p_ < keep_.size() && !keep_[p_]) ++p_;
+      if (p_ == keep_.size()) return false;
+      p = p_++;
+      at_ += pages_[p].compressed_page_size;  // KeptPages checked the sizes
+      page->first_row = starts_[p];
+    }
+    auto header = ParsePageHeader(start, at_);
+    if (!header || header->dictionary != page->dictionary || header->compressed > at_ - start ||
+        (!page->dictionary && (header->num_values != starts_[p + 1] - starts_[p] ||
+                               (descr_.max_definition_level() == 1 && header->level_encoding != parquet::Encoding::RLE)))) {
+      *unsupported = true;
+      return true;
+    }
+    const uint8_t* body = at_ - header->compressed;
+    const uint8_t* end = at_;
+    if (decompressor_.compressed()) {
+      ARROW_RETURN_NOT_OK(page_buffer_->Resize(header->uncompressed, /*shrink_to_fit=*/false));
+      if (!decompressor_.Decompress(body, header->compressed, page_buffer_->mutable_data(), header->uncompressed)) {
+        return Corrupt();
+      }
+      body = page_buffer_->data();
+      end = body + header->uncompressed;
+    }
+    page->num_values = header->num_values;
+    page->present = header->num_values;
+    page->encoding = static_cast<parquet::Encoding::type>(header->encoding);
+    levels_.clear();
+    if (!page->dictionary && descr_.max_definition_level() == 1) {
+      uint32_t length;
+      if (end - body < 4) return Corrupt();
+      std::memcpy(&length, body, 4);
+      body += 4;
+      if (length > static_cast<uint64_t>(end - body) || !DecodeLevels(body, body + length, page->num_values, &levels_)) {
+        return Corrupt();
+      }
+      body += length;
+      page->present = static_cast<int32_t>(std::count(levels_.begin(), levels_.end(), 1));
+      if (page->present == page->num_values) levels_.clear();
+    }
+    page->levels = &levels_;
+    page->values = body;
+    page->end = end;
+    return true;
+  }
+
+  Status Corrupt() const { return IOError("a page of column '", descr_.path()->ToDotString(), "' is corrupt"); }
+
+ private:
+  explicit PageWalker(const parquet::ColumnDescriptor& descr) : descr_(descr) {}
+  const parquet::ColumnDescriptor& descr_;
+  PageDecompressor decompressor_;
+  std::shared_ptr<arrow::Buffer> bytes_;
+  std::unique_ptr<arrow::ResizableBuffer> page_buffer_;
+  std::vector<parquet::PageLocation> pages_;
+  std::vector<int64_t> starts_;
+  std::vector<uint8_t> keep_;
+  std::vector<uint8_t> levels_;
+  const uint8_t* at_ = nullptr;
+  size_t p_ = 0;
+  int64_t dictionary_size_ = 0;
+};
+
+// Whether parquet's decoders read values of physical type `type` in `encoding` (dictionary
+// indices aside): the encodings Parquet writers use for numbers.
+bool NumberDecoding(parquet::Type::type type, parquet::Encoding::type encoding) {
+  bool integer = type == parquet::Type::INT32 || type == parquet::Type::INT64;
+  return encoding == parquet::Encoding::PLAIN || encoding == parquet::Encoding::BYTE_STREAM_SPLIT ||
+         (integer && encoding == parquet::Encoding::DELTA_BINARY_PACKED);
+}
+
+// The values at `rows` (sorted row numbers) of a flat column of fixed-width numbers, decoded
+// straight from the pages the walker keeps: no record reader, no levels turned into bitmaps
+// and no Take afterwards. nullopt when a page is in a layout the walker does not follow.
+template <typename DType>
+Result<std::optional<std::shared_ptr<arrow::Array>>> GatherNumbers(PageWalker* walker,
+                                                                   const parquet::ColumnDescriptor& descr,
+                                                                   const std::shared_ptr<arrow::DataType>& type,
+                                                                   const std::vector<int64_t>& rows) {
+  using T = typename DType::c_type;
+  const auto n = static_cast<int64_t>(rows.size());
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> values, arrow::AllocateBuffer(n * sizeof(T)));
+  T* out = reinterpret_cast<T*>(values->mutable_data());
+  std::shared_ptr<arrow::Buffer> validity;  // made at the first null
+  int64_t nulls = 0;
+  std::unique_ptr<parquet::DictDecoder<DType>> dictionary;
+  std::map<parquet::Encoding::type, std::unique_ptr<parquet::TypedDecoder<DType>>> decoders;
+  std::vector<T> decoded;
+  size_t r = 0;
+  Page page;
+  bool unsupported;
+  try {
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(bool more, walker->Next(&page, &unsupported));
+      if (!more) break;
+      if (unsupported) return std::nullopt;
+      if (page.dictionary) {
+        if (page.encoding != parquet::Encoding::PLAIN && page.encoding != parquet::Encoding::PLAIN_DICTIONARY) {
+          return std::nullopt;
+        }
+        auto plain = parquet::MakeTypedDecoder<DType>(parquet::Encoding::PLAIN, &descr);
+        plain->SetData(page.num_values, page.values, static_cast<int>(page.end - page.values));
+        dictionary = parquet::MakeDictDecoder<DType>(&descr);
+        dictionary->SetDict(plain.get());
+        continue;
+      }
+      parquet::TypedDecoder<DType>* decoder;
+      if (page.encoding == parquet::Encoding::RLE_DICTIONARY || page.encoding == parquet::Encoding::PLAIN_DICTIONARY) {
+        if (!dictionary) return walker->Corrupt();
+        decoder = dictionary.get();
+      } else if (NumberDecoding(DType::type_num, page.encoding)) {
+        auto& made = decoders[page.encoding];
+        if (!made) made = parquet::MakeTypedDecoder<DType>(page.encoding, &descr);
+        decoder = made.get();
+      } else {
+        return std::nullopt;
+      }
+      decoder->SetData(page.present, page.values, static_cast<int>(page.end - page.values));
+      decoded.resize(page.present);
+      if (decoder->Decode(decoded.data(), page.present) != page.present) return walker->Corrupt();
+      const int64_t first = page.first_row, last = first + page.num_values;
+      if (r < rows.size() && rows[r] < first) return walker->Corrupt();  // a row in no kept page
+      if (page.levels->empty()) {
+        for (; r < rows.size() && rows[r] < last; ++r) out[r] = decoded[rows[r] - first];
+        continue;
+      }
+      const std::vector<uint8_t>& levels = *page.levels;
+      int64_t i = 0, k = 0;  // value i of the page is present value k
+      for (; r < rows.size() && rows[r] < last; ++r) {
+        for (; i < rows[r] - first; ++i) k += levels[i];
+        if (levels[i]) {
+          out[r] = decoded[k];
+          continue;
+        }
+        if (!validity) {
+          ARROW_ASSIGN_OR_RAISE(validity, arrow::AllocateEmptyBitmap(n));
+          arrow::bit_util::SetBitsTo(validity->mutable_data(), 0, n, true);
+        }
+        arrow::bit_util::ClearBit(validity->mutable_data(), static_cast<int64_t>(r));
+        out[r] = T{};
+        ++nulls;
+      }
+    }
+  } catch (const parquet::ParquetException& e) {
+    return IOError("cannot read column '", descr.path()->ToDotString(), "': ", e.what());
+  }
+  if (r != rows.size()) return walker->Corrupt();
+  return std::optional<std::shared_ptr<arrow::Array>>(
+      arrow::MakeArray(arrow::ArrayData::Make(type, n, {std::move(validity), std::move(values)}, nulls)));
+}
+
+// The values at `rows` of a column of fixed-width numbers, by GatherNumbers; nullopt for
+// other columns and layouts.
+Result<std::optional<std::shared_ptr<arrow::Array>>> ReadNumbers(
+    const PageSource& source, const parquet::ColumnChunkMetaData& chunk, const parquet::ColumnDescriptor& descr,
+    const std::shared_ptr<arrow::DataType>& type, const parquet::OffsetIndex& index, int64_t num_rows,
+    const std::vector<uint8_t>& keep, const std::vector<int64_t>& rows) {
+  auto physical = descr.physical_type();
+  if (physical != parquet::Type::INT32 && physical != parquet::Type::INT64 && physical != parquet::Type::FLOAT &&
+      physical != parquet::Type::DOUBLE) {
+    return std::nullopt;
+  }
+  ARROW_ASSIGN_OR_RAISE(std::optional<PageWalker> walker, PageWalker::Open(source, chunk, descr, index, num_rows, keep));
+  if (!walker) return std::nullopt;
+  switch (physical) {
+    case parquet::Type::INT32:
+      return GatherNumbers<parquet::Int32Type>(&*walker, descr, type, rows);
+    case parquet::Type::INT64:
+      return GatherNumbers<parquet::Int64Type>(&*walker, descr, type, rows);
+    case parquet::Type::FLOAT:
+      return GatherNumbers<parquet::FloatType>(&*walker, descr, type, rows);
+    default:
+      return GatherNumbers<parquet::DoubleType>(&*walker, descr, type, rows);
+  }
+}
+
 // Decodes only the pages of leaf `leaf` (row group `rg`) that hold some row of `rows`
-// (sorted row numbers) and sets `positions` to where each of those rows is in the result.
+// (sorted row numbers) and sets `positions` to where each of those rows is in the result
+// (left empty when the result is exactly those rows, in order).
 Result<std::shared_ptr<arrow::Array>> ReadPages(parquet::ParquetFileReader* file, const PageSource& source, int rg,
                                                 int leaf, const std::shared_ptr<arrow::DataType>& type,
                                                 const parquet::OffsetIndex& index, const std::vector<int64_t>& rows,
                                                 std::vector<int64_t>* positions) {
   int64_t num_rows = file->metadata()->RowGroup(rg)->num_rows();
-  std::vector<int64_t> starts = PageStarts(index, num_rows);
+  std::vector<int64_t> starts = *PageStarts(index, num_rows);  // ByPages checked them
   size_t pages = starts.size() - 1;
   std::vector<uint8_t> keep(pages, 0);
-  positions->clear();
-  positions->reserve(rows.size());
-  int64_t decoded = 0;
-  size_t p = 0;
-  for (size_t i = 0; i < rows.size();) {
-    while (p + 1 < pages && starts[p + 1] <= rows[i]) ++p;
+  for (auto row = rows.begin(); row != rows.end();) {
+    auto p = std::upper_bound(starts.begin(), starts.end() - 1, *row) - starts.begin() - 1;
     keep[p] = 1;
-    for (; i < rows.size() && rows[i] < starts[p + 1]; ++i) positions->push_back(decoded + rows[i] - starts[p]);
-    decoded += starts[p + 1] - starts[p];
+    row = std::lower_bound(row, rows.end(), starts[p + 1]);
   }
+  positions->clear();
   const parquet::ColumnDescriptor* descr = file->metadata()->schema()->Column(leaf);
   try {
     auto chunk = file->metadata()->RowGroup(rg)->ColumnChunk(leaf);
+    ARROW_ASSIGN_OR_RAISE(std::optional<std::shared_ptr<arrow::Array>> gathered,
+                          ReadNumbers(source, *chunk, *descr, type, index, num_rows, keep, rows));
+    if (gathered) return *gathered;
+    positions->reserve(rows.size());
+    int64_t decoded = 0;
+    for (size_t i = 0, p = 0; i < rows.size();) {
+      while (!keep[p]) ++p;
+      for (; i < rows.size() && rows[i] < starts[p + 1]; ++i) positions->push_back(decoded + rows[i] - starts[p]);
+      decoded += starts[p + 1] - starts[p];
+      ++p;
+    }
     ARROW_ASSIGN_OR_RAISE(auto bytes, KeptPages(source, *chunk, index.page_locations(), keep));
     // A flat leaf has one value (or null) a row, so the pages kept hold `decoded` values.
     auto pager = parquet::PageReader::Open(std::make_shared<arrow::io::BufferReader>(std::move(bytes)), decoded,
@@ -477,8 +870,8 @@ const parquet::arrow::SchemaField* FieldNamed(parquet::arrow::FileReader* reader
   return nullptr;
 }
 
-// Whether DecodeRows reads `field` by pages: a plain, unencrypted leaf with an offset index
-// whose first page follows the dictionary page, if any.
+// Whether DecodeRows reads `field` by pages: a plain, unencrypted leaf with a usable offset
+// index (see PageStarts) whose first page follows the dictionary page, if any.
 bool ByPages(parquet::ParquetFileReader* file, int rg, parquet::RowGroupPageIndexReader* index,
              const parquet::arrow::SchemaField& field) {
   if (field.column_index < 0 || !field.children.empty() ||
@@ -486,7 +879,7 @@ bool ByPages(parquet::ParquetFileReader* file, int rg, parquet::RowGroupPageInde
     return false;
   }
   auto offsets = index->GetOffsetIndex(field.column_index);
-  if (!offsets || offsets->page_locations().empty()) return false;
+  if (!offsets || !PageStarts(*offsets, file->metadata()->RowGroup(rg)->num_rows())) return false;
   auto chunk = file->metadata()->RowGroup(rg)->ColumnChunk(field.column_index);
   int64_t first = offsets->page_locations()[0].offset;
   return !chunk->crypto_metadata() &&
@@ -494,8 +887,8 @@ bool ByPages(parquet::ParquetFileReader* file, int rg, parquet::RowGroupPageInde
 }
 
 // Values of one top-level field in row group `rg` covering the rows `rows` (sorted), and
-// where each of those rows is among the values: only the pages holding them when ByPages,
-// else the whole column chunk (through the Arrow reader).
+// where each of those rows is among the values (empty when the values are those rows): only
+// the pages holding them when ByPages, else the whole column chunk (through the Arrow reader).
 Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* reader, const PageSource& source,
                                                  parquet::RowGroupPageIndexReader* index, int rg,
                                                  const parquet::arrow::SchemaField& field,
@@ -517,10 +910,11 @@ Result<std::shared_ptr<arrow::Array>> DecodeRows(parquet::arrow::FileReader* rea
   return arrow::Concatenate(table->column(0)->chunks());
 }
 
+// The values at `positions` (all of them, in order, when `positions` is empty).
 Result<std::shared_ptr<arrow::Array>> TakeRows(const std::shared_ptr<arrow::Array>& values,
                                                const std::vector<int64_t>& positions) {
-  if (static_cast<int64_t>(positions.size()) == values->length() &&
-      (positions.empty() || positions.back() == values->length() - 1)) {
+  if (positions.empty() || (static_cast<int64_t>(positions.size()) == values->length() &&
+                            positions.back() == values->length() - 1)) {
     return values;  // every value, in order
   }
   // Fixed-width values without nulls (most attribute columns) are gathered directly: the
@@ -550,111 +944,6 @@ Result<std::shared_ptr<arrow::Array>> TakeRows(const std::shared_ptr<arrow::Arra
   return taken.make_array();
 }
 
-// An unsigned LEB128 varint at `*p` (Thrift's compact integers and Parquet's RLE run
-// headers); advances `*p`. False when it runs past `end` or over 64 bits.
-bool ReadVarint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-    uint8_t byte = *(*p)++;
-    *v |= uint64_t{byte & 0x7fu} << shift;
-    if (!(byte & 0x80)) return true;
-  }
-  return false;
-}
-
-// Thrift compact protocol, as much as reading a page header's leading fields needs.
-class CompactReader {
- public:
-  CompactReader(const uint8_t* p, const uint8_t* end) : p_(p), end_(end) {}
-  bool I32(int32_t* v) {
-    uint64_t u;
-    if (!ReadVarint(&p_, end_, &u)) return false;
-    *v = static_cast<int32_t>((u >> 1) ^ (~(u & 1) + 1));  // zigzag
-    return true;
-  }
-  // The next field of the current struct: false at its end or on bad input.
-  bool Field(int* id, int* type) {
-    if (p_ >= end_ || *p_ == 0) return false;
-    uint8_t byte = *p_++;
-    *type = byte & 0x0f;
-    if (byte >> 4) {
-      *id = last_ + (byte >> 4);
-    } else {
-      int32_t v;
-      if (!I32(&v)) return false;
-      *id = v;
-    }
-    last_ = *id;
-    return true;
-  }
-  void EnterStruct() { last_ = 0; }
-
- private:
-  const uint8_t* p_;
-  const uint8_t* end_;
-  int last_ = 0;
-};
-
-// The fields of a v1 data page's header that HitsFromPages needs; nullopt for other pages or
-// headers it does not follow (the general reader then decides).
-struct DataPageHeader {
-  int32_t uncompressed = -1, compressed = -1, num_values = -1, encoding = -1, level_encoding = -1;
-};
-std::optional<DataPageHeader> ParseDataPageHeader(const uint8_t* p, const uint8_t* end) {
-  constexpr int kI32 = 5, kStruct = 12;
-  CompactReader in(p, end);
-  DataPageHeader h;
-  int32_t page_type = -1;
-  int id, type;
-  while (in.Field(&id, &type)) {
-    if (type == kI32 && id <= 4) {  // type, uncompressed size, compressed size, crc
-      int32_t v;
-      if (!in.I32(&v)) return std::nullopt;
-      if (id == 1) page_type = v;
-      if (id == 2) h.uncompressed = v;
-      if (id == 3) h.compressed = v;
-      continue;
-    }
-    if (id != 5 || type != kStruct || page_type != 0) return std::nullopt;  // not a v1 data page
-    in.EnterStruct();
-    while (in.Field(&id, &type) && type == kI32 && id <= 4) {  // statistics (5) are not needed
-      int32_t v;
-      if (!in.I32(&v)) return std::nullopt;
-      if (id == 1) h.num_values = v;
-      if (id == 2) h.encoding = v;
-      if (id == 3) h.level_encoding = v;
-    }
-    if (h.uncompressed < 0 || h.compressed < 0 || h.num_values < 0 || h.encoding < 0 || h.level_encoding < 0) {
-      return std::nullopt;
-    }
-    return h;
-  }
-  return std::nullopt;
-}
-
-// Definition levels of a flat optional column: Parquet's RLE/bit-packed hybrid at bit width 1.
-bool DecodeLevels(const uint8_t* p, const uint8_t* end, int32_t n, std::vector<uint8_t>* out) {
-  out->clear();
-  out->reserve(n);
-  while (static_cast<int32_t>(out->size()) < n) {
-    uint64_t header;
-    if (!ReadVarint(&p, end, &header)) return false;
-    uint64_t count = header >> 1;
-    if (count == 0) return false;
-    if (header & 1) {  // `count` groups of 8 levels, a byte each
-      if (static_cast<uint64_t>(end - p) < count) return false;
-      for (uint64_t g = 0; g < count; ++g, ++p) {
-        for (int bit = 0; bit < 8 && static_cast<int32_t>(out->size()) < n; ++bit) out->push_back((*p >> bit) & 1);
-      }
-    } else {  // a run of `count` equal levels
-      if (p >= end) return false;
-      uint8_t level = *p++ & 1;
-      out->insert(out->end(), std::min<uint64_t>(count, n - out->size()), level);
-    }
-  }
-  return true;
-}
-
 // The hits among the candidate rows of row group `rg`, tested straight from the pages of its
 // WKB column, and their geometries (a binary array): no Arrow array of all the candidates is
 // built, which in a small-box read took about half the geometry's CPU. Only for the layout
@@ -669,81 +958,47 @@ Result<std::optional<PageHits>> HitsFromPages(parquet::ParquetFileReader* file, 
                                                const std::array<double, 4>& b, std::unique_ptr<GeosOps>* geos) {
   const parquet::ColumnDescriptor* descr = file->metadata()->schema()->Column(leaf);
   auto chunk = file->metadata()->RowGroup(rg)->ColumnChunk(leaf);
-  arrow::Compression::type codec = chunk->compression();
-  if (descr->physical_type() != parquet::Type::BYTE_ARRAY || descr->max_repetition_level() != 0 ||
-      descr->max_definition_level() > 1 || chunk->has_dictionary_page() || chunk->crypto_metadata() ||
-      (codec != arrow::Compression::UNCOMPRESSED && codec != arrow::Compression::ZSTD &&
-       codec != arrow::Compression::LZ4 && codec != arrow::Compression::SNAPPY)) {
-    return std::nullopt;
-  }
-  std::unique_ptr<arrow::util::Codec> decompressor;
-  if (codec != arrow::Compression::UNCOMPRESSED) {
-    ARROW_ASSIGN_OR_RAISE(decompressor, arrow::util::Codec::Create(codec));
-  }
-  const auto& pages = index.page_locations();
-  std::vector<int64_t> starts = PageStarts(index, file->metadata()->RowGroup(rg)->num_rows());
-  std::vector<uint8_t> keep(pages.size(), 0);
-  for (size_t p = 0, r = 0; p < pages.size() && r < candidates.size(); ++p) {
+  if (descr->physical_type() != parquet::Type::BYTE_ARRAY || chunk->has_dictionary_page()) return std::nullopt;
+  const int64_t num_rows = file->metadata()->RowGroup(rg)->num_rows();
+  std::optional<std::vector<int64_t>> page_starts = PageStarts(index, num_rows);
+  if (!page_starts) return std::nullopt;
+  const std::vector<int64_t>& starts = *page_starts;
+  std::vector<uint8_t> keep(starts.size() - 1, 0);
+  for (size_t p = 0, r = 0; p < keep.size() && r < candidates.size(); ++p) {
     while (r < candidates.size() && candidates[r].second <= starts[p]) ++r;
     keep[p] = r < candidates.size() && candidates[r].first < starts[p + 1];
   }
-  ARROW_ASSIGN_OR_RAISE(auto bytes, KeptPages(source, *chunk, pages, keep));
+  ARROW_ASSIGN_OR_RAISE(std::optional<PageWalker> walker,
+                        PageWalker::Open(source, *chunk, *descr, index, num_rows, std::move(keep)));
+  if (!walker) return std::nullopt;
   PageHits out;
   // From Arrow's pool, which keeps freed memory: system allocations of these sizes cost a
   // page fault per 4 KiB on every read.
   arrow::TypedBufferBuilder<int32_t> offsets;
   arrow::BufferBuilder data;
   ARROW_RETURN_NOT_OK(offsets.Append(0));
-  ARROW_ASSIGN_OR_RAISE(std::unique_ptr<arrow::ResizableBuffer> page_buffer, arrow::AllocateResizableBuffer(0));
-  std::vector<uint8_t> levels;
-  const uint8_t* at = bytes->data();
-  auto corrupt = [&] { return IOError("a page of column '", descr->name(), "' is corrupt"); };
   size_t r = 0;  // the candidate range at hand
-  for (size_t p = 0; p < pages.size(); ++p) {
-    if (!keep[p]) continue;
-    const uint8_t* page = at;
-    at += pages[p].compressed_page_size;  // KeptPages checked the sizes
-    auto header = ParseDataPageHeader(page, at);
-    if (!header || header->encoding != static_cast<int>(parquet::Encoding::PLAIN) ||
-        (descr->max_definition_level() == 1 && header->level_encoding != static_cast<int>(parquet::Encoding::RLE)) ||
-        header->num_values != starts[p + 1] - starts[p] || header->compressed > at - page) {
-      return std::nullopt;
-    }
-    const uint8_t* body = at - header->compressed;
-    const uint8_t* end = body + header->compressed;
-    if (decompressor) {
-      ARROW_RETURN_NOT_OK(page_buffer->Resize(header->uncompressed, /*shrink_to_fit=*/false));
-      ARROW_ASSIGN_OR_RAISE(int64_t n, decompressor->Decompress(header->compressed, body, header->uncompressed,
-                                                                 page_buffer->mutable_data()));
-      if (n != header->uncompressed) return corrupt();
-      body = page_buffer->data();
-      end = body + n;
-    }
-    int32_t n = header->num_values;
-    if (descr->max_definition_level() == 1) {
-      uint32_t length;
-      if (end - body < 4) return corrupt();
-      std::memcpy(&length, body, 4);
-      body += 4;
-      if (length > static_cast<uint64_t>(end - body) || !DecodeLevels(body, body + length, n, &levels)) {
-        return corrupt();
-      }
-      body += length;
-    } else {
-      levels.assign(n, 1);
-    }
-    out.decoded += n;
+  Page page;
+  bool unsupported;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(bool more, walker->Next(&page, &unsupported));
+    if (!more) break;
+    if (unsupported || page.encoding != parquet::Encoding::PLAIN) return std::nullopt;
+    const uint8_t* body = page.values;
+    const uint8_t* end = page.end;
+    const std::vector<uint8_t>& levels = *page.levels;
+    out.decoded += page.num_values;
     ARROW_RETURN_NOT_OK(data.Reserve(end - body));  // the hits' WKB is at most the page's
-    for (int32_t i = 0; i < n; ++i) {
-      if (!levels[i]) continue;
+    for (int32_t i = 0; i < page.num_values; ++i) {
+      if (!levels.empty() && !levels[i]) continue;
       uint32_t length;
-      if (end - body < 4) return corrupt();
+      if (end - body < 4) return walker->Corrupt();
       std::memcpy(&length, body, 4);
       body += 4;
-      if (length > static_cast<uint64_t>(end - body)) return corrupt();
+      if (length > static_cast<uint64_t>(end - body)) return walker->Corrupt();
       std::string_view wkb(reinterpret_cast<const char*>(body), length);
       body += length;
-      int64_t row = starts[p] + i;
+      int64_t row = page.first_row + i;
       while (r < candidates.size() && candidates[r].second <= row) ++r;
       if (r == candidates.size() || row < candidates[r].first) continue;
       ARROW_ASSIGN_OR_RAISE(bool hit, Meets(wkb, b, geos));
