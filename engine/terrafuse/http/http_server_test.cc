@@ -1,5 +1,6 @@
 #include "terrafuse/http/http_server.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -624,6 +625,10 @@ TEST_F(ServerTest, AClientThatStopsReadingIsDroppedAfterTheWriteTimeout) {
   stalled.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port()));
   net::write(stalled, net::buffer(std::string_view("GET /big/32 HTTP/1.1\r\nHost: x\r\n\r\n")));
   EXPECT_EQ(Client(port()).Get("/hello").body(), "hello world");
+  // The stall starts once the server writes (building 32 MiB can take a second on a busy
+  // host: a test that slept from the request on once saw the whole body arrive).
+  pollfd ready{stalled.native_handle(), POLLIN, 0};
+  ASSERT_EQ(::poll(&ready, 1, 10'000), 1);
   std::this_thread::sleep_for(1000ms);
   timeval timeout{10, 0};
   ::setsockopt(stalled.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
