@@ -842,7 +842,7 @@ def test_pages_written_by_another_writer_read_the_same(tmp_path, use_dictionary,
         got = table.to_pandas().set_index("id").sort_index()
         want = df.set_index("id").loc[got.index]
         np.testing.assert_array_equal(shapely.get_x(shapely.from_wkb(got.geometry)), want.LON.to_numpy())
-        for col in ["LON", "LAT", "speed", "status", "ts"]:
+        for col in ["LON", "LAT", "speed", "status", "flag", "ts"]:
             pd.testing.assert_series_equal(got[col], want[col].astype(got[col].dtype), check_names=False)
         assert stats["rows_read"] < n or b == (-180, -90, 180, 90)
 

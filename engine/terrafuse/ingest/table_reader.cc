@@ -329,18 +329,45 @@ std::optional<Ranges> PageCandidates(parquet::RowGroupPageIndexReader* index, co
   return out;
 }
 
-// Whether the fast page reader below decodes this leaf to `type` exactly as the Arrow reader
-// would: flat columns of plain numbers, binary or strings.
+// Whether a Parquet time unit is an Arrow one: the values then need no conversion.
+bool SameUnit(parquet::LogicalType::TimeUnit::unit parquet_unit, const arrow::DataType& type) {
+  auto unit = type.id() == arrow::Type::TIMESTAMP ? static_cast<const arrow::TimestampType&>(type).unit()
+              : type.id() == arrow::Type::TIME32  ? static_cast<const arrow::Time32Type&>(type).unit()
+              : type.id() == arrow::Type::TIME64  ? static_cast<const arrow::Time64Type&>(type).unit()
+                                                  : arrow::TimeUnit::SECOND;
+  using Unit = parquet::LogicalType::TimeUnit;
+  return (parquet_unit == Unit::MILLIS && unit == arrow::TimeUnit::MILLI) ||
+         (parquet_unit == Unit::MICROS && unit == arrow::TimeUnit::MICRO) ||
+         (parquet_unit == Unit::NANOS && unit == arrow::TimeUnit::NANO);
+}
+
+// Whether the page readers below decode this leaf to `type` exactly as the Arrow reader
+// would: flat columns of booleans, numbers, dates, times and timestamps whose values are
+// the stored ones (same unit), binary or strings.
 bool PlainLeaf(const parquet::ColumnDescriptor& descr, const arrow::DataType& type) {
   if (descr.max_repetition_level() != 0 || descr.max_definition_level() > 1) return false;
   auto logical = descr.logical_type();
   bool plain = !logical || logical->is_none() || (logical->is_int() && type.id() != arrow::Type::UINT32 &&
                                                   type.id() != arrow::Type::UINT64);
+  auto time_unit = [&]() -> parquet::LogicalType::TimeUnit::unit {
+    if (logical && logical->is_timestamp()) {
+      return static_cast<const parquet::TimestampLogicalType&>(*logical).time_unit();
+    }
+    if (logical && logical->is_time()) return static_cast<const parquet::TimeLogicalType&>(*logical).time_unit();
+    return parquet::LogicalType::TimeUnit::UNKNOWN;
+  };
   switch (descr.physical_type()) {
+    case parquet::Type::BOOLEAN:
+      return type.id() == arrow::Type::BOOL;
     case parquet::Type::INT32:
-      return plain && type.id() == arrow::Type::INT32;
+      return (plain && type.id() == arrow::Type::INT32) ||
+             (logical && logical->is_date() && type.id() == arrow::Type::DATE32) ||
+             (logical && logical->is_time() && type.id() == arrow::Type::TIME32 && SameUnit(time_unit(), type));
     case parquet::Type::INT64:
-      return plain && type.id() == arrow::Type::INT64;
+      return (plain && type.id() == arrow::Type::INT64) ||
+             (logical && logical->is_timestamp() && type.id() == arrow::Type::TIMESTAMP &&
+              SameUnit(time_unit(), type)) ||
+             (logical && logical->is_time() && type.id() == arrow::Type::TIME64 && SameUnit(time_unit(), type));
     case parquet::Type::FLOAT:
       return plain && type.id() == arrow::Type::FLOAT;
     case parquet::Type::DOUBLE:
@@ -664,30 +691,34 @@ class PageWalker {
 };
 
 // Whether parquet's decoders read values of physical type `type` in `encoding` (dictionary
-// indices aside): the encodings Parquet writers use for numbers.
+// indices aside): the encodings Parquet writers use for booleans and numbers.
 bool NumberDecoding(parquet::Type::type type, parquet::Encoding::type encoding) {
+  if (type == parquet::Type::BOOLEAN) return encoding == parquet::Encoding::PLAIN || encoding == parquet::Encoding::RLE;
   bool integer = type == parquet::Type::INT32 || type == parquet::Type::INT64;
   return encoding == parquet::Encoding::PLAIN || encoding == parquet::Encoding::BYTE_STREAM_SPLIT ||
          (integer && encoding == parquet::Encoding::DELTA_BINARY_PACKED);
 }
 
-// The values at `rows` (sorted row numbers) of a flat column of fixed-width numbers, decoded
-// straight from the pages the walker keeps: no record reader, no levels turned into bitmaps
-// and no Take afterwards. nullopt when a page is in a layout the walker does not follow.
+// The values at `rows` (sorted row numbers) of a flat column of booleans or fixed-width
+// numbers, decoded straight from the pages the walker keeps: no record reader, no levels
+// turned into bitmaps and no Take afterwards. nullopt when a page is in a layout the walker
+// does not follow.
 template <typename DType>
 Result<std::optional<std::shared_ptr<arrow::Array>>> GatherNumbers(PageWalker* walker,
                                                                    const parquet::ColumnDescriptor& descr,
                                                                    const std::shared_ptr<arrow::DataType>& type,
                                                                    const std::vector<int64_t>& rows) {
   using T = typename DType::c_type;
+  constexpr bool kBoolean = std::is_same_v<T, bool>;
+  using Slot = std::conditional_t<kBoolean, uint8_t, T>;  // booleans a byte each, packed at the end
   const auto n = static_cast<int64_t>(rows.size());
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> values, arrow::AllocateBuffer(n * sizeof(T)));
-  T* out = reinterpret_cast<T*>(values->mutable_data());
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> values, arrow::AllocateBuffer(n * sizeof(Slot)));
+  Slot* out = reinterpret_cast<Slot*>(values->mutable_data());
   std::shared_ptr<arrow::Buffer> validity;  // made at the first null
   int64_t nulls = 0;
   std::unique_ptr<parquet::DictDecoder<DType>> dictionary;
   std::map<parquet::Encoding::type, std::unique_ptr<parquet::TypedDecoder<DType>>> decoders;
-  std::vector<T> decoded;
+  std::vector<Slot> decoded;
   size_t r = 0;
   Page page;
   bool unsupported;
@@ -697,8 +728,9 @@ Result<std::optional<std::shared_ptr<arrow::Array>>> GatherNumbers(PageWalker* w
       if (!more) break;
       if (unsupported) return std::nullopt;
       if (page.dictionary) {
-        if (page.encoding != parquet::Encoding::PLAIN && page.encoding != parquet::Encoding::PLAIN_DICTIONARY) {
-          return std::nullopt;
+        if (kBoolean ||
+            (page.encoding != parquet::Encoding::PLAIN && page.encoding != parquet::Encoding::PLAIN_DICTIONARY)) {
+          return std::nullopt;  // Parquet has no boolean dictionaries
         }
         auto plain = parquet::MakeTypedDecoder<DType>(parquet::Encoding::PLAIN, &descr);
         plain->SetData(page.num_values, page.values, static_cast<int>(page.end - page.values));
@@ -719,7 +751,9 @@ Result<std::optional<std::shared_ptr<arrow::Array>>> GatherNumbers(PageWalker* w
       }
       decoder->SetData(page.present, page.values, static_cast<int>(page.end - page.values));
       decoded.resize(page.present);
-      if (decoder->Decode(decoded.data(), page.present) != page.present) return walker->Corrupt();
+      if (decoder->Decode(reinterpret_cast<T*>(decoded.data()), page.present) != page.present) {
+        return walker->Corrupt();
+      }
       const int64_t first = page.first_row, last = first + page.num_values;
       if (r < rows.size() && rows[r] < first) return walker->Corrupt();  // a row in no kept page
       if (page.levels->empty()) {
@@ -739,7 +773,7 @@ Result<std::optional<std::shared_ptr<arrow::Array>>> GatherNumbers(PageWalker* w
           arrow::bit_util::SetBitsTo(validity->mutable_data(), 0, n, true);
         }
         arrow::bit_util::ClearBit(validity->mutable_data(), static_cast<int64_t>(r));
-        out[r] = T{};
+        out[r] = Slot{};
         ++nulls;
       }
     }
@@ -747,24 +781,33 @@ Result<std::optional<std::shared_ptr<arrow::Array>>> GatherNumbers(PageWalker* w
     return IOError("cannot read column '", descr.path()->ToDotString(), "': ", e.what());
   }
   if (r != rows.size()) return walker->Corrupt();
+  if constexpr (kBoolean) {
+    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bits, arrow::AllocateEmptyBitmap(n));
+    for (int64_t i = 0; i < n; ++i) {
+      if (out[i]) arrow::bit_util::SetBit(bits->mutable_data(), i);
+    }
+    values = std::move(bits);
+  }
   return std::optional<std::shared_ptr<arrow::Array>>(
       arrow::MakeArray(arrow::ArrayData::Make(type, n, {std::move(validity), std::move(values)}, nulls)));
 }
 
-// The values at `rows` of a column of fixed-width numbers, by GatherNumbers; nullopt for
-// other columns and layouts.
+// The values at `rows` of a column of booleans or fixed-width numbers, by GatherNumbers;
+// nullopt for other columns and layouts.
 Result<std::optional<std::shared_ptr<arrow::Array>>> ReadNumbers(
     const PageSource& source, const parquet::ColumnChunkMetaData& chunk, const parquet::ColumnDescriptor& descr,
     const std::shared_ptr<arrow::DataType>& type, const parquet::OffsetIndex& index, int64_t num_rows,
     const std::vector<uint8_t>& keep, const std::vector<int64_t>& rows) {
   auto physical = descr.physical_type();
-  if (physical != parquet::Type::INT32 && physical != parquet::Type::INT64 && physical != parquet::Type::FLOAT &&
-      physical != parquet::Type::DOUBLE) {
+  if (physical != parquet::Type::BOOLEAN && physical != parquet::Type::INT32 && physical != parquet::Type::INT64 &&
+      physical != parquet::Type::FLOAT && physical != parquet::Type::DOUBLE) {
     return std::nullopt;
   }
   ARROW_ASSIGN_OR_RAISE(std::optional<PageWalker> walker, PageWalker::Open(source, chunk, descr, index, num_rows, keep));
   if (!walker) return std::nullopt;
   switch (physical) {
+    case parquet::Type::BOOLEAN:
+      return GatherNumbers<parquet::BooleanType>(&*walker, descr, type, rows);
     case parquet::Type::INT32:
       return GatherNumbers<parquet::Int32Type>(&*walker, descr, type, rows);
     case parquet::Type::INT64:
@@ -836,8 +879,16 @@ Result<std::shared_ptr<arrow::Array>> ReadPages(parquet::ParquetFileReader* file
     std::shared_ptr<arrow::Buffer> validity;
     if (descr->max_definition_level() > 0) validity = records->ReleaseIsValid();
     int64_t nulls = records->null_count();
+    std::shared_ptr<arrow::Buffer> values = records->ReleaseValues();
+    if (descr->physical_type() == parquet::Type::BOOLEAN) {  // the record reader's booleans are bytes
+      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bits, arrow::AllocateEmptyBitmap(records->values_written()));
+      for (int64_t i = 0; i < records->values_written(); ++i) {
+        if (values->data()[i]) arrow::bit_util::SetBit(bits->mutable_data(), i);
+      }
+      values = std::move(bits);
+    }
     return arrow::MakeArray(arrow::ArrayData::Make(type, records->values_written(),
-                                                   {nulls > 0 ? validity : nullptr, records->ReleaseValues()}, nulls));
+                                                   {nulls > 0 ? validity : nullptr, std::move(values)}, nulls));
   } catch (const parquet::ParquetException& e) {
     return IOError("cannot read column '", descr->path()->ToDotString(), "': ", e.what());
   }
