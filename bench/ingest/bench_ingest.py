@@ -22,12 +22,12 @@ Cases (peer / terrafuse = ratio, above 1 terrafuse is faster):
   coefficient of variation of rows per chunk.
 Both sides are checked to return the same rows. Times are printed, never asserted.
 
-Last measured at full size (session 7, 11 runs on a contended 2-core host; details in
-docs/ingest.md, "Session 7"): with zstd (the default) ingest 1.17-3.69x DuckDB by wall time
-(9 of 11 runs >= 1.5x), 1.35-2.39x by CPU time; peak 1.96 GB; row-centred reads as Arrow
-(fused.read_table(..., as_arrow=True)) 6.6-14.7 ms = 31-50x Parquet and 180-332x CSV (9 of
-11 runs >= 200x); uniform boxes 1.6-3.7 ms = 782-1,433x CSV. As a GeoDataFrame 24-102 ms
-(shapely.points alone is ~17 ms for ~95 k points).
+Last measured at full size (session 8, 4 runs on a 2-core host; details in docs/ingest.md,
+"Session 8"): with zstd (the default) ingest 2.15-2.21x DuckDB by wall time, 1.64x with a
+busy loop holding one core the whole run; peak 1.96 GB; row-centred reads as Arrow
+(fused.read_table(..., as_arrow=True)) 3.8-7.5 ms = 57-67x Parquet and 282-349x CSV;
+uniform boxes 1.4-1.7 ms = 854-1,480x CSV. As a GeoDataFrame 17.7-24.7 ms (making ~95 k
+shapely points is most of it).
 """
 
 from __future__ import annotations
