@@ -24,7 +24,6 @@
 #include <mutex>
 #include <unordered_map>
 #include <map>
-#include <numeric>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <zstd.h>
@@ -699,6 +698,15 @@ bool NumberDecoding(parquet::Type::type type, parquet::Encoding::type encoding) 
          (integer && encoding == parquet::Encoding::DELTA_BINARY_PACKED);
 }
 
+// Booleans stored a byte each (parquet's decoders and record reader), as an Arrow bitmap.
+Result<std::shared_ptr<arrow::Buffer>> PackBooleans(const uint8_t* bytes, int64_t n) {
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bits, arrow::AllocateEmptyBitmap(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (bytes[i]) arrow::bit_util::SetBit(bits->mutable_data(), i);
+  }
+  return bits;
+}
+
 // The values at `rows` (sorted row numbers) of a flat column of booleans or fixed-width
 // numbers, decoded straight from the pages the walker keeps: no record reader, no levels
 // turned into bitmaps and no Take afterwards. nullopt when a page is in a layout the walker
@@ -782,11 +790,7 @@ Result<std::optional<std::shared_ptr<arrow::Array>>> GatherNumbers(PageWalker* w
   }
   if (r != rows.size()) return walker->Corrupt();
   if constexpr (kBoolean) {
-    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bits, arrow::AllocateEmptyBitmap(n));
-    for (int64_t i = 0; i < n; ++i) {
-      if (out[i]) arrow::bit_util::SetBit(bits->mutable_data(), i);
-    }
-    values = std::move(bits);
+    ARROW_ASSIGN_OR_RAISE(values, PackBooleans(out, n));
   }
   return std::optional<std::shared_ptr<arrow::Array>>(
       arrow::MakeArray(arrow::ArrayData::Make(type, n, {std::move(validity), std::move(values)}, nulls)));
@@ -881,11 +885,7 @@ Result<std::shared_ptr<arrow::Array>> ReadPages(parquet::ParquetFileReader* file
     int64_t nulls = records->null_count();
     std::shared_ptr<arrow::Buffer> values = records->ReleaseValues();
     if (descr->physical_type() == parquet::Type::BOOLEAN) {  // the record reader's booleans are bytes
-      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bits, arrow::AllocateEmptyBitmap(records->values_written()));
-      for (int64_t i = 0; i < records->values_written(); ++i) {
-        if (values->data()[i]) arrow::bit_util::SetBit(bits->mutable_data(), i);
-      }
-      values = std::move(bits);
+      ARROW_ASSIGN_OR_RAISE(values, PackBooleans(values->data(), records->values_written()));
     }
     return arrow::MakeArray(arrow::ArrayData::Make(type, records->values_written(),
                                                    {nulls > 0 ? validity : nullptr, std::move(values)}, nulls));
